@@ -1,0 +1,94 @@
+// Package store is the storage contract of adclick: raw clicks (the source of
+// truth for recalculation) and aggregation results (what the query API serves),
+// behind one interface with two backends — Cassandra for production
+// (io/store/cassandrastore) and an embedded Pebble store for the all-in-one
+// (io/store/pebblestore) — that both pass the conformance suite in
+// io/store/storetest.
+//
+// Semantics every backend keeps:
+//   - Raw writes are idempotent by (ad_id, event time, event_id): writing the same
+//     click twice stores it once.
+//   - Aggregate writes are overwrites by key (result.Record.Key): results are
+//     accumulating, so the newest write for a key is the value (SPEC §2).
+//   - Generations: a recalculation writes a time range into a fresh generation
+//     and then switches reads of that range to it in one step, so readers see
+//     either the old values or the new ones for the whole range, never a mix.
+//     Generation 0 is the live one the streaming job writes.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/transforms/result"
+)
+
+// Errors callers can test with errors.Is.
+var (
+	ErrNotFound    = errors.New("store: not found")
+	ErrUnavailable = errors.New("store: unavailable") // backend down or timed out
+	ErrInvalid     = errors.New("store: invalid argument")
+)
+
+// Generation identifies one set of aggregate rows. LiveGeneration is the one
+// the streaming job writes; recalculations create higher ones.
+type Generation int64
+
+// LiveGeneration is the streaming job's generation.
+const LiveGeneration Generation = 0
+
+// Shard is one independently readable part of a raw-click time range, for
+// parallel reads (a Beam restriction). Backends encode what they need in it.
+type Shard struct {
+	From, To time.Time // event-time range [From, To)
+	Token    []byte    // backend-specific position (token range, key range)
+}
+
+// RawStore keeps every valid click.
+type RawStore interface {
+	// WriteRaw stores clicks; idempotent.
+	WriteRaw(ctx context.Context, clicks []click.Click) error
+	// RawShards splits the event-time range [from, to) into about n shards that
+	// together cover every stored click of the range exactly once.
+	RawShards(ctx context.Context, from, to time.Time, n int) ([]Shard, error)
+	// ReadRaw calls fn for every click of the shard, in no particular order.
+	// It stops at and returns fn's first error.
+	ReadRaw(ctx context.Context, shard Shard, fn func(click.Click) error) error
+}
+
+// AggregateStore keeps aggregation results.
+type AggregateStore interface {
+	// Upsert overwrites each record's key in generation gen.
+	Upsert(ctx context.Context, gen Generation, recs []result.Record) error
+
+	// Count sums the per-minute counts of adID over the minutes in [from, to)
+	// (Unix seconds, minute-aligned), from the generation serving each minute.
+	// filterID "" means unfiltered.
+	Count(ctx context.Context, adID, filterID string, from, to int64) (int64, error)
+	// Top returns the stored top list for windowSize at minute, or ErrNotFound.
+	Top(ctx context.Context, windowSize int, minute int64) (result.Top, error)
+	// LatestTopMinute is the newest minute with a top list for windowSize, or
+	// ErrNotFound.
+	LatestTopMinute(ctx context.Context, windowSize int) (int64, error)
+	// ScanCounts calls fn for every count and filtered-count record whose
+	// minute is in [from, to), as served (after generation switches). For
+	// reconciliation.
+	ScanCounts(ctx context.Context, from, to int64, fn func(result.Record) error) error
+
+	// NewGeneration reserves a fresh generation for a recalculation of the
+	// minutes [from, to). Nothing reads it until CommitGeneration.
+	NewGeneration(ctx context.Context, from, to int64) (Generation, error)
+	// CommitGeneration atomically makes gen serve every minute of its range.
+	CommitGeneration(ctx context.Context, gen Generation) error
+}
+
+// Store is both halves plus lifecycle.
+type Store interface {
+	RawStore
+	AggregateStore
+	// Ping reports whether the backend is reachable (for /readyz).
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,316 @@
+// Package click defines the click event of SPEC §1 and its strict validation.
+//
+// It is plain Go with no Beam dependency so that the Beam transforms, the log
+// watcher, the stores and the plain-loop benchmark baseline all share exactly
+// one definition of what a valid click is.
+package click
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/valyala/fastjson"
+)
+
+// Limits from SPEC §1.
+const (
+	MaxLineBytes  = 64 << 10 // a longer line is rejected
+	MaxFieldBytes = 256      // every string field
+)
+
+// Event time must lie in [MinTime, MaxTime) (years 2000 through 2100, UTC).
+var (
+	MinTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	MaxTime = time.Date(2101, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
+// Click is one valid click event. Time is event time in Unix milliseconds, UTC.
+// Empty optional attributes mean "no value" (SPEC §2 filters).
+type Click struct {
+	EventID  string
+	AdID     string
+	Time     int64
+	UserID   string
+	IP       string
+	Country  string
+	Device   string
+	AdFormat string
+}
+
+// Minute is the start of the click's 1-minute event-time window, in Unix seconds.
+func (c *Click) Minute() int64 { return MinuteOf(c.Time) }
+
+// MinuteOf returns the window start, in Unix seconds, of an event time in Unix ms.
+func MinuteOf(ms int64) int64 {
+	s := ms / 1000
+	if ms%1000 < 0 {
+		s--
+	}
+	m := s - s%60
+	if s%60 < 0 {
+		m -= 60
+	}
+	return m
+}
+
+// Reason is a machine-readable reject reason. The set is closed: metrics and the
+// dead-letter output are labelled with these values only.
+type Reason string
+
+// Reject reasons (SPEC §1).
+const (
+	ReasonTooLong        Reason = "line_too_long"
+	ReasonInvalidUTF8    Reason = "invalid_utf8"
+	ReasonInvalidJSON    Reason = "invalid_json"
+	ReasonNotObject      Reason = "not_object"
+	ReasonDuplicateField Reason = "duplicate_field"
+	ReasonMissingField   Reason = "missing_field"
+	ReasonWrongType      Reason = "wrong_type"
+	ReasonEmptyField     Reason = "empty_field"
+	ReasonFieldTooLong   Reason = "field_too_long"
+	ReasonBadTimestamp   Reason = "bad_timestamp"
+	ReasonTimeOutOfRange Reason = "timestamp_out_of_range"
+)
+
+// Reasons lists every reject reason, for metrics and reports.
+var Reasons = []Reason{
+	ReasonTooLong, ReasonInvalidUTF8, ReasonInvalidJSON, ReasonNotObject,
+	ReasonDuplicateField, ReasonMissingField, ReasonWrongType, ReasonEmptyField,
+	ReasonFieldTooLong, ReasonBadTimestamp, ReasonTimeOutOfRange,
+}
+
+// RejectError says why a line is not a valid click.
+type RejectError struct {
+	Reason Reason
+	Field  string // the offending field, if any
+	Detail string
+}
+
+func (e *RejectError) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s: field %q: %s", e.Reason, e.Field, e.Detail)
+	}
+	return fmt.Sprintf("%s: %s", e.Reason, e.Detail)
+}
+
+// AsReject returns the RejectError inside err, if any.
+func AsReject(err error) (*RejectError, bool) {
+	var r *RejectError
+	ok := errors.As(err, &r)
+	return r, ok
+}
+
+func reject(r Reason, field, format string, args ...any) *RejectError {
+	return &RejectError{Reason: r, Field: field, Detail: fmt.Sprintf(format, args...)}
+}
+
+// field indexes of the known keys; the bit set detects duplicate keys.
+const (
+	fEventID = iota
+	fAdID
+	fTimestamp
+	fUserID
+	fIP
+	fCountry
+	fDevice
+	fAdFormat
+)
+
+var fieldNames = [...]string{"event_id", "ad_id", "timestamp", "user_id", "ip", "country", "device", "ad_format"}
+
+func fieldIndex(key []byte) int {
+	switch string(key) { // no allocation: the compiler special-cases this conversion
+	case "event_id":
+		return fEventID
+	case "ad_id":
+		return fAdID
+	case "timestamp":
+		return fTimestamp
+	case "user_id":
+		return fUserID
+	case "ip":
+		return fIP
+	case "country":
+		return fCountry
+	case "device":
+		return fDevice
+	case "ad_format":
+		return fAdFormat
+	}
+	return -1
+}
+
+// Parser validates lines into clicks. It reuses its buffers, so it is not safe
+// for concurrent use: give each goroutine (each DoFn instance) its own.
+type Parser struct {
+	p fastjson.Parser
+}
+
+// Parse validates one JSON line (without its newline) under SPEC §1. A non-nil
+// error is always a *RejectError. It never panics, whatever the input.
+func (ps *Parser) Parse(line []byte) (Click, error) {
+	var c Click
+	if len(line) > MaxLineBytes {
+		return c, reject(ReasonTooLong, "", "line is %d bytes, limit %d", len(line), MaxLineBytes)
+	}
+	if !utf8.Valid(line) {
+		return c, reject(ReasonInvalidUTF8, "", "line is not valid UTF-8")
+	}
+	v, err := ps.p.ParseBytes(line)
+	if err != nil {
+		return c, reject(ReasonInvalidJSON, "", "%s", truncate(err.Error(), 200))
+	}
+	obj, err := v.Object()
+	if err != nil {
+		return c, reject(ReasonNotObject, "", "line is a JSON %s, not an object", v.Type())
+	}
+	var vals [len(fieldNames)]*fastjson.Value
+	var dup string
+	obj.Visit(func(key []byte, fv *fastjson.Value) {
+		i := fieldIndex(key)
+		if i < 0 {
+			return // unknown fields are ignored (forward compatible)
+		}
+		if vals[i] != nil && dup == "" {
+			dup = fieldNames[i]
+		}
+		vals[i] = fv
+	})
+	if dup != "" {
+		return c, reject(ReasonDuplicateField, dup, "field appears more than once")
+	}
+	var rerr *RejectError
+	str := func(i int, required bool) string {
+		if rerr != nil {
+			return ""
+		}
+		fv := vals[i]
+		if fv == nil {
+			if required {
+				rerr = reject(ReasonMissingField, fieldNames[i], "required field is missing")
+			}
+			return ""
+		}
+		if fv.Type() != fastjson.TypeString {
+			rerr = reject(ReasonWrongType, fieldNames[i], "want a string, got %s", fv.Type())
+			return ""
+		}
+		b, err := fv.StringBytes()
+		if err != nil {
+			rerr = reject(ReasonInvalidJSON, fieldNames[i], "%s", truncate(err.Error(), 200))
+			return ""
+		}
+		if len(b) > MaxFieldBytes {
+			rerr = reject(ReasonFieldTooLong, fieldNames[i], "%d bytes, limit %d", len(b), MaxFieldBytes)
+			return ""
+		}
+		if required && len(b) == 0 {
+			rerr = reject(ReasonEmptyField, fieldNames[i], "required field is empty")
+			return ""
+		}
+		if !utf8.Valid(b) { // \u escapes can encode lone surrogates
+			rerr = reject(ReasonInvalidUTF8, fieldNames[i], "field is not valid UTF-8")
+			return ""
+		}
+		return string(b)
+	}
+	c.EventID = str(fEventID, true)
+	c.AdID = str(fAdID, true)
+	c.UserID = str(fUserID, false)
+	c.IP = str(fIP, false)
+	c.Country = str(fCountry, false)
+	c.Device = str(fDevice, false)
+	c.AdFormat = str(fAdFormat, false)
+	if rerr != nil {
+		return Click{}, rerr
+	}
+	ts, rerr := parseTimestamp(vals[fTimestamp])
+	if rerr != nil {
+		return Click{}, rerr
+	}
+	c.Time = ts
+	return c, nil
+}
+
+var (
+	minMS = MinTime.UnixMilli()
+	maxMS = MaxTime.UnixMilli()
+)
+
+func parseTimestamp(v *fastjson.Value) (int64, *RejectError) {
+	const name = "timestamp"
+	if v == nil {
+		return 0, reject(ReasonMissingField, name, "required field is missing")
+	}
+	var ms int64
+	switch v.Type() {
+	case fastjson.TypeString:
+		b, err := v.StringBytes()
+		if err != nil {
+			return 0, reject(ReasonInvalidJSON, name, "%s", truncate(err.Error(), 200))
+		}
+		if len(b) == 0 {
+			return 0, reject(ReasonEmptyField, name, "required field is empty")
+		}
+		if len(b) > MaxFieldBytes {
+			return 0, reject(ReasonFieldTooLong, name, "%d bytes, limit %d", len(b), MaxFieldBytes)
+		}
+		t, err := time.Parse(time.RFC3339Nano, string(b))
+		if err != nil {
+			return 0, reject(ReasonBadTimestamp, name, "not RFC 3339: %q", truncate(string(b), 64))
+		}
+		if t.Before(MinTime) || !t.Before(MaxTime) {
+			return 0, reject(ReasonTimeOutOfRange, name, "%s is outside years 2000-2100", t.UTC().Format(time.RFC3339))
+		}
+		ms = t.UnixMilli()
+	case fastjson.TypeNumber:
+		raw := v.MarshalTo(nil)
+		if !isInteger(raw) {
+			return 0, reject(ReasonBadTimestamp, name, "epoch milliseconds must be an integer, got %s", truncate(string(raw), 64))
+		}
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return 0, reject(ReasonTimeOutOfRange, name, "%s is outside years 2000-2100", truncate(string(raw), 64))
+		}
+		ms = n
+		if ms < minMS || ms >= maxMS {
+			return 0, reject(ReasonTimeOutOfRange, name, "%d ms is outside years 2000-2100", ms)
+		}
+	default:
+		return 0, reject(ReasonWrongType, name, "want an RFC 3339 string or integer epoch milliseconds, got %s", v.Type())
+	}
+	return ms, nil
+}
+
+func isInteger(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// cut on a rune boundary so the detail stays valid UTF-8
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// Truncate shortens a raw line for a dead-letter record: at most n bytes, cut
+// on a UTF-8 boundary when the line is valid UTF-8.
+func Truncate(line []byte, n int) string { return truncate(string(line), n) }
