@@ -35,6 +35,7 @@ type cliEnv struct {
 func commands() map[string]command {
 	return map[string]command{
 		"aggregate": {"recount a JSON-lines click log (or a stored range) and print result records", runAggregate},
+		"generate":  {"generate realistic click traffic (JSON lines) with duplicates, late, too-late and malformed lines", runGenerate},
 	}
 }
 
