@@ -1,0 +1,204 @@
+package queryapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/chi/v5/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// requestID gives every request an ID (a well-formed incoming X-Request-ID
+// is kept, so a proxy's ID follows the request), answers it in the
+// X-Request-ID header and puts it where middleware.GetReqID finds it.
+func (s *Server) requestID(next http.Handler) http.Handler {
+	var prefix string
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	prefix = hex.EncodeToString(b[:]) + "-"
+	var seq atomic.Uint64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get("X-Request-ID")
+		if !validRequestID(id) {
+			id = prefix + strconv.FormatUint(seq.Add(1), 10)
+		}
+		w.Header().Set("X-Request-ID", id)
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), middleware.RequestIDKey, id)))
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c == '-' || c == '_' || c == '.' || c == ':' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+// reqInfo carries what inner middleware learns back to the access log.
+type reqInfo struct{ client string }
+
+type infoKey struct{}
+
+// observe records the HTTP metrics and writes the access log line. Route
+// labels are chi's patterns, so ad ids never become label values.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := &reqInfo{}
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		s.metrics.inflight.Inc()
+		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+		s.metrics.inflight.Dec()
+		d := time.Since(start)
+		status := ww.Status()
+		if status == 0 {
+			status = http.StatusOK
+		}
+		// Only registered patterns become labels: 404s and 405s share one,
+		// so a path scan cannot grow the series count.
+		pattern := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && s.isRoute(r.Method, rc.RoutePattern()) {
+			pattern = rc.RoutePattern()
+		}
+		code := strconv.Itoa(status)
+		s.metrics.requests.WithLabelValues(pattern, r.Method, code).Inc()
+		s.metrics.duration.WithLabelValues(pattern, r.Method, code).Observe(d.Seconds())
+		if s.log.Enabled(r.Context(), slog.LevelInfo) {
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
+				slog.String("request_id", middleware.GetReqID(r.Context())),
+				slog.String("method", r.Method),
+				slog.String("route", pattern),
+				slog.String("path", r.URL.Path),
+				slog.Int("status", status),
+				slog.Int("bytes", ww.BytesWritten()),
+				slog.Duration("duration", d),
+				slog.String("client", info.client),
+				slog.String("remote", clientIP(r)),
+			)
+		}
+	})
+}
+
+func (s *Server) isRoute(method, pattern string) bool {
+	for _, rt := range s.routes {
+		if rt.method == method && rt.pattern == pattern {
+			return true
+		}
+	}
+	return false
+}
+
+// recoverer turns a handler panic into a logged 500 with no internals.
+func (s *Server) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.LogAttrs(r.Context(), slog.LevelError, "handler panic",
+					slog.String("request_id", middleware.GetReqID(r.Context())),
+					slog.String("panic", fmt.Sprint(v)),
+					slog.String("stack", string(debug.Stack())))
+				writeError(w, http.StatusInternalServerError, codeInternal, "internal error; quote the X-Request-ID header when reporting it")
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authorize admits requests whose bearer token has at least role (any request
+// in insecure mode), after taking one token from the client's rate-limit
+// bucket — also for requests that fail authentication, which throttles
+// guessing.
+func (s *Server) authorize(role Role) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			secret, hasToken := bearer(r)
+			var tok Token
+			valid := false
+			if hasToken {
+				tok, valid = s.tokens.lookup(secret)
+			} else if r.Header.Get("Authorization") == "" && s.cfg.Insecure {
+				tok, valid = Token{Name: "insecure", Role: RoleAdmin}, true
+			}
+			key := "ip:" + clientIP(r)
+			if valid && hasToken {
+				key = "token:" + tok.Name
+			}
+			info, _ := r.Context().Value(infoKey{}).(*reqInfo)
+			if info != nil {
+				if valid {
+					info.client = tok.Name
+				} else {
+					info.client = "-"
+				}
+			}
+			if ok, wait := s.limiter.allow(key); !ok {
+				w.Header().Set("Retry-After", retryAfter(wait))
+				writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many requests from this client; slow down")
+				return
+			}
+			if !valid {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="adclick"`)
+				detail := "a bearer token is required: Authorization: Bearer <token>"
+				if hasToken {
+					detail = "the bearer token is not valid"
+				}
+				writeError(w, http.StatusUnauthorized, codeUnauthorized, detail)
+				return
+			}
+			if tok.Role < role {
+				writeError(w, http.StatusForbidden, codeForbidden, "this token's role ("+tok.Role.String()+") may not use this route; it needs "+role.String())
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+	inflight prometheus.Gauge
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "adclick_http_requests_total",
+			Help: "HTTP requests answered by the query API, by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "adclick_http_request_duration_seconds",
+			Help:    "Time to answer a query API request, by route pattern, method and status code.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route", "method", "code"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "adclick_http_requests_in_flight",
+			Help: "Query API requests being answered now.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inflight} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("queryapi: register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
