@@ -491,4 +491,3 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	}
 	return s.Serve(ctx, ln)
 }
-
