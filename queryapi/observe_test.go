@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 func TestHTTPMetrics(t *testing.T) {
