@@ -1,0 +1,263 @@
+package store
+
+import (
+	"fmt"
+	"sort"
+	"unicode/utf8"
+
+	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/transforms/result"
+)
+
+// GenRange is one recalculation generation: the minutes [From, To) it was
+// reserved for and, once committed, its commit sequence number (Seq > 0).
+// Backends persist these records; Serving turns the committed ones into the
+// map reads consult.
+type GenRange struct {
+	Gen      Generation
+	From, To int64 // Unix seconds, minute-aligned
+	Seq      int64 // 0 = reserved, not committed; otherwise commit order
+}
+
+// Committed reports whether the generation serves reads.
+func (g GenRange) Committed() bool { return g.Seq > 0 }
+
+// Segment is a run of minutes [From, To) served by one generation.
+type Segment struct {
+	From, To int64
+	Gen      Generation
+}
+
+// Serving says which generation serves each minute: the most recently
+// committed generation whose range covers it, or LiveGeneration where none
+// does. It is immutable; backends build a new one on every commit and swap it
+// in atomically, so a read that takes one Serving sees one consistent choice
+// for its whole range (never a mix of old and new).
+type Serving struct {
+	segs []Segment // sorted, disjoint, non-live generations only
+}
+
+// NewServing builds the serving map from generation records (uncommitted ones
+// are ignored). Later commits (higher Seq) win where ranges overlap.
+func NewServing(gens []GenRange) *Serving {
+	committed := make([]GenRange, 0, len(gens))
+	for _, g := range gens {
+		if g.Committed() && g.From < g.To {
+			committed = append(committed, g)
+		}
+	}
+	sort.Slice(committed, func(i, j int) bool { return committed[i].Seq < committed[j].Seq })
+	var segs []Segment
+	for _, g := range committed {
+		segs = overlay(segs, Segment{From: g.From, To: g.To, Gen: g.Gen})
+	}
+	return &Serving{segs: segs}
+}
+
+// overlay lays s over the sorted disjoint segs, cutting what it covers.
+func overlay(segs []Segment, s Segment) []Segment {
+	out := make([]Segment, 0, len(segs)+2)
+	placed := false
+	for _, x := range segs {
+		if x.To <= s.From || x.From >= s.To { // disjoint
+			if !placed && x.From >= s.To {
+				out = append(out, s)
+				placed = true
+			}
+			out = append(out, x)
+			continue
+		}
+		if x.From < s.From {
+			out = append(out, Segment{From: x.From, To: s.From, Gen: x.Gen})
+		}
+		if !placed {
+			out = append(out, s)
+			placed = true
+		}
+		if x.To > s.To {
+			out = append(out, Segment{From: s.To, To: x.To, Gen: x.Gen})
+		}
+	}
+	if !placed {
+		out = append(out, s)
+	}
+	return out
+}
+
+// Segments splits [from, to) into runs served by one generation each, in
+// order, covering the whole range (gaps are LiveGeneration).
+func (s *Serving) Segments(from, to int64) []Segment {
+	if from >= to {
+		return nil
+	}
+	var out []Segment
+	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].To > from })
+	cur := from
+	for ; i < len(s.segs) && s.segs[i].From < to && cur < to; i++ {
+		x := s.segs[i]
+		if x.From > cur {
+			out = append(out, Segment{From: cur, To: x.From, Gen: LiveGeneration})
+			cur = x.From
+		}
+		end := min(x.To, to)
+		out = append(out, Segment{From: cur, To: end, Gen: x.Gen})
+		cur = end
+	}
+	if cur < to {
+		out = append(out, Segment{From: cur, To: to, Gen: LiveGeneration})
+	}
+	return out
+}
+
+// GenAt returns the generation serving minute m.
+func (s *Serving) GenAt(m int64) Generation {
+	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].To > m })
+	if i < len(s.segs) && s.segs[i].From <= m {
+		return s.segs[i].Gen
+	}
+	return LiveGeneration
+}
+
+// Generations lists every generation that serves some minute, live included.
+func (s *Serving) Generations() []Generation {
+	seen := map[Generation]bool{LiveGeneration: true}
+	out := []Generation{LiveGeneration}
+	for _, x := range s.segs {
+		if !seen[x.Gen] {
+			seen[x.Gen] = true
+			out = append(out, x.Gen)
+		}
+	}
+	return out
+}
+
+// Limits of identifiers (SPEC §1: ids are 1–256 bytes).
+const MaxIDBytes = 256
+
+// CheckRange validates a minute range for Count and ScanCounts: both ends
+// minute-aligned and from <= to. An empty range (from == to) is valid.
+func CheckRange(from, to int64) error {
+	if from%60 != 0 || to%60 != 0 {
+		return fmt.Errorf("%w: range [%d, %d) is not minute-aligned", ErrInvalid, from, to)
+	}
+	if from > to {
+		return fmt.Errorf("%w: range [%d, %d) ends before it starts", ErrInvalid, from, to)
+	}
+	return nil
+}
+
+// CheckID validates an ad, event or filter id.
+func CheckID(what, id string) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty %s", ErrInvalid, what)
+	}
+	if len(id) > MaxIDBytes {
+		return fmt.Errorf("%w: %s is %d bytes, limit %d", ErrInvalid, what, len(id), MaxIDBytes)
+	}
+	if !utf8.ValidString(id) {
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrInvalid, what)
+	}
+	return nil
+}
+
+// CheckRecord validates one aggregate record for Upsert.
+func CheckRecord(r result.Record) error {
+	n := 0
+	if r.Count != nil {
+		n++
+	}
+	if r.Filtered != nil {
+		n++
+	}
+	if r.Top != nil {
+		n++
+	}
+	if n != 1 {
+		return fmt.Errorf("%w: a record must set exactly one of Count, Filtered, Top", ErrInvalid)
+	}
+	switch {
+	case r.Count != nil:
+		if err := CheckID("ad id", r.Count.AdID); err != nil {
+			return err
+		}
+		return checkMinuteCount(r.Count.Minute, r.Count.Count)
+	case r.Filtered != nil:
+		if err := CheckID("ad id", r.Filtered.AdID); err != nil {
+			return err
+		}
+		if err := CheckID("filter id", r.Filtered.FilterID); err != nil {
+			return err
+		}
+		return checkMinuteCount(r.Filtered.Minute, r.Filtered.Count)
+	default:
+		t := r.Top
+		if t.WindowSize <= 0 {
+			return fmt.Errorf("%w: top window size %d", ErrInvalid, t.WindowSize)
+		}
+		if t.Minute%60 != 0 {
+			return fmt.Errorf("%w: top minute %d is not minute-aligned", ErrInvalid, t.Minute)
+		}
+		for _, a := range t.Ads {
+			if err := CheckID("ad id", a.AdID); err != nil {
+				return err
+			}
+			if a.Count < 0 {
+				return fmt.Errorf("%w: negative count for ad %q", ErrInvalid, a.AdID)
+			}
+		}
+	}
+	return nil
+}
+
+func checkMinuteCount(m, c int64) error {
+	if m%60 != 0 {
+		return fmt.Errorf("%w: minute %d is not minute-aligned", ErrInvalid, m)
+	}
+	if c < 0 {
+		return fmt.Errorf("%w: negative count %d", ErrInvalid, c)
+	}
+	return nil
+}
+
+// CheckClick validates a click for WriteRaw: ids 1–256 bytes, attributes at
+// most 256 bytes, event time within SPEC §1's years 2000–2100.
+func CheckClick(c *click.Click) error {
+	if err := CheckID("event id", c.EventID); err != nil {
+		return err
+	}
+	if err := CheckID("ad id", c.AdID); err != nil {
+		return err
+	}
+	for _, a := range [...]string{c.UserID, c.IP, c.Country, c.Device, c.AdFormat} {
+		if len(a) > MaxIDBytes {
+			return fmt.Errorf("%w: click attribute is %d bytes, limit %d", ErrInvalid, len(a), MaxIDBytes)
+		}
+		if !utf8.ValidString(a) {
+			return fmt.Errorf("%w: click attribute is not valid UTF-8", ErrInvalid)
+		}
+	}
+	if c.Time < click.MinTime.UnixMilli() || c.Time >= click.MaxTime.UnixMilli() {
+		return fmt.Errorf("%w: event time %d ms is outside years 2000-2100", ErrInvalid, c.Time)
+	}
+	return nil
+}
+
+// SegmentAt returns the non-live segment containing minute m, if any.
+func (s *Serving) SegmentAt(m int64) (Segment, bool) {
+	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].To > m })
+	if i < len(s.segs) && s.segs[i].From <= m {
+		return s.segs[i], true
+	}
+	return Segment{}, false
+}
+
+// Owned returns the segments a non-live generation serves, in order.
+func (s *Serving) Owned(gen Generation) []Segment {
+	var out []Segment
+	for _, x := range s.segs {
+		if x.Gen == gen {
+			out = append(out, x)
+		}
+	}
+	return out
+}
