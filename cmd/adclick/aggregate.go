@@ -2,9 +2,174 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+
+	"github.com/adclick/adclick/pipelines"
+	"github.com/adclick/adclick/runners"
+	"github.com/adclick/adclick/transforms"
+	"github.com/adclick/adclick/transforms/click"
 )
 
+// aggOptions are the flags shared by every command that runs the composite.
+type aggOptions struct {
+	windowSizes string
+	topN        int
+	runner      string
+}
+
+func (o *aggOptions) register(fs interface {
+	StringVar(*string, string, string, string)
+	IntVar(*int, string, int, string)
+}) {
+	d := transforms.DefaultConfig()
+	fs.StringVar(&o.windowSizes, "window-sizes", joinInts(d.WindowSizes), "top-N window sizes in minutes, comma-separated")
+	fs.IntVar(&o.topN, "top-n", d.TopN, "length of each top-N list")
+	fs.StringVar(&o.runner, "runner", runners.Prism, "Beam runner for bounded pipelines: prism or direct")
+}
+
+func (o *aggOptions) config() (transforms.Config, error) {
+	cfg := transforms.DefaultConfig()
+	sizes, err := parseInts(o.windowSizes)
+	if err != nil {
+		return cfg, fmt.Errorf("%w: --window-sizes: %v", errUsage, err)
+	}
+	cfg.WindowSizes = sizes
+	cfg.TopN = o.topN
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if o.runner != runners.Prism && o.runner != runners.Direct {
+		return cfg, fmt.Errorf("%w: --runner %q: bounded pipelines run on prism or direct", errUsage, o.runner)
+	}
+	return cfg, nil
+}
+
 func runAggregate(ctx context.Context, env *cliEnv, args []string) error {
-	return errors.New("not implemented yet")
+	fs := newFlagSet(env, "aggregate")
+	var (
+		input, output, dead string
+		ao                  aggOptions
+	)
+	fs.StringVar(&input, "input", "", "JSON-lines click log to recount, or - for standard input (required)")
+	fs.StringVar(&output, "output", "-", "where to write result records (JSON lines), - for standard output")
+	fs.StringVar(&dead, "dead-letters", "", "optional file for rejected lines with their reasons (JSON lines)")
+	ao.register(fs)
+	if err := parseFlags(fs, env, args); err != nil {
+		return err
+	}
+	if input == "" {
+		return fmt.Errorf("%w: --input is required", errUsage)
+	}
+	cfg, err := ao.config()
+	if err != nil {
+		return err
+	}
+
+	tmp, err := os.MkdirTemp("", "adclick-aggregate-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if input == "-" {
+		// The pipeline reads files; standard input is spooled to one first.
+		input = filepath.Join(tmp, "stdin.jsonl")
+		if err := spool(env.stdin, input); err != nil {
+			return fmt.Errorf("reading standard input: %w", err)
+		}
+	} else if _, err := os.Stat(input); err != nil {
+		return fmt.Errorf("%w: --input: %v", errUsage, err)
+	}
+	outPath := output
+	if output == "-" {
+		outPath = filepath.Join(tmp, "out.jsonl")
+	}
+
+	p, s := beam.NewPipelineWithRoot()
+	if err := pipelines.RecountFiles(s, []string{input}, cfg, outPath, dead); err != nil {
+		return err
+	}
+	res, err := runners.Run(ctx, p, runners.Options{Runner: ao.runner})
+	if err != nil {
+		return fmt.Errorf("pipeline failed: %w", err)
+	}
+	if output == "-" {
+		if err := copyFile(env.stdout, outPath); err != nil {
+			return err
+		}
+	}
+	printSummary(env.stderr, runners.Counters(res, transforms.MetricNamespace))
+	return nil
+}
+
+// printSummary writes the line accounting: every line is valid, a duplicate
+// or rejected with a reason.
+func printSummary(w io.Writer, c map[string]int64) {
+	var rejected int64
+	var reasons []string
+	for _, r := range click.Reasons {
+		if n := c[transforms.MetricRejected+string(r)]; n > 0 {
+			rejected += n
+			reasons = append(reasons, fmt.Sprintf("%s=%d", r, n))
+		}
+	}
+	sort.Strings(reasons)
+	fmt.Fprintf(w, "lines=%d unique_clicks=%d duplicates=%d too_late=%d rejected=%d\n",
+		c[transforms.MetricClicksIn], c[transforms.MetricValid], c[transforms.MetricDuplicates], c[transforms.MetricTooLate], rejected)
+	if len(reasons) > 0 {
+		fmt.Fprintf(w, "rejected by reason: %s\n", strings.Join(reasons, " "))
+	}
+}
+
+func spool(r io.Reader, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func copyFile(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
+}
+
+func parseInts(s string) ([]int, error) {
+	var out []int
+	for _, p := range strings.Split(s, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a whole number", p)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func joinInts(v []int) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ",")
 }

@@ -13,7 +13,10 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 )
 
 // command is one subcommand. run gets the arguments after the subcommand name.
@@ -43,6 +46,14 @@ func commands() map[string]command {
 var errUsage = errors.New("usage error")
 
 func main() {
+	if beamWorker(os.Args[1:]) {
+		// Started by a portable runner (PROCESS environment) as a Beam
+		// worker: Beam's own flags, then beam.Init runs the harness and exits.
+		flag.Parse()
+		beam.Init()
+		return
+	}
+	beam.Init()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
 	stop()
@@ -93,4 +104,14 @@ func usage(w io.Writer, cmds map[string]command) {
 		fmt.Fprintf(w, "  %-11s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nEvery flag --some-name can also be set as ADCLICK_SOME_NAME; a flag on the command line wins.\nRun 'adclick <command> -h' for its flags.")
+}
+
+// beamWorker reports whether the process was started as a Beam SDK worker.
+func beamWorker(args []string) bool {
+	for _, a := range args {
+		if a == "--worker" || a == "-worker" || strings.HasPrefix(a, "--worker=") || strings.HasPrefix(a, "-worker=") {
+			return true
+		}
+	}
+	return false
 }

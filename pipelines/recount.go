@@ -1,0 +1,66 @@
+package pipelines
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
+	// textio needs the local file system registered.
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/adclick/adclick/io/textlines"
+	"github.com/adclick/adclick/transforms"
+	"github.com/adclick/adclick/transforms/result"
+)
+
+func init() {
+	register.Function2x1(recordJSON)
+	register.Function2x1(deadLetterJSON)
+	register.Emitter1[string]()
+}
+
+// RecountFiles is the bounded recount of click log files: read the files,
+// aggregate them as a batch, and write result records (SPEC §4) as JSON
+// lines to outPath and dead letters to deadPath (skipped when empty).
+func RecountFiles(s beam.Scope, paths []string, cfg transforms.Config, outPath, deadPath string) error {
+	if len(paths) == 0 {
+		return fmt.Errorf("pipelines: no input files")
+	}
+	cfg.Streaming = false
+	files := beam.CreateList(s, paths)
+	out, err := transforms.Aggregate(s, textlines.Read(s, files), cfg)
+	if err != nil {
+		return err
+	}
+	WriteRecords(s, out.Records, outPath)
+	if deadPath != "" {
+		textio.Write(s.Scope("deadletters"), deadPath, beam.ParDo(s, deadLetterJSON, out.DeadLetters))
+	}
+	return nil
+}
+
+// WriteRecords writes result records as SPEC §4 JSON lines to one file.
+func WriteRecords(s beam.Scope, records beam.PCollection, path string) {
+	s = s.Scope("WriteRecords")
+	textio.Write(s, path, beam.ParDo(s, recordJSON, records))
+}
+
+func recordJSON(r result.Record, emit func(string)) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("pipelines: encode record: %w", err)
+	}
+	emit(string(b))
+	return nil
+}
+
+func deadLetterJSON(d transforms.DeadLetter, emit func(string)) error {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return fmt.Errorf("pipelines: encode dead letter: %w", err)
+	}
+	emit(string(b))
+	return nil
+}

@@ -1,0 +1,107 @@
+// Package runners is the one place that turns a runner name and its options
+// into a running Beam pipeline: prism (in-process, the default for tests and
+// the all-in-one), flink (a Beam Flink job server endpoint) and the
+// deprecated direct runner (bounded pipelines only; a cross-check for batch
+// tests).
+package runners
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
+)
+
+// Runner names.
+const (
+	Prism  = "prism"
+	Flink  = "flink"
+	Direct = "direct"
+)
+
+// Names lists the runners Run accepts.
+var Names = []string{Prism, Flink, Direct}
+
+// Options select and configure a runner.
+type Options struct {
+	Runner string
+	// Endpoint is the job server (host:port) for flink.
+	Endpoint string
+	// Environment is how a portable runner runs the Go workers: LOOPBACK
+	// (in this process: tests), PROCESS or DOCKER (production).
+	Environment string
+	// EnvironmentConfig is the PROCESS command or DOCKER image.
+	EnvironmentConfig string
+}
+
+// Validate reports a bad runner choice before anything starts.
+func (o Options) Validate() error {
+	switch o.Runner {
+	case Prism, Direct:
+		return nil
+	case Flink:
+		if o.Endpoint == "" {
+			return errors.New("runner flink needs --endpoint HOST:PORT of a Beam Flink job server")
+		}
+		switch strings.ToUpper(o.Environment) {
+		case "", "LOOPBACK", "PROCESS", "DOCKER":
+			return nil
+		}
+		return fmt.Errorf("environment %q must be LOOPBACK, PROCESS or DOCKER", o.Environment)
+	}
+	return fmt.Errorf("unknown runner %q (want one of %s)", o.Runner, strings.Join(Names, ", "))
+}
+
+// Beam's portable runners read their settings from process-wide flags; this
+// lock keeps two pipelines started at once from mixing them.
+var flagsMu sync.Mutex
+
+// Run executes p and waits for it to finish (bounded pipelines) or for ctx to
+// end (unbounded ones, on runners that stop on cancellation).
+func Run(ctx context.Context, p *beam.Pipeline, o Options) (beam.PipelineResult, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	switch o.Runner {
+	case Direct:
+		return direct.Execute(ctx, p)
+	case Flink:
+		flagsMu.Lock()
+		*jobopts.Endpoint = o.Endpoint
+		*jobopts.EnvironmentType = strings.ToLower(defaultString(o.Environment, "LOOPBACK"))
+		*jobopts.EnvironmentConfig = o.EnvironmentConfig
+		flagsMu.Unlock()
+		return universal.Execute(ctx, p)
+	default:
+		return prism.Execute(ctx, p)
+	}
+}
+
+func defaultString(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+// Counters returns the committed (or, failing that, attempted) value of
+// every user counter in namespace, by name, summed over transforms.
+func Counters(r beam.PipelineResult, namespace string) map[string]int64 {
+	out := map[string]int64{}
+	if r == nil {
+		return out
+	}
+	q := r.Metrics().Query(func(sr metrics.SingleResult) bool { return sr.Namespace() == namespace })
+	for _, c := range q.Counters() {
+		out[c.Name()] += c.Result()
+	}
+	return out
+}

@@ -1,0 +1,107 @@
+package transforms
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
+)
+
+// Outputs are what the aggregation composite produces.
+type Outputs struct {
+	// Records are result.Record values: per-ad counts, filtered counts and
+	// top-N lists, as accumulating panes (overwrite by Record.Key).
+	Records beam.PCollection
+	// DeadLetters are DeadLetter values, one per rejected line.
+	DeadLetters beam.PCollection
+	// Valid are Clicks batches of the valid, unique clicks (too-late ones
+	// included, for the raw store). Only set when Config.EmitValid.
+	Valid beam.PCollection
+}
+
+// runnerLatenessMargin is added to the allowed lateness the runner applies.
+// The too-late decision is made in the fused stage against the source's own
+// watermark, so every click that passed it must also pass the runner's check;
+// the margin keeps that true whatever the runner's watermark bookkeeping.
+const runnerLatenessMargin = time.Minute
+
+// Aggregate runs the whole aggregation over batches of raw lines (Lines):
+// parse and validate, dedup, count per ad and minute, counts per filter, and
+// top-N per configured window size. Every pipeline — streaming, file recount,
+// replay — calls this (or AggregateClicks); none repeats its logic.
+func Aggregate(s beam.Scope, lines beam.PCollection, cfg Config) (Outputs, error) {
+	if err := cfg.Validate(); err != nil {
+		return Outputs{}, fmt.Errorf("transforms: invalid config: %w", err)
+	}
+	s = s.Scope("adclick.Aggregate")
+	partials, dead, valid := beam.ParDo3(s, &aggregateLinesFn{
+		LatenessMS: cfg.AllowedLateness.Milliseconds(),
+		MaxClicks:  cfg.MaxBundleClicks,
+		EmitValid:  cfg.EmitValid,
+	}, lines)
+	out := Outputs{Records: aggregatePartials(s, partials, cfg), DeadLetters: dead}
+	if cfg.EmitValid {
+		out.Valid = valid
+	}
+	return out, nil
+}
+
+// AggregateClicks is Aggregate over clicks that were validated before they
+// were stored: the replay from the raw store. Batch: nothing is late.
+func AggregateClicks(s beam.Scope, clicks beam.PCollection, cfg Config) (beam.PCollection, error) {
+	if err := cfg.Validate(); err != nil {
+		return beam.PCollection{}, fmt.Errorf("transforms: invalid config: %w", err)
+	}
+	s = s.Scope("adclick.AggregateClicks")
+	partials := beam.ParDo(s, &aggregateClicksFn{MaxClicks: cfg.MaxBundleClicks}, clicks)
+	return aggregatePartials(s, partials, cfg), nil
+}
+
+// windowing returns the WindowInto options of every stage: the watermark
+// firing, early panes every cfg.EarlyFiring while clicks arrive, a late pane
+// for every late partial, accumulating panes.
+func windowing(cfg Config) []beam.WindowIntoOption {
+	if !cfg.Streaming {
+		return nil // batch: one firing at the end of the input
+	}
+	tr := trigger.AfterEndOfWindow().
+		EarlyFiring(trigger.Repeat(trigger.AfterProcessingTime().PlusDelay(cfg.EarlyFiring))).
+		LateFiring(trigger.Repeat(trigger.AfterCount(1)))
+	return []beam.WindowIntoOption{
+		beam.Trigger(tr),
+		beam.PanesAccumulate(),
+		beam.AllowedLateness(cfg.AllowedLateness + runnerLatenessMargin),
+	}
+}
+
+// aggregatePartials is everything after the fused stage.
+func aggregatePartials(s beam.Scope, partials beam.PCollection, cfg Config) beam.PCollection {
+	opts := windowing(cfg)
+	minute := window.NewFixedWindows(time.Minute)
+
+	windowed := beam.WindowInto(s, minute, partials, opts...)
+	merged := beam.CombinePerKey(s, &mergeFn{}, windowed)
+	records, adCounts := beam.ParDo2(s, &explodeFn{}, merged)
+
+	// Top-N: one snapshot of every ad's count per minute, then for each
+	// window size W the sum over the W minutes of sliding windows. Only
+	// snapshots (one element per minute and pane) are replicated W times,
+	// never per-ad elements.
+	adCounts = beam.WindowInto(s, minute, adCounts, opts...)
+	snaps := beam.ParDo(s, stampMinuteFn, beam.CombinePerKey(s, &snapshotFn{}, adCounts))
+	all := []beam.PCollection{records}
+	for _, w := range cfg.WindowSizes {
+		ws := s.Scope(fmt.Sprintf("top%dm", w))
+		slid := beam.WindowInto(ws, window.NewSlidingWindows(time.Minute, time.Duration(w)*time.Minute), snaps, opts...)
+		top := beam.CombinePerKey(ws, &topFn{N: cfg.TopN}, slid)
+		all = append(all, beam.ParDo(ws, &topRecordFn{WindowSize: w}, top))
+	}
+	// Sinks overwrite by key and need no windows: put every result in the
+	// global window so the kinds can be flattened into one output.
+	for i, pc := range all {
+		all[i] = beam.WindowInto(s, window.NewGlobalWindows(), pc)
+	}
+	return beam.Flatten(s, all...)
+}

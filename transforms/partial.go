@@ -1,0 +1,285 @@
+package transforms
+
+import (
+	"cmp"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/zeebo/xxh3"
+
+	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/transforms/result"
+)
+
+// clickID is the 128-bit XXH3 hash of an event_id. Partials carry hashes, not
+// the ids, to keep the shuffle compact; at 128 bits the chance that two
+// distinct ids of one (ad, minute) collide is below k²/2¹²⁹ for k clicks —
+// about 10⁻²⁷ for a million clicks of one ad in one minute.
+type clickID struct{ Hi, Lo uint64 }
+
+func idOf(eventID string) clickID {
+	h := xxh3.HashString128(eventID)
+	return clickID{Hi: h.Hi, Lo: h.Lo}
+}
+
+func (a clickID) compare(b clickID) int {
+	if c := cmp.Compare(a.Hi, b.Hi); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Lo, b.Lo)
+}
+
+// attrs are a click's filter attributes; "" means no value.
+type attrs struct{ Country, Device, Format string }
+
+func (a attrs) compare(b attrs) int {
+	if c := cmp.Compare(a.Country, b.Country); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Device, b.Device); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Format, b.Format)
+}
+
+type entry struct {
+	ID   clickID
+	Attr uint32 // index into Partial.Attrs
+}
+
+// Partial is the set of unique clicks of one (ad, minute) seen so far: the
+// accumulator of the per-minute combine. Entries are sorted by ID and unique;
+// their attributes are interned in Attrs because an ad's clicks in a minute
+// share few distinct (country, device, format) tuples.
+//
+// Merging is set union, so it is associative, commutative and idempotent:
+// merging a partial twice, or in any order, gives the same count. That is what
+// makes re-delivered, replayed and duplicated clicks count once.
+type Partial struct {
+	Entries []entry
+	Attrs   []attrs
+}
+
+// partialBuilder accumulates one (ad, minute)'s clicks inside a bundle.
+type partialBuilder struct {
+	entries []entry
+	attrs   []attrs
+	attrIdx map[attrs]uint32
+}
+
+func (b *partialBuilder) add(id clickID, a attrs) {
+	i, ok := b.attrIdx[a]
+	if !ok {
+		if b.attrIdx == nil {
+			b.attrIdx = make(map[attrs]uint32, 4)
+		}
+		i = uint32(len(b.attrs))
+		b.attrs = append(b.attrs, a)
+		b.attrIdx[a] = i
+	}
+	b.entries = append(b.entries, entry{ID: id, Attr: i})
+}
+
+// build sorts and deduplicates. Duplicates were already dropped by the
+// bundle's seen-set, but build must not rely on that.
+func (b *partialBuilder) build() Partial {
+	p := Partial{Entries: b.entries, Attrs: b.attrs}
+	slices.SortFunc(p.Entries, func(x, y entry) int { return x.ID.compare(y.ID) })
+	p.Entries = compactEntries(p.Entries, p.Attrs)
+	return p
+}
+
+// compactEntries removes repeated IDs from a sorted slice, keeping for each ID
+// the entry with the smallest attributes so that the result does not depend
+// on arrival order when copies of one event_id disagree on attributes.
+func compactEntries(es []entry, as []attrs) []entry {
+	if len(es) < 2 {
+		return es
+	}
+	out := es[:1]
+	for _, e := range es[1:] {
+		last := &out[len(out)-1]
+		if e.ID == last.ID {
+			if as[e.Attr].compare(as[last.Attr]) < 0 {
+				last.Attr = e.Attr
+			}
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// mergePartials returns the union of a and b. It does not modify either.
+func mergePartials(a, b Partial) Partial {
+	if len(b.Entries) == 0 {
+		return a
+	}
+	if len(a.Entries) == 0 {
+		return b
+	}
+	// Re-intern b's attributes into a copy of a's dictionary.
+	out := Partial{Attrs: slices.Clone(a.Attrs)}
+	remap := make([]uint32, len(b.Attrs))
+	idx := make(map[attrs]uint32, len(out.Attrs)+len(b.Attrs))
+	for i, x := range out.Attrs {
+		idx[x] = uint32(i)
+	}
+	for i, x := range b.Attrs {
+		j, ok := idx[x]
+		if !ok {
+			j = uint32(len(out.Attrs))
+			out.Attrs = append(out.Attrs, x)
+			idx[x] = j
+		}
+		remap[i] = j
+	}
+	out.Entries = make([]entry, 0, len(a.Entries)+len(b.Entries))
+	i, j := 0, 0
+	for i < len(a.Entries) && j < len(b.Entries) {
+		ea, eb := a.Entries[i], b.Entries[j]
+		eb.Attr = remap[eb.Attr]
+		switch c := ea.ID.compare(eb.ID); {
+		case c < 0:
+			out.Entries = append(out.Entries, ea)
+			i++
+		case c > 0:
+			out.Entries = append(out.Entries, eb)
+			j++
+		default:
+			if out.Attrs[eb.Attr].compare(out.Attrs[ea.Attr]) < 0 {
+				ea.Attr = eb.Attr
+			}
+			out.Entries = append(out.Entries, ea)
+			i++
+			j++
+		}
+	}
+	out.Entries = append(out.Entries, a.Entries[i:]...)
+	for ; j < len(b.Entries); j++ {
+		eb := b.Entries[j]
+		eb.Attr = remap[eb.Attr]
+		out.Entries = append(out.Entries, eb)
+	}
+	return out
+}
+
+// AdMinute is the merged result for one (ad, minute): the unique click count
+// and the count per filter id.
+type AdMinute struct {
+	Count   int64
+	Filters []FilterCount
+}
+
+// FilterCount is one filter id's count.
+type FilterCount struct {
+	FilterID string
+	Count    int64
+}
+
+// counts computes the unique count and per-filter counts.
+func (p Partial) counts() AdMinute {
+	perAttr := make([]int64, len(p.Attrs))
+	for _, e := range p.Entries {
+		perAttr[e.Attr]++
+	}
+	byFilter := make(map[string]int64)
+	for i, a := range p.Attrs {
+		n := perAttr[i]
+		if n == 0 {
+			continue
+		}
+		if a.Country != "" {
+			byFilter[result.FilterID(result.DimCountry, a.Country)] += n
+		}
+		if a.Device != "" {
+			byFilter[result.FilterID(result.DimDevice, a.Device)] += n
+		}
+		if a.Format != "" {
+			byFilter[result.FilterID(result.DimFormat, a.Format)] += n
+		}
+	}
+	out := AdMinute{Count: int64(len(p.Entries)), Filters: make([]FilterCount, 0, len(byFilter))}
+	for f, n := range byFilter {
+		out.Filters = append(out.Filters, FilterCount{FilterID: f, Count: n})
+	}
+	slices.SortFunc(out.Filters, func(a, b FilterCount) int { return cmp.Compare(a.FilterID, b.FilterID) })
+	return out
+}
+
+func attrsOf(c *click.Click) attrs {
+	return attrs{Country: c.Country, Device: c.Device, Format: c.AdFormat}
+}
+
+// encodePartial is the Beam coder for Partial: a compact binary form, since
+// partials are what crosses the shuffle.
+func encodePartial(p Partial) ([]byte, error) {
+	n := 2*binary.MaxVarintLen64 + len(p.Entries)*(16+binary.MaxVarintLen32)
+	for _, a := range p.Attrs {
+		n += 3*binary.MaxVarintLen32 + len(a.Country) + len(a.Device) + len(a.Format)
+	}
+	b := make([]byte, 0, n)
+	b = binary.AppendUvarint(b, uint64(len(p.Attrs)))
+	for _, a := range p.Attrs {
+		for _, s := range [...]string{a.Country, a.Device, a.Format} {
+			b = binary.AppendUvarint(b, uint64(len(s)))
+			b = append(b, s...)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(p.Entries)))
+	for _, e := range p.Entries {
+		b = binary.BigEndian.AppendUint64(b, e.ID.Hi)
+		b = binary.BigEndian.AppendUint64(b, e.ID.Lo)
+		b = binary.AppendUvarint(b, uint64(e.Attr))
+	}
+	return b, nil
+}
+
+var errCorrupt = errors.New("transforms: corrupt partial encoding")
+
+func decodePartial(b []byte) (Partial, error) {
+	var p Partial
+	na, n := binary.Uvarint(b)
+	if n <= 0 || na > uint64(len(b)) {
+		return p, errCorrupt
+	}
+	b = b[n:]
+	p.Attrs = make([]attrs, na)
+	for i := range p.Attrs {
+		var f [3]string
+		for k := range f {
+			l, n := binary.Uvarint(b)
+			if n <= 0 || l > uint64(len(b)-n) {
+				return p, errCorrupt
+			}
+			f[k] = string(b[n : n+int(l)])
+			b = b[n+int(l):]
+		}
+		p.Attrs[i] = attrs{Country: f[0], Device: f[1], Format: f[2]}
+	}
+	ne, n := binary.Uvarint(b)
+	if n <= 0 || ne > uint64(len(b))/17 {
+		return p, errCorrupt
+	}
+	b = b[n:]
+	p.Entries = make([]entry, ne)
+	for i := range p.Entries {
+		if len(b) < 17 {
+			return p, errCorrupt
+		}
+		e := entry{ID: clickID{Hi: binary.BigEndian.Uint64(b), Lo: binary.BigEndian.Uint64(b[8:])}}
+		a, n := binary.Uvarint(b[16:])
+		if n <= 0 || a >= na {
+			return p, fmt.Errorf("%w: attribute index", errCorrupt)
+		}
+		e.Attr = uint32(a)
+		p.Entries[i] = e
+		b = b[16+n:]
+	}
+	if len(b) != 0 {
+		return p, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(b))
+	}
+	return p, nil
+}

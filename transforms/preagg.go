@@ -1,0 +1,246 @@
+package transforms
+
+import (
+	"context"
+	"strconv"
+	"strings"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+
+	"github.com/adclick/adclick/transforms/click"
+)
+
+// Beam metric names the fused stage reports (namespace "adclick").
+const (
+	MetricNamespace  = "adclick"
+	MetricClicksIn   = "lines_in"
+	MetricValid      = "clicks_valid"
+	MetricDuplicates = "duplicates"
+	MetricTooLate    = "too_late"
+	MetricRejected   = "rejected_" // + reason
+)
+
+// maxSeen bounds the per-bundle seen-set: past it the set restarts, and later
+// duplicates of the same (ad, minute) still merge away in the per-minute
+// combine (only cross-(ad, minute) duplicates would then be missed).
+const maxSeen = 16 << 20
+
+// adMinuteKey is the shuffle key of a partial: "<minute>/<ad_id>". The minute
+// is decimal digits, so the first '/' ends it whatever the ad id contains.
+func adMinuteKey(minute int64, adID string) string {
+	return strconv.FormatInt(minute, 10) + "/" + adID
+}
+
+func splitAdMinuteKey(k string) (minute int64, adID string, ok bool) {
+	i := strings.IndexByte(k, '/')
+	if i < 0 {
+		return 0, "", false
+	}
+	m, err := strconv.ParseInt(k[:i], 10, 64)
+	if err != nil {
+		return 0, "", false
+	}
+	return m, k[i+1:], true
+}
+
+// outcome of offering one click to the bundle aggregator.
+type outcome int
+
+const (
+	accepted outcome = iota
+	duplicate
+	tooLate
+)
+
+// bundleAgg is the in-memory "map + aggregate" of the design (§5): it
+// deduplicates and pre-aggregates one bundle's clicks by (ad, minute), so
+// that what leaves the fused stage is one partial per (ad, minute) per
+// bundle instead of one element per click.
+type bundleAgg struct {
+	latenessMS int64
+	maxClicks  int
+
+	parts map[string]*partialBuilder
+	seen  map[clickID]struct{}
+	held  int // clicks held in parts
+
+	// per-bundle metric deltas, flushed once per input batch
+	valid, dups, late int64
+}
+
+func newBundleAgg(latenessMS int64, maxClicks int) *bundleAgg {
+	return &bundleAgg{
+		latenessMS: latenessMS,
+		maxClicks:  maxClicks,
+		parts:      make(map[string]*partialBuilder),
+		seen:       make(map[clickID]struct{}),
+	}
+}
+
+// add offers a valid click read when the source's watermark was wm.
+func (a *bundleAgg) add(c *click.Click, wm int64) outcome {
+	minute := c.Minute()
+	// A window [minute, minute+60s) closed more than the allowed lateness
+	// before the watermark is too late (SPEC §2). Batch sources pass
+	// NoWatermark, so nothing is.
+	if wm != NoWatermark && wm > (minute+60)*1000+a.latenessMS {
+		a.late++
+		return tooLate
+	}
+	id := idOf(c.EventID)
+	if _, ok := a.seen[id]; ok {
+		a.dups++
+		return duplicate
+	}
+	if len(a.seen) >= maxSeen {
+		clear(a.seen)
+	}
+	a.seen[id] = struct{}{}
+	k := adMinuteKey(minute, c.AdID)
+	b := a.parts[k]
+	if b == nil {
+		b = &partialBuilder{}
+		a.parts[k] = b
+	}
+	b.add(id, attrsOf(c))
+	a.held++
+	a.valid++
+	return accepted
+}
+
+func (a *bundleAgg) full() bool { return a.held >= a.maxClicks }
+
+// flush emits every partial, stamped with its minute's start, and forgets
+// them. The seen-set survives until the bundle ends so that duplicates
+// across (ad, minute) keys are still caught after an early flush.
+func (a *bundleAgg) flush(emit func(beam.EventTime, string, Partial)) {
+	for k, b := range a.parts {
+		minute, _, _ := splitAdMinuteKey(k)
+		emit(mtime.FromMilliseconds(minute*1000), k, b.build())
+	}
+	clear(a.parts)
+	a.held = 0
+}
+
+func (a *bundleAgg) endBundle(emit func(beam.EventTime, string, Partial)) {
+	a.flush(emit)
+	clear(a.seen)
+}
+
+// stageMetrics are the Beam counters of the fused stage.
+type stageMetrics struct {
+	in, valid, dups, late beam.Counter
+	rejected              map[click.Reason]beam.Counter
+}
+
+func newStageMetrics() stageMetrics {
+	m := stageMetrics{
+		in:       beam.NewCounter(MetricNamespace, MetricClicksIn),
+		valid:    beam.NewCounter(MetricNamespace, MetricValid),
+		dups:     beam.NewCounter(MetricNamespace, MetricDuplicates),
+		late:     beam.NewCounter(MetricNamespace, MetricTooLate),
+		rejected: make(map[click.Reason]beam.Counter, len(click.Reasons)),
+	}
+	for _, r := range click.Reasons {
+		m.rejected[r] = beam.NewCounter(MetricNamespace, MetricRejected+string(r))
+	}
+	return m
+}
+
+func (m *stageMetrics) flush(ctx context.Context, a *bundleAgg) {
+	if a.valid != 0 {
+		m.valid.Inc(ctx, a.valid)
+	}
+	if a.dups != 0 {
+		m.dups.Inc(ctx, a.dups)
+	}
+	if a.late != 0 {
+		m.late.Inc(ctx, a.late)
+	}
+	a.valid, a.dups, a.late = 0, 0, 0
+}
+
+// aggregateLinesFn is the fused per-click stage for raw lines: parse and
+// validate, dead-letter rejects, drop too-late clicks, dedup and
+// pre-aggregate. Everything per click happens here, in memory.
+type aggregateLinesFn struct {
+	LatenessMS int64
+	MaxClicks  int
+	EmitValid  bool
+
+	parser  click.Parser
+	agg     *bundleAgg
+	metrics stageMetrics
+}
+
+func (f *aggregateLinesFn) Setup() {
+	f.agg = newBundleAgg(f.LatenessMS, f.MaxClicks)
+	f.metrics = newStageMetrics()
+}
+
+func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in Lines,
+	emit func(beam.EventTime, string, Partial), dead func(DeadLetter), valid func(Clicks)) {
+	var keep []click.Click
+	if f.EmitValid {
+		keep = make([]click.Click, 0, len(in.Lines))
+	}
+	rejects := 0
+	for _, line := range in.Lines {
+		c, err := f.parser.Parse(line)
+		if err != nil {
+			rejects++
+			r, ok := click.AsReject(err)
+			if !ok { // Parse promises a RejectError; never lose a line if that breaks
+				r = &click.RejectError{Reason: click.ReasonInvalidJSON, Detail: err.Error()}
+			}
+			f.metrics.rejected[r.Reason].Inc(ctx, 1)
+			dead(DeadLetter{Line: click.Truncate(line, DeadLetterMaxLine), Reason: string(r.Reason), Field: r.Field, Detail: r.Detail})
+			continue
+		}
+		if f.agg.add(&c, in.Watermark) != duplicate && f.EmitValid {
+			keep = append(keep, c) // too-late clicks are kept in the raw store (SPEC §2)
+		}
+		if f.agg.full() {
+			f.agg.flush(emit)
+		}
+	}
+	f.metrics.in.Inc(ctx, int64(len(in.Lines)))
+	f.metrics.flush(ctx, f.agg)
+	if len(keep) > 0 {
+		valid(Clicks{Clicks: keep})
+	}
+}
+
+func (f *aggregateLinesFn) FinishBundle(emit func(beam.EventTime, string, Partial), _ func(DeadLetter), _ func(Clicks)) {
+	f.agg.endBundle(emit)
+}
+
+// aggregateClicksFn is the fused per-click stage for clicks that were
+// validated before they were stored (a replay from the raw store).
+type aggregateClicksFn struct {
+	MaxClicks int
+
+	agg     *bundleAgg
+	metrics stageMetrics
+}
+
+func (f *aggregateClicksFn) Setup() {
+	f.agg = newBundleAgg(0, f.MaxClicks)
+	f.metrics = newStageMetrics()
+}
+
+func (f *aggregateClicksFn) ProcessElement(ctx context.Context, in Clicks, emit func(beam.EventTime, string, Partial)) {
+	for i := range in.Clicks {
+		f.agg.add(&in.Clicks[i], NoWatermark)
+		if f.agg.full() {
+			f.agg.flush(emit)
+		}
+	}
+	f.metrics.in.Inc(ctx, int64(len(in.Clicks)))
+	f.metrics.flush(ctx, f.agg)
+}
+
+func (f *aggregateClicksFn) FinishBundle(emit func(beam.EventTime, string, Partial)) {
+	f.agg.endBundle(emit)
+}
