@@ -16,10 +16,10 @@ import (
 // the distinct clicks seen so far, and values only grow from pane to pane.
 type mergeFn struct{}
 
-func (mergeFn) CreateAccumulator() Partial              { return Partial{} }
-func (mergeFn) AddInput(a, in Partial) Partial          { return mergePartials(a, in) }
-func (mergeFn) MergeAccumulators(a, b Partial) Partial  { return mergePartials(a, b) }
-func (mergeFn) ExtractOutput(a Partial) AdMinute        { return a.counts() }
+func (mergeFn) CreateAccumulator() Partial             { return Partial{} }
+func (mergeFn) AddInput(a, in Partial) Partial         { return mergePartials(a, in) }
+func (mergeFn) MergeAccumulators(a, b Partial) Partial { return mergePartials(a, b) }
+func (mergeFn) ExtractOutput(a Partial) AdMinute       { return a.counts() }
 
 // explodeFn turns one (ad, minute) result into its count and filtered-count
 // records, and feeds the per-minute snapshot that top-N is built from.
