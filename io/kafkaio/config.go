@@ -1,0 +1,184 @@
+package kafkaio
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// StartOffset says where a partition without a committed offset starts.
+type StartOffset string
+
+// Start positions.
+const (
+	Earliest StartOffset = "earliest"
+	Latest   StartOffset = "latest"
+)
+
+// ReadConfig configures Read. Zero durations and limits take the defaults
+// shown; Brokers and Topic are required.
+type ReadConfig struct {
+	Brokers []string // seed brokers, host:port
+	Topic   string
+	// Group is the consumer group whose committed offsets say where to start
+	// and to which the reader commits safe offsets. Empty: no commits, every
+	// start is at StartOffset.
+	Group       string
+	StartOffset StartOffset // without a committed offset (default Earliest)
+	// Partitions limits the read to these partitions; empty means all the
+	// topic has when the pipeline starts.
+	Partitions []int32
+	// EndOffsets makes the read bounded: each partition stops at the high
+	// watermark it had when the pipeline started (benchmarks, replays).
+	EndOffsets bool
+
+	WatermarkDelay  time.Duration // watermark = max event time − this (default 5 s)
+	WatermarkStep   time.Duration // watermark granularity (default 1 s)
+	MaxSkew         time.Duration // timestamps further ahead of wall clock are clamped (default 1 min)
+	IdleTimeout     time.Duration // nothing to read this long: idle rule (default 10 s)
+	AllowedLateness time.Duration // of the windows downstream (default 5 min, SPEC §2)
+	Margin          time.Duration // extra event time before a window counts as closed (default 30 s)
+	CommitDelay     time.Duration // a safe position is committed this long after it was computed (default 10 s)
+	CommitInterval  time.Duration // how often a safe position is computed (default 5 s)
+
+	CheckpointEvery  time.Duration // self-checkpoint after this long (default 1 s)
+	CheckpointAfter  int           // or after this many records (default 500,000)
+	PollTimeout      time.Duration // longest wait for one poll (default 250 ms)
+	IdleResume       time.Duration // resume delay after an empty poll (default 100 ms)
+	MaxPollRecords   int           // records per poll, i.e. per emitted batch at most (default 10,000)
+	FetchMaxBytes    int32         // per fetch request (default 16 MiB)
+	RequestTimeout   time.Duration // admin and commit requests (default 30 s)
+	DialTimeout      time.Duration // default 10 s
+	AllowMissingMeta bool          // restart from a committed offset whose metadata is not ours (fresh watermark) instead of failing
+}
+
+func (c *ReadConfig) withDefaults() ReadConfig {
+	r := *c
+	r.Brokers = append([]string(nil), c.Brokers...)
+	r.Partitions = append([]int32(nil), c.Partitions...)
+	if r.StartOffset == "" {
+		r.StartOffset = Earliest
+	}
+	setDur(&r.WatermarkDelay, 5*time.Second)
+	setDur(&r.WatermarkStep, time.Second)
+	setDur(&r.MaxSkew, time.Minute)
+	setDur(&r.IdleTimeout, 10*time.Second)
+	setDur(&r.AllowedLateness, 5*time.Minute)
+	setDur(&r.Margin, 30*time.Second)
+	setDur(&r.CommitDelay, 10*time.Second)
+	setDur(&r.CommitInterval, 5*time.Second)
+	setDur(&r.CheckpointEvery, time.Second)
+	setDur(&r.PollTimeout, 250*time.Millisecond)
+	setDur(&r.IdleResume, 100*time.Millisecond)
+	setDur(&r.RequestTimeout, 30*time.Second)
+	setDur(&r.DialTimeout, 10*time.Second)
+	if r.CheckpointAfter == 0 {
+		r.CheckpointAfter = 500_000
+	}
+	if r.MaxPollRecords == 0 {
+		r.MaxPollRecords = 10_000
+	}
+	if r.FetchMaxBytes == 0 {
+		r.FetchMaxBytes = 16 << 20
+	}
+	return r
+}
+
+func setDur(d *time.Duration, def time.Duration) {
+	if *d == 0 {
+		*d = def
+	}
+}
+
+// Validate reports every problem with the configuration (after defaults).
+func (c *ReadConfig) Validate() error {
+	r := c.withDefaults()
+	var errs []error
+	if len(r.Brokers) == 0 {
+		errs = append(errs, errors.New("kafkaio: no brokers"))
+	}
+	for _, b := range r.Brokers {
+		if b == "" {
+			errs = append(errs, errors.New("kafkaio: empty broker address"))
+		}
+	}
+	if r.Topic == "" {
+		errs = append(errs, errors.New("kafkaio: no topic"))
+	}
+	if r.StartOffset != Earliest && r.StartOffset != Latest {
+		errs = append(errs, fmt.Errorf("kafkaio: start offset %q: want %q or %q", r.StartOffset, Earliest, Latest))
+	}
+	seen := map[int32]bool{}
+	for _, p := range r.Partitions {
+		if p < 0 || seen[p] {
+			errs = append(errs, fmt.Errorf("kafkaio: partition %d negative or listed twice", p))
+		}
+		seen[p] = true
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"WatermarkDelay", r.WatermarkDelay}, {"WatermarkStep", r.WatermarkStep}, {"MaxSkew", r.MaxSkew},
+		{"IdleTimeout", r.IdleTimeout}, {"AllowedLateness", r.AllowedLateness}, {"Margin", r.Margin},
+		{"CommitDelay", r.CommitDelay}, {"CommitInterval", r.CommitInterval},
+		{"CheckpointEvery", r.CheckpointEvery}, {"PollTimeout", r.PollTimeout}, {"IdleResume", r.IdleResume},
+		{"RequestTimeout", r.RequestTimeout}, {"DialTimeout", r.DialTimeout},
+	} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("kafkaio: %s is negative (%v)", d.name, d.v))
+		}
+	}
+	if r.WatermarkStep < time.Millisecond {
+		errs = append(errs, fmt.Errorf("kafkaio: WatermarkStep %v is below 1 ms", r.WatermarkStep))
+	}
+	if r.CheckpointAfter < 0 || r.MaxPollRecords < 0 || r.FetchMaxBytes < 0 {
+		errs = append(errs, errors.New("kafkaio: CheckpointAfter, MaxPollRecords and FetchMaxBytes must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// WriteConfig configures Write and Producer.
+type WriteConfig struct {
+	Brokers []string
+	Topic   string
+	// Linger waits this long to fill a batch (default 5 ms; Flush at the end of
+	// each bundle sends what is left anyway).
+	Linger         time.Duration
+	MaxBufferedRec int           // records buffered before Produce blocks (default 100,000)
+	FlushTimeout   time.Duration // a bundle fails if its records are not acknowledged by then (default 2 min)
+	DialTimeout    time.Duration // default 10 s
+}
+
+func (c *WriteConfig) withDefaults() WriteConfig {
+	r := *c
+	r.Brokers = append([]string(nil), c.Brokers...)
+	setDur(&r.Linger, 5*time.Millisecond)
+	setDur(&r.FlushTimeout, 2*time.Minute)
+	setDur(&r.DialTimeout, 10*time.Second)
+	if r.MaxBufferedRec == 0 {
+		r.MaxBufferedRec = 100_000
+	}
+	return r
+}
+
+// Validate reports every problem with the configuration.
+func (c *WriteConfig) Validate() error {
+	r := c.withDefaults()
+	var errs []error
+	if len(r.Brokers) == 0 {
+		errs = append(errs, errors.New("kafkaio: no brokers"))
+	}
+	for _, b := range r.Brokers {
+		if b == "" {
+			errs = append(errs, errors.New("kafkaio: empty broker address"))
+		}
+	}
+	if r.Topic == "" {
+		errs = append(errs, errors.New("kafkaio: no topic"))
+	}
+	if r.Linger < 0 || r.FlushTimeout < 0 || r.DialTimeout < 0 || r.MaxBufferedRec < 0 {
+		errs = append(errs, errors.New("kafkaio: negative Linger, FlushTimeout, DialTimeout or MaxBufferedRec"))
+	}
+	return errors.Join(errs...)
+}

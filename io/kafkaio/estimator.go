@@ -1,0 +1,376 @@
+package kafkaio
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
+)
+
+// minWM is the watermark of a partition that has seen nothing: Beam's minimum
+// timestamp, in Unix ms.
+const minWM = int64(mtime.MinTimestamp)
+
+// Bounds that keep a partition's state small whatever the data does. Exceeding
+// one only makes the reader more conservative (an earlier commit) or, for
+// floors, costs exactness of a replay's late decisions; see the package doc.
+const (
+	maxMinutes = 512 // open event minutes tracked
+	maxFloors  = 64  // idle watermark floors kept for the commit metadata
+	maxPending = 64  // commit candidates waiting for CommitDelay
+)
+
+// params are the estimator's settings in Unix ms, taken from ReadConfig.
+type params struct {
+	delay, skew, idle, step int64
+	closeAfter              int64 // 60 s + allowed lateness + margin
+	commitDelay, commitEach int64
+}
+
+func (c *ReadConfig) params() params {
+	return params{
+		delay:       c.WatermarkDelay.Milliseconds(),
+		skew:        c.MaxSkew.Milliseconds(),
+		idle:        c.IdleTimeout.Milliseconds(),
+		step:        c.WatermarkStep.Milliseconds(),
+		closeAfter:  (time.Minute + c.AllowedLateness + c.Margin).Milliseconds(),
+		commitDelay: c.CommitDelay.Milliseconds(),
+		commitEach:  c.CommitInterval.Milliseconds(),
+	}
+}
+
+// minuteMark remembers, for one event minute, the first (smallest) offset read
+// with that minute and the estimator as it was just before that record.
+type minuteMark struct {
+	Minute int64 // window start, Unix ms
+	Offset int64
+	WM     int64
+	Max    int64
+}
+
+// floor is an idle advance: from Offset on, the watermark is at least WM. It is
+// recorded because it came from the wall clock, not from the data, and a replay
+// must apply it at the same offset to reach the same decisions.
+type floor struct {
+	Offset int64
+	WM     int64
+}
+
+// candidate is a commit position computed at wall time At; it is committed only
+// once At is CommitDelay old.
+type candidate struct {
+	At     int64
+	Offset int64
+	WM     int64
+	Max    int64
+}
+
+// partState is one partition's watermark estimator and commit bookkeeping. It
+// travels with the restriction as the SDF's watermark estimator state, so it
+// survives self-checkpoints; across restarts its essential part (WM, Max,
+// floors) travels in the committed offset's metadata.
+type partState struct {
+	WM   int64 // current watermark, Unix ms, monotonic
+	Max  int64 // largest (clamped) record timestamp seen
+	Next int64 // next offset to read
+
+	LastData      int64 // wall ms of the last poll that returned records (0: not started)
+	LastCandidate int64 // wall ms of the last commit candidate
+	Committed     int64 // offset last committed (-1: none)
+
+	Minutes []minuteMark // ascending by Minute
+	Floors  []floor      // ascending by Offset
+	Pending []candidate  // ascending by At
+
+	nextFloor int // Floors[:nextFloor] are applied
+}
+
+func newPartState() *partState {
+	return &partState{WM: minWM, Max: minWM, Committed: -1}
+}
+
+// quant rounds a watermark down to the step, so a batch of records shares one
+// watermark for up to a step of event time and the batch boundaries follow from
+// the data alone.
+func (p *params) quant(ms int64) int64 {
+	if p.step <= 1 || ms <= minWM {
+		return ms
+	}
+	q := ms - ms%p.step
+	if ms%p.step < 0 {
+		q -= p.step
+	}
+	return q
+}
+
+func minuteStart(ms int64) int64 {
+	m := ms - ms%60000
+	if ms%60000 < 0 {
+		m -= 60000
+	}
+	return m
+}
+
+// begin prepares for reading from offset start at wall time now.
+func (s *partState) begin(start, now int64) {
+	if start > s.Next {
+		s.Next = start
+	}
+	if s.LastData == 0 {
+		s.LastData = now
+	}
+}
+
+// observe accounts for the record at offset off with Kafka timestamp ts (ms),
+// read at wall time now, and returns the watermark that applies to it: the
+// partition watermark before the record was seen.
+func (s *partState) observe(p *params, off, ts, now int64) int64 {
+	for s.nextFloor < len(s.Floors) && s.Floors[s.nextFloor].Offset <= off {
+		if f := s.Floors[s.nextFloor].WM; f > s.WM {
+			s.WM = f
+		}
+		s.nextFloor++
+	}
+	w := s.WM
+	if lim := now + p.skew; ts > lim {
+		ts = lim // a bogus future timestamp must not drag the watermark along
+	}
+	if m := minuteStart(ts); m+p.closeAfter > w {
+		s.mark(m, off, w)
+	}
+	if ts > s.Max {
+		s.Max = ts
+		if nw := p.quant(s.Max - p.delay); nw > s.WM {
+			s.WM = nw
+			s.prune(p)
+		}
+	}
+	s.Next = off + 1
+	return w
+}
+
+// mark records minute m's first offset, unless the minute is already known.
+func (s *partState) mark(m, off, w int64) {
+	i := len(s.Minutes)
+	for i > 0 && s.Minutes[i-1].Minute > m {
+		i--
+	}
+	if i > 0 && s.Minutes[i-1].Minute == m {
+		return
+	}
+	s.Minutes = append(s.Minutes, minuteMark{})
+	copy(s.Minutes[i+1:], s.Minutes[i:])
+	s.Minutes[i] = minuteMark{Minute: m, Offset: off, WM: w, Max: s.Max}
+	if len(s.Minutes) > maxMinutes {
+		// Merge the two oldest minutes into one that keeps the smaller offset
+		// and the later minute: the commit can only be held back, never pushed
+		// ahead of a record whose window is open.
+		a, b := s.Minutes[0], s.Minutes[1]
+		if a.Offset < b.Offset {
+			b.Offset, b.WM, b.Max = a.Offset, a.WM, a.Max
+		}
+		s.Minutes = append(s.Minutes[:0], append([]minuteMark{b}, s.Minutes[2:]...)...)
+	}
+}
+
+// prune drops the minutes whose windows are closed at the current watermark.
+func (s *partState) prune(p *params) {
+	n := 0
+	for n < len(s.Minutes) && s.Minutes[n].Minute+p.closeAfter <= s.WM {
+		n++
+	}
+	if n > 0 {
+		s.Minutes = append(s.Minutes[:0], s.Minutes[n:]...)
+	}
+}
+
+// dataSeen notes that a poll returned records at wall time now.
+func (s *partState) dataSeen(now int64) { s.LastData = now }
+
+// idle applies the idle rule at wall time now: a partition that had nothing to
+// read for the idle timeout moves its watermark to now − delay − skew (never
+// backwards), and records that as a floor at the next offset.
+func (s *partState) idle(p *params, now int64) bool {
+	if now-s.LastData < p.idle {
+		return false
+	}
+	t := p.quant(now - p.delay - p.skew)
+	if t <= s.WM {
+		return false
+	}
+	s.WM = t
+	s.prune(p)
+	if n := len(s.Floors); n > 0 && s.Floors[n-1].Offset == s.Next {
+		s.Floors[n-1].WM = t
+	} else {
+		s.Floors = append(s.Floors, floor{Offset: s.Next, WM: t})
+		if len(s.Floors) > maxFloors {
+			s.Floors = append(s.Floors[:0], s.Floors[1:]...)
+		}
+	}
+	s.nextFloor = len(s.Floors)
+	return true
+}
+
+// safe returns the offset from which a restart re-reads every record of every
+// window still open, with the estimator as it was just before that offset.
+func (s *partState) safe(p *params) candidate {
+	s.prune(p)
+	if len(s.Minutes) == 0 {
+		return candidate{Offset: s.Next, WM: s.WM, Max: s.Max}
+	}
+	c := candidate{Offset: s.Minutes[0].Offset, WM: s.Minutes[0].WM, Max: s.Minutes[0].Max}
+	for _, m := range s.Minutes[1:] {
+		if m.Offset < c.Offset {
+			c = candidate{Offset: m.Offset, WM: m.WM, Max: m.Max}
+		}
+	}
+	return c
+}
+
+// commitDue records a commit candidate every commit interval and returns the
+// newest candidate that is at least CommitDelay old, if any, with its metadata.
+func (s *partState) commitDue(p *params, now int64) (off int64, meta string, ok bool) {
+	if s.LastCandidate == 0 || now-s.LastCandidate >= p.commitEach {
+		c := s.safe(p)
+		c.At = now
+		s.Pending = append(s.Pending, c)
+		if len(s.Pending) > maxPending {
+			s.Pending = append(s.Pending[:0], s.Pending[1:]...)
+		}
+		s.LastCandidate = now
+	}
+	i := -1
+	for j, c := range s.Pending {
+		if now-c.At >= p.commitDelay {
+			i = j
+		}
+	}
+	if i < 0 {
+		return 0, "", false
+	}
+	c := s.Pending[i]
+	s.Pending = append(s.Pending[:0], s.Pending[i+1:]...)
+	if c.Offset < s.Committed {
+		return 0, "", false // never move a commit backwards
+	}
+	return c.Offset, s.metadata(c), true
+}
+
+// committed notes a successful commit at off: floors at or before it are now
+// folded into the committed watermark and are no longer needed.
+func (s *partState) committed(off int64) {
+	s.Committed = off
+	n := 0
+	for n < len(s.Floors) && s.Floors[n].Offset <= off && n < s.nextFloor {
+		n++
+	}
+	if n > 0 {
+		s.Floors = append(s.Floors[:0], s.Floors[n:]...)
+		s.nextFloor -= n
+	}
+}
+
+// metaVersion prefixes the commit metadata so a format change is detected.
+const metaVersion = "adclick-wm1"
+
+// metadata encodes the estimator as of candidate c: its watermark and largest
+// timestamp, and the idle floors after its offset.
+func (s *partState) metadata(c candidate) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %d %d", metaVersion, c.WM, c.Max)
+	for _, f := range s.Floors {
+		if f.Offset > c.Offset {
+			fmt.Fprintf(&b, " %d:%d", f.Offset, f.WM)
+		}
+	}
+	return b.String()
+}
+
+// restoreState rebuilds a partition's estimator from commit metadata written
+// by metadata, so re-reading from the committed offset repeats the original
+// run's decisions.
+func restoreState(meta string) (*partState, error) {
+	f := strings.Fields(meta)
+	if len(f) < 3 || f[0] != metaVersion {
+		return nil, fmt.Errorf("commit metadata %q is not %s", truncate(meta, 64), metaVersion)
+	}
+	s := newPartState()
+	var err error
+	if s.WM, err = strconv.ParseInt(f[1], 10, 64); err != nil {
+		return nil, fmt.Errorf("commit metadata watermark: %w", err)
+	}
+	if s.Max, err = strconv.ParseInt(f[2], 10, 64); err != nil {
+		return nil, fmt.Errorf("commit metadata max timestamp: %w", err)
+	}
+	for _, kv := range f[3:] {
+		o, w, ok := strings.Cut(kv, ":")
+		if !ok {
+			return nil, fmt.Errorf("commit metadata floor %q: want offset:watermark", kv)
+		}
+		var fl floor
+		if fl.Offset, err = strconv.ParseInt(o, 10, 64); err != nil {
+			return nil, fmt.Errorf("commit metadata floor offset: %w", err)
+		}
+		if fl.WM, err = strconv.ParseInt(w, 10, 64); err != nil {
+			return nil, fmt.Errorf("commit metadata floor watermark: %w", err)
+		}
+		if n := len(s.Floors); n > 0 && s.Floors[n-1].Offset >= fl.Offset {
+			return nil, fmt.Errorf("commit metadata floors out of order at %q", kv)
+		}
+		s.Floors = append(s.Floors, fl)
+	}
+	return s, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+// encodeState and decodeState carry partState as the SDF's watermark
+// estimator state; they run at each checkpoint, not per record.
+func encodeState(s *partState) []byte {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(fmt.Sprintf("kafkaio: encoding partition state: %v", err)) // plain data: cannot fail
+	}
+	return b
+}
+
+func decodeState(b []byte) (*partState, error) {
+	if len(b) == 0 {
+		return newPartState(), nil
+	}
+	s := newPartState()
+	if err := json.Unmarshal(b, s); err != nil {
+		return nil, fmt.Errorf("kafkaio: decoding partition state: %w", err)
+	}
+	// Floors at or before the next offset have been applied already.
+	for s.nextFloor < len(s.Floors) && s.Floors[s.nextFloor].Offset < s.Next {
+		s.nextFloor++
+	}
+	return s, nil
+}
+
+// estimator is the SDF's watermark estimator: one partState behind a mutex,
+// because the SDK reads the watermark and state from its own goroutine when
+// it checkpoints.
+type estimator struct {
+	mu  sync.Mutex
+	s   *partState
+	err error // undecodable state, reported by ProcessElement
+}
+
+// CurrentWatermark is what the runner sees as this partition's watermark.
+func (e *estimator) CurrentWatermark() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return mtime.Time(e.s.WM).ToTime()
+}

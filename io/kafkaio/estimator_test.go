@@ -1,0 +1,251 @@
+package kafkaio
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func testParams() params {
+	c := ReadConfig{Brokers: []string{"x"}, Topic: "t", AllowedLateness: time.Minute, Margin: 10 * time.Second}
+	d := c.withDefaults()
+	return d.params()
+}
+
+const t0 = int64(1_700_000_040_000) // a minute start, Unix ms
+
+func TestWatermarkRules(t *testing.T) {
+	p := testParams() // delay 5 s, step 1 s, skew 1 min, idle 10 s
+	now := t0 + 10*60_000
+	tests := []struct {
+		name   string
+		ts     []int64 // record timestamps, offsets 0..
+		wantWM []int64 // watermark applied to each record
+		endWM  int64
+	}{
+		{"first record sees minimum", []int64{t0}, []int64{minWM}, t0 - 5000},
+		{"delay and step", []int64{t0 + 7400, t0 + 8600}, []int64{minWM, t0 + 2000}, t0 + 3000},
+		{"monotonic on older records", []int64{t0 + 20_000, t0, t0 + 1000}, []int64{minWM, t0 + 15_000, t0 + 15_000}, t0 + 15_000},
+		{"future clamped to wall+skew", []int64{now + time.Hour.Milliseconds()}, []int64{minWM}, now + 60_000 - 5000},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newPartState()
+			s.begin(0, now)
+			for i, ts := range tc.ts {
+				if got := s.observe(&p, int64(i), ts, now); got != tc.wantWM[i] {
+					t.Errorf("record %d: watermark %d, want %d", i, got, tc.wantWM[i])
+				}
+			}
+			if s.WM != tc.endWM {
+				t.Errorf("end watermark %d, want %d", s.WM, tc.endWM)
+			}
+		})
+	}
+}
+
+func TestIdleRule(t *testing.T) {
+	p := testParams()
+	s := newPartState()
+	start := t0 + 30*60_000
+	s.begin(5, start)
+	if s.idle(&p, start+9_999) {
+		t.Fatal("idle before IdleTimeout")
+	}
+	if !s.idle(&p, start+10_000) {
+		t.Fatal("no idle advance after IdleTimeout")
+	}
+	want := start + 10_000 - 5_000 - 60_000
+	if s.WM != want {
+		t.Fatalf("idle watermark %d, want %d", s.WM, want)
+	}
+	if len(s.Floors) != 1 || s.Floors[0] != (floor{Offset: 5, WM: want}) {
+		t.Fatalf("floors %+v, want one at offset 5", s.Floors)
+	}
+	// Data far ahead moves it on; idle never moves it back.
+	s.observe(&p, 5, start+600_000, start+20_000)
+	before := s.WM
+	s.idle(&p, start+40_000)
+	if s.WM != before {
+		t.Fatalf("idle moved the watermark from %d to %d", before, s.WM)
+	}
+}
+
+// TestRestoreReproducesDecisions runs a stream through one estimator with idle
+// gaps, commits, restores a second one from the commit metadata and replays
+// from the committed offset: every record must see the same watermark, and the
+// committed offset must not skip a record of a window still open.
+func TestRestoreReproducesDecisions(t *testing.T) {
+	p := testParams() // close after 60 s + 1 min + 10 s
+	p.commitDelay, p.commitEach = 0, 0
+	type rec struct{ ts, now int64 }
+	var recs []rec
+	wall := t0 + 60_000
+	for i := range 400 {
+		ts := t0 + int64(i)*1000 // one per event second
+		if i%50 == 0 {
+			ts -= 80_000 // late records keep older minutes open
+		}
+		recs = append(recs, rec{ts, wall})
+		wall += 1000
+		if i == 150 || i == 300 {
+			wall += 30_000 // idle gaps, which advance the watermark by the wall clock
+		}
+	}
+	orig := newPartState()
+	orig.begin(0, recs[0].now)
+	seen := make([]int64, len(recs))
+	var commitAt int64 = -1
+	var meta string
+	for i, r := range recs {
+		if i == 151 || i == 301 {
+			if !orig.idle(&p, r.now) {
+				t.Fatalf("no idle advance before record %d", i)
+			}
+		}
+		seen[i] = orig.observe(&p, int64(i), r.ts, r.now)
+		orig.dataSeen(r.now)
+		if i == 320 {
+			off, m, ok := orig.commitDue(&p, r.now)
+			if !ok {
+				t.Fatal("no commit due")
+			}
+			commitAt, meta = off, m
+		}
+	}
+	if commitAt <= 0 || commitAt > 320 {
+		t.Fatalf("committed offset %d out of range", commitAt)
+	}
+	// Safety: every record at or after the watermark's open windows is re-read.
+	wmAt321 := seen[321]
+	for i := range commitAt {
+		m := minuteStart(recs[i].ts)
+		if m+p.closeAfter > wmAt321 {
+			t.Fatalf("record %d (minute %d) is in an open window but before the commit %d", i, m, commitAt)
+		}
+	}
+	re, err := restoreState(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	re.begin(commitAt, recs[len(recs)-1].now+time.Hour.Milliseconds())
+	for i := commitAt; i < int64(len(recs)); i++ {
+		if got := re.observe(&p, i, recs[i].ts, recs[len(recs)-1].now); got != seen[i] {
+			t.Fatalf("replayed record %d sees watermark %d, original %d", i, got, seen[i])
+		}
+	}
+}
+
+func TestCommitDelayAndBounds(t *testing.T) {
+	p := testParams()
+	s := newPartState()
+	now := t0 + 10*60_000
+	s.begin(0, now)
+	for i := range 2000 {
+		// One record per event minute: the open minutes stay bounded by the
+		// watermark, not by the number of minutes seen.
+		s.observe(&p, int64(i), t0+int64(i)*60_000, now+int64(i)*60_000)
+	}
+	if len(s.Minutes) > 4 {
+		t.Fatalf("%d open minutes kept, want at most 4", len(s.Minutes))
+	}
+	if _, _, ok := s.commitDue(&p, now); ok {
+		t.Fatal("commit due before CommitDelay")
+	}
+	if _, _, ok := s.commitDue(&p, now+p.commitDelay-1); ok {
+		t.Fatal("commit due before CommitDelay")
+	}
+	off, meta, ok := s.commitDue(&p, now+p.commitDelay)
+	if !ok || off != s.Minutes[0].Offset || !strings.HasPrefix(meta, metaVersion+" ") {
+		t.Fatalf("commit %d %q %v, want offset %d", off, meta, ok, s.Minutes[0].Offset)
+	}
+	for range 3 * maxPending {
+		now += p.commitEach
+		s.commitDue(&p, now-p.commitDelay*10) // never due
+	}
+	if len(s.Pending) > maxPending {
+		t.Fatalf("%d pending candidates", len(s.Pending))
+	}
+}
+
+func TestMetadataErrors(t *testing.T) {
+	for _, m := range []string{"", "x 1 2", metaVersion + " 1", metaVersion + " a 2", metaVersion + " 1 2 3",
+		metaVersion + " 1 2 5:1 4:2", metaVersion + " 1 2 5:x"} {
+		if _, err := restoreState(m); err == nil {
+			t.Errorf("restoreState(%q) accepted", m)
+		}
+	}
+	s, err := restoreState(metaVersion + " 10 20 5:30 7:40")
+	if err != nil || s.WM != 10 || s.Max != 20 || len(s.Floors) != 2 {
+		t.Fatalf("restoreState: %+v, %v", s, err)
+	}
+	b := encodeState(s)
+	s2, err := decodeState(b)
+	if err != nil || s2.WM != 10 || len(s2.Floors) != 2 {
+		t.Fatalf("decodeState: %+v, %v", s2, err)
+	}
+	if _, err := decodeState([]byte("{")); err == nil {
+		t.Fatal("decodeState accepted garbage")
+	}
+}
+
+func TestTracker(t *testing.T) {
+	tr := newTracker(Restriction{Start: 10, End: unboundedEnd})
+	if !tr.TryClaim(int64(12)) || !tr.TryClaim(int64(20)) {
+		t.Fatal("claims with gaps refused")
+	}
+	if tr.TryClaim(int64(20)) || tr.GetError() == nil {
+		t.Fatal("repeated claim accepted")
+	}
+	tr = newTracker(Restriction{Start: 10, End: unboundedEnd})
+	tr.TryClaim(int64(15))
+	if _, r, _ := tr.TrySplit(0.5); r != nil {
+		t.Fatal("runner split accepted")
+	}
+	if _, r, _ := tr.TrySplit(0); r != nil {
+		t.Fatal("split at 0 without a checkpoint accepted")
+	}
+	tr.checkpoint = true
+	p, r, err := tr.TrySplit(0)
+	if err != nil || p != (Restriction{10, 16}) || r != (Restriction{16, unboundedEnd}) || !tr.IsDone() {
+		t.Fatalf("checkpoint split: %v %v %v done=%v", p, r, err, tr.IsDone())
+	}
+	b := newTracker(Restriction{Start: 0, End: 5})
+	b.TryClaim(int64(3))
+	if b.TryClaim(int64(5)) || !b.IsDone() || b.GetError() != nil {
+		t.Fatal("claim at End does not finish a bounded restriction")
+	}
+	rr, err := decodeRestriction(encodeRestriction(Restriction{3, unboundedEnd}))
+	if err != nil || rr != (Restriction{3, unboundedEnd}) {
+		t.Fatalf("restriction coder: %v %v", rr, err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	ok := ReadConfig{Brokers: []string{"h:1"}, Topic: "t"}
+	tests := []struct {
+		name string
+		mod  func(*ReadConfig)
+		want string
+	}{
+		{"valid", func(*ReadConfig) {}, ""},
+		{"no brokers", func(c *ReadConfig) { c.Brokers = nil }, "no brokers"},
+		{"no topic", func(c *ReadConfig) { c.Topic = "" }, "no topic"},
+		{"bad start", func(c *ReadConfig) { c.StartOffset = "middle" }, "start offset"},
+		{"dup partition", func(c *ReadConfig) { c.Partitions = []int32{1, 1} }, "listed twice"},
+		{"negative delay", func(c *ReadConfig) { c.WatermarkDelay = -1 }, "WatermarkDelay is negative"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok
+			tc.mod(&c)
+			err := c.Validate()
+			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if err := (&WriteConfig{Brokers: []string{"h:1"}}).Validate(); err == nil {
+		t.Fatal("WriteConfig without topic accepted")
+	}
+}
