@@ -224,40 +224,6 @@ func topPrefix(b []byte, gen store.Generation, window int) []byte {
 	return binary.BigEndian.AppendUint32(b, uint32(window))
 }
 
-func encodeTop(b []byte, ads []result.AdCount) []byte {
-	b = binary.AppendUvarint(b, uint64(len(ads)))
-	for _, a := range ads {
-		b = binary.AppendUvarint(b, uint64(len(a.AdID)))
-		b = append(b, a.AdID...)
-		b = binary.AppendUvarint(b, uint64(a.Count))
-	}
-	return b
-}
-
-func decodeTop(v []byte) ([]result.AdCount, error) {
-	n, w := binary.Uvarint(v)
-	if w <= 0 || n > uint64(len(v)) {
-		return nil, errors.New("bad top value")
-	}
-	v = v[w:]
-	ads := make([]result.AdCount, 0, n)
-	for i := uint64(0); i < n; i++ {
-		l, w := binary.Uvarint(v)
-		if w <= 0 || uint64(len(v)-w) < l {
-			return nil, errors.New("bad top value")
-		}
-		id := string(v[w : w+int(l)])
-		v = v[w+int(l):]
-		c, w2 := binary.Uvarint(v)
-		if w2 <= 0 {
-			return nil, errors.New("bad top value")
-		}
-		v = v[w2:]
-		ads = append(ads, result.AdCount{AdID: id, Count: int64(c)})
-	}
-	return ads, nil
-}
-
 func genKey(gen store.Generation) []byte { return putI64([]byte{pMeta, 'g'}, int64(gen)) }
 
 // prefixEnd is the smallest key greater than every key with prefix p.
@@ -468,7 +434,7 @@ func (s *Store) Upsert(ctx context.Context, gen store.Generation, recs []result.
 			vb = binary.AppendUvarint(vb[:0], uint64(r.Filtered.Count))
 		default:
 			kb = topKey(kb[:0], gen, r.Top.WindowSize, r.Top.Minute)
-			vb = encodeTop(vb[:0], r.Top.Ads)
+			vb = store.AppendTopAds(vb[:0], r.Top.Ads)
 		}
 		if err := b.Set(kb, vb, nil); err != nil {
 			return unavailable("upsert", err)
@@ -549,7 +515,7 @@ func (s *Store) Top(ctx context.Context, windowSize int, minute int64) (result.T
 		return result.Top{}, unavailable("top", err)
 	}
 	defer closer.Close()
-	ads, err := decodeTop(v)
+	ads, err := store.DecodeTopAds(v)
 	if err != nil {
 		return result.Top{}, unavailable("top", err)
 	}
