@@ -221,10 +221,10 @@ func testRawShards(t *testing.T, s store.Store, sp *space) {
 	for i := 0; i < 2000; i++ {
 		add(from*1000+rng.Int64N((to-from)*1000), true)
 	}
-	add(from*1000, true)       // first millisecond: in
-	add(to*1000-1, true)       // last millisecond: in
-	add(to*1000, false)        // end: out (half-open)
-	add(from*1000-1, false)    // just before: out
+	add(from*1000, true)    // first millisecond: in
+	add(to*1000-1, true)    // last millisecond: in
+	add(to*1000, false)     // end: out (half-open)
+	add(from*1000-1, false) // just before: out
 	add((from-3600)*1000, false)
 	add((to+3600)*1000, false)
 	// Same event id for two ads and two times: distinct clicks by (ad, time, id).
@@ -298,8 +298,8 @@ func testUnicodeIDs(t *testing.T, s store.Store, sp *space) {
 	ctx := ctxT(t)
 	b := sp.base()
 	w := sp.win()
-	max1 := strings.Repeat("é", store.MaxIDBytes/2)     // 256 bytes, 128 runes
-	max2 := strings.Repeat("😀", store.MaxIDBytes/4)     // 256 bytes of 4-byte runes
+	max1 := strings.Repeat("é", store.MaxIDBytes/2) // 256 bytes, 128 runes
+	max2 := strings.Repeat("😀", store.MaxIDBytes/4) // 256 bytes of 4-byte runes
 	ids := []string{"広告-é-😀", max1, max2, "a/b:c|d\x00e", "'; DROP TABLE x; --"}
 	var clicks []click.Click
 	var recs []result.Record
@@ -380,7 +380,7 @@ func testCountRange(t *testing.T, s store.Store, sp *space) {
 	wantCount(t, s, "ad-range", "", m(7), m(7), 0)               // empty range
 	wantCount(t, s, "ad-range", "", m(-30), m(50), sum(0, 20))   // wider than the data
 	wantCount(t, s, "ad-range", "", m(20), m(40), 0)             // after the data
-	wantCount(t, s, "other", "", m(0), m(20), 0)           // unknown ad
+	wantCount(t, s, "other", "", m(0), m(20), 0)                 // unknown ad
 	wantCount(t, s, "ad-range", "country:US", m(0), m(20), 0)    // no filtered rows
 	wantCount(t, s, "ad-range", "", m(19), m(19)+86400*3, 1<<19) // a long range
 }
