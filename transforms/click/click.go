@@ -6,6 +6,7 @@
 package click
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -159,6 +160,9 @@ func (ps *Parser) Parse(line []byte) (Click, error) {
 	if !utf8.Valid(line) {
 		return c, reject(ReasonInvalidUTF8, "", "line is not valid UTF-8")
 	}
+	if hasLoneSurrogate(line) {
+		return c, reject(ReasonInvalidUTF8, "", "line has a \\u escape of an unpaired UTF-16 surrogate")
+	}
 	v, err := ps.p.ParseBytes(line)
 	if err != nil {
 		return c, reject(ReasonInvalidJSON, "", "%s", truncate(err.Error(), 200))
@@ -283,6 +287,62 @@ func parseTimestamp(v *fastjson.Value) (int64, *RejectError) {
 		return 0, reject(ReasonWrongType, name, "want an RFC 3339 string or integer epoch milliseconds, got %s", v.Type())
 	}
 	return ms, nil
+}
+
+// hasLoneSurrogate reports a \uD800-\uDFFF escape that is not a valid
+// high-low pair. The JSON parser would keep such an escape as literal text,
+// and the value it stands for is not UTF-8.
+func hasLoneSurrogate(line []byte) bool {
+	if bytes.Index(line, []byte(`\u`)) < 0 {
+		return false
+	}
+	for i := 0; i < len(line); i++ {
+		if line[i] != '\\' {
+			continue
+		}
+		if i+1 < len(line) && line[i+1] != 'u' {
+			i++ // an escaped character, possibly a backslash: skip it
+			continue
+		}
+		r, ok := hex4(line, i+2)
+		if !ok {
+			continue // malformed escape: the parser rejects it
+		}
+		switch {
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true // low surrogate first
+		case r >= 0xD800 && r <= 0xDBFF:
+			if i+11 < len(line) && line[i+6] == '\\' && line[i+7] == 'u' {
+				if lo, ok := hex4(line, i+8); ok && lo >= 0xDC00 && lo <= 0xDFFF {
+					i += 11
+					continue
+				}
+			}
+			return true
+		}
+		i += 5
+	}
+	return false
+}
+
+func hex4(b []byte, at int) (rune, bool) {
+	if at+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 func isInteger(b []byte) bool {
