@@ -100,6 +100,15 @@ func (c *fakeClock) Advance(d time.Duration) {
 func newTestServer(t testing.TB, edit func(*Config)) *testServer {
 	t.Helper()
 	st := memstore.New()
+	ts := newTestServerOn(t, st, edit)
+	ts.store = st
+	return ts
+}
+
+// newTestServerOn is newTestServer over any backend (the fixture is written
+// to it first).
+func newTestServerOn(t testing.TB, st storeUnderTest, edit func(*Config)) *testServer {
+	t.Helper()
 	if err := st.Upsert(context.Background(), store.LiveGeneration, fixture()); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +130,7 @@ func newTestServer(t testing.TB, edit func(*Config)) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testServer{Server: s, store: st, reg: reg, logs: logs, now: clk}
+	return &testServer{Server: s, reg: reg, logs: logs, now: clk}
 }
 
 type resp struct {

@@ -14,7 +14,12 @@ import (
 )
 
 func TestAggregatedCount(t *testing.T) {
-	ts := newTestServer(t, nil)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) { testAggregatedCount(t, newTestServerOn(t, b.open(t), nil)) })
+	}
+}
+
+func testAggregatedCount(t *testing.T, ts *testServer) {
 	long := strings.Repeat("x", 257)
 	max := strings.Repeat("x", 256)
 	tests := []struct {
@@ -111,7 +116,14 @@ func TestAggregatedCountEchoesNormalisedRange(t *testing.T) {
 }
 
 func TestPopularAds(t *testing.T) {
-	ts := newTestServer(t, func(c *Config) { c.TopN = 3 })
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			testPopularAds(t, newTestServerOn(t, b.open(t), func(c *Config) { c.TopN = 3 }))
+		})
+	}
+}
+
+func testPopularAds(t *testing.T, ts *testServer) {
 	tests := []struct {
 		name   string
 		target string
