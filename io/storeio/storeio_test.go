@@ -1,0 +1,230 @@
+package storeio_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/gocql/gocql"
+
+	"github.com/adclick/adclick/io/store"
+	"github.com/adclick/adclick/io/store/cassandrastore"
+	"github.com/adclick/adclick/io/storeio"
+	"github.com/adclick/adclick/io/testenv"
+	"github.com/adclick/adclick/transforms"
+	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/transforms/result"
+)
+
+func init() {
+	register.Function2x0(eventIDs)
+	register.Function2x1(recordJSON)
+	register.Emitter1[string]()
+}
+
+func TestMain(m *testing.M) { ptest.Main(m) }
+
+func eventIDs(b transforms.Clicks, emit func(string)) {
+	for _, c := range b.Clicks {
+		emit(c.EventID)
+	}
+}
+
+func recordJSON(r result.Record, emit func(string)) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	emit(string(b))
+	return nil
+}
+
+// testClicks makes n clicks with unique ids over two hours from base, on 30
+// ads with a few attributes, in batches of 250.
+func testClicks(base time.Time, n int) []transforms.Clicks {
+	rng := rand.New(rand.NewPCG(7, 9))
+	var out []transforms.Clicks
+	var cur []click.Click
+	for i := 0; i < n; i++ {
+		cur = append(cur, click.Click{
+			EventID: fmt.Sprintf("ev-%06d", i), AdID: fmt.Sprintf("ad-%02d", rng.IntN(30)),
+			Time:    base.UnixMilli() + rng.Int64N(2*3600*1000),
+			Country: []string{"US", "DE", "", "広"}[rng.IntN(4)], Device: []string{"ios", "android"}[rng.IntN(2)],
+		})
+		if len(cur) == 250 {
+			out = append(out, transforms.Clicks{Clicks: cur})
+			cur = nil
+		}
+	}
+	if len(cur) > 0 {
+		out = append(out, transforms.Clicks{Clicks: cur})
+	}
+	return out
+}
+
+func pebbleConfig(t *testing.T) storeio.Config {
+	return storeio.Config{Backend: storeio.Pebble, Path: filepath.Join(t.TempDir(), "db")}
+}
+
+func cassandraConfig(t *testing.T) storeio.Config {
+	hosts := testenv.Cassandra(t)
+	ks := fmt.Sprintf("adclick_io_%d", rand.Uint32())
+	if err := cassandrastore.Migrate(context.Background(), cassandrastore.MigrateOptions{Hosts: hosts, Keyspace: ks}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c := gocql.NewCluster(hosts...)
+		c.Timeout = 30 * time.Second
+		if s, err := c.CreateSession(); err == nil {
+			s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
+			s.Close()
+		}
+	})
+	return storeio.Config{Backend: storeio.Cassandra, Hosts: hosts, Keyspace: ks, ReadConsistency: "ONE", WriteConsistency: "ONE"}
+}
+
+func TestPebble(t *testing.T)    { testRoundTrip(t, pebbleConfig(t)) }
+func TestCassandra(t *testing.T) { testRoundTrip(t, cassandraConfig(t)) }
+
+// testRoundTrip writes clicks through WriteRaw (twice: idempotent), reads them
+// back through ReadRaw, and checks that aggregating what was read gives the
+// same records as aggregating the original clicks; then writes those records
+// through WriteAggregates and checks the store's counts.
+func testRoundTrip(t *testing.T, cfg storeio.Config) {
+	ctx := context.Background()
+	base := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
+	batches := testClicks(base, 6000)
+
+	// Write, with a batch size that forces flushes inside a bundle, and the
+	// first batches twice.
+	p, s := beam.NewPipelineWithRoot()
+	in := beam.CreateList(s, append(batches, batches[:3]...))
+	if err := storeio.WriteRaw(s, cfg, in, storeio.WriteOptions{Batch: 700}); err != nil {
+		t.Fatal(err)
+	}
+	ptest.RunAndValidate(t, p)
+
+	st, err := storeio.Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	stored := 0
+	shards, err := st.RawShards(ctx, base, base.Add(2*time.Hour), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range shards {
+		if err := st.ReadRaw(ctx, sh, func(click.Click) error { stored++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if stored != 6000 {
+		t.Fatalf("stored %d clicks, want 6000 (idempotent writes)", stored)
+	}
+
+	// Read back the whole range and a part of it.
+	var ids, firstHour []string
+	for _, b := range batches {
+		for _, c := range b.Clicks {
+			ids = append(ids, c.EventID)
+			if c.Time < base.Add(time.Hour).UnixMilli() {
+				firstHour = append(firstHour, c.EventID)
+			}
+		}
+	}
+	cfgT := transforms.DefaultConfig()
+	cfgT.WindowSizes = []int{1, 5}
+	cfgT.TopN = 10
+	p, s = beam.NewPipelineWithRoot()
+	read, err := storeio.ReadRaw(s, cfg, base, base.Add(2*time.Hour), storeio.ReadOptions{Shards: 7, Batch: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	passert.EqualsList(s, beam.ParDo(s, eventIDs, read), ids)
+	part, err := storeio.ReadRaw(s.Scope("part"), cfg, base, base.Add(time.Hour), storeio.ReadOptions{Shards: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	passert.EqualsList(s, beam.ParDo(s, eventIDs, part), firstHour)
+	fromStore, err := transforms.AggregateClicks(s.Scope("store"), read, cfgT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromOriginal, err := transforms.AggregateClicks(s.Scope("original"), beam.CreateList(s, batches), cfgT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passert.Equals(s, beam.ParDo(s, recordJSON, fromStore), beam.ParDo(s, recordJSON, fromOriginal))
+	if err := storeio.WriteAggregates(s, cfg, store.LiveGeneration, fromStore, storeio.WriteOptions{Batch: 333}); err != nil {
+		t.Fatal(err)
+	}
+	ptest.RunAndValidate(t, p)
+
+	// The aggregates written through WriteAggregates serve the true counts.
+	want := map[string]int64{}
+	wantUS := map[string]int64{}
+	for _, b := range batches {
+		for _, c := range b.Clicks {
+			want[c.AdID]++
+			if c.Country == "US" {
+				wantUS[c.AdID]++
+			}
+		}
+	}
+	from, to := base.Unix(), base.Add(2*time.Hour).Unix()
+	for ad, n := range want {
+		got, err := st.Count(ctx, ad, "", from, to)
+		if err != nil || got != n {
+			t.Errorf("Count(%s) = %d, %v; want %d", ad, got, err, n)
+		}
+		got, err = st.Count(ctx, ad, "country:US", from, to)
+		if err != nil || got != wantUS[ad] {
+			t.Errorf("Count(%s, country:US) = %d, %v; want %d", ad, got, err, wantUS[ad])
+		}
+	}
+	if m, err := st.LatestTopMinute(ctx, 5); err != nil || m >= to+5*60 || m < to-3600 { // top lists run 4 minutes past the last click
+		t.Errorf("LatestTopMinute(5) = %d, %v", m, err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, c := range []storeio.Config{{}, {Backend: "pebble"}, {Backend: "cassandra"}, {Backend: "mysql"}} {
+		if _, err := storeio.Open(context.Background(), c, nil); err == nil {
+			t.Errorf("Open(%+v) succeeded", c)
+		}
+	}
+}
+
+func TestPebbleShared(t *testing.T) {
+	cfg := pebbleConfig(t)
+	ctx := context.Background()
+	a, err := storeio.Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := storeio.Open(ctx, storeio.Config{Backend: storeio.Pebble, Path: cfg.Path + "/../db"}, nil)
+	if err != nil {
+		t.Fatalf("second Open of the same directory: %v", err)
+	}
+	if err := a.Upsert(ctx, 0, []result.Record{{Count: &result.Count{AdID: "x", Minute: 60, Count: 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	a.Close() // a second Close of one reference releases nothing more
+	if n, err := b.Count(ctx, "x", "", 0, 120); err != nil || n != 3 {
+		t.Fatalf("Count through the other reference after one Close = %d, %v", n, err)
+	}
+	b.Close()
+	if err := b.Ping(ctx); err == nil {
+		t.Error("store still open after its last reference was closed")
+	}
+}
