@@ -37,6 +37,7 @@ type cliEnv struct {
 // commands lists the subcommands; each lives in its own file.
 func commands() map[string]command {
 	return map[string]command{
+		"migrate":   {"apply the Cassandra schema (idempotent)", runMigrate},
 		"aggregate": {"recount a JSON-lines click log (or a stored range) and print result records", runAggregate},
 		"generate":  {"generate realistic click traffic (JSON lines) with duplicates, late, too-late and malformed lines", runGenerate},
 		"serve":     {"serve the query API, metrics and dashboard over the aggregation store", runServe},
