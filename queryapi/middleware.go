@@ -17,24 +17,44 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// requestID gives every request an ID (a well-formed incoming X-Request-ID
-// is kept, so a proxy's ID follows the request), answers it in the
-// X-Request-ID header and puts it where middleware.GetReqID finds it.
-func (s *Server) requestID(next http.Handler) http.Handler {
-	var prefix string
+// reqInfo is the per-request state the middleware shares: the request ID
+// and, once authorize ran, the client's name for the access log. One context
+// value carries both, so the chain copies the request once.
+type reqInfo struct {
+	id     string
+	client string
+}
+
+type infoKey struct{}
+
+// requestIDOf is the request's ID ("" outside the middleware).
+func requestIDOf(ctx context.Context) string {
+	if info, ok := ctx.Value(infoKey{}).(*reqInfo); ok {
+		return info.id
+	}
+	return ""
+}
+
+// requestIDs makes request IDs: a random per-process prefix and a counter,
+// unique without a syscall per request.
+type requestIDs struct {
+	prefix string
+	seq    atomic.Uint64
+}
+
+func newRequestIDs() *requestIDs {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	prefix = hex.EncodeToString(b[:]) + "-"
-	var seq atomic.Uint64
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get("X-Request-ID")
-		if !validRequestID(id) {
-			id = prefix + strconv.FormatUint(seq.Add(1), 10)
-		}
-		w.Header().Set("X-Request-ID", id)
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), middleware.RequestIDKey, id)))
-	})
+	return &requestIDs{prefix: hex.EncodeToString(b[:]) + "-"}
+}
+
+// id keeps a well-formed incoming X-Request-ID, so a proxy's ID follows the
+// request, and makes one otherwise.
+func (g *requestIDs) id(r *http.Request) string {
+	if id := r.Header.Get("X-Request-ID"); validRequestID(id) {
+		return id
+	}
+	return g.prefix + strconv.FormatUint(g.seq.Add(1), 10)
 }
 
 func validRequestID(id string) bool {
@@ -50,17 +70,17 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// reqInfo carries what inner middleware learns back to the access log.
-type reqInfo struct{ client string }
-
-type infoKey struct{}
-
-// observe records the HTTP metrics and writes the access log line. Route
-// labels are chi's patterns, so ad ids never become label values.
+// observe gives every request its ID (answered in X-Request-ID), records
+// the HTTP metrics and writes the access log line. Route labels are chi's
+// patterns, so ad ids never become label values.
 func (s *Server) observe(next http.Handler) http.Handler {
+	ids := newRequestIDs()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &reqInfo{}
+		info := &reqInfo{id: ids.id(r)}
+		h := w.Header()
+		h.Set("X-Request-ID", info.id)
+		h.Set("X-Content-Type-Options", "nosniff")
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		s.metrics.inflight.Inc()
 		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
@@ -81,7 +101,7 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		s.metrics.duration.WithLabelValues(pattern, r.Method, code).Observe(d.Seconds())
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
-				slog.String("request_id", middleware.GetReqID(r.Context())),
+				slog.String("request_id", info.id),
 				slog.String("method", r.Method),
 				slog.String("route", pattern),
 				slog.String("path", r.URL.Path),
@@ -113,7 +133,7 @@ func (s *Server) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				s.log.LogAttrs(r.Context(), slog.LevelError, "handler panic",
-					slog.String("request_id", middleware.GetReqID(r.Context())),
+					slog.String("request_id", requestIDOf(r.Context())),
 					slog.String("panic", fmt.Sprint(v)),
 					slog.String("stack", string(debug.Stack())))
 				writeError(w, http.StatusInternalServerError, codeInternal, "internal error; quote the X-Request-ID header when reporting it")

@@ -211,7 +211,7 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) build() {
 	mx := chi.NewMux()
 	s.mux = mx
-	mx.Use(s.requestID, s.observe, s.recoverer,
+	mx.Use(s.observe, s.recoverer,
 		middleware.Compress(5, "application/json", "text/html", "text/plain", "image/svg+xml"))
 	mx.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, "no such route: see /openapi.json")
@@ -296,14 +296,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &pe):
 		writeError(w, http.StatusBadRequest, codeInvalid, pe.detail)
 	case errors.Is(err, store.ErrInvalid):
-		s.log.LogAttrs(r.Context(), slog.LevelWarn, "store refused request", slog.String("request_id", middleware.GetReqID(r.Context())), slog.Any("err", err))
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "store refused request", slog.String("request_id", requestIDOf(r.Context())), slog.Any("err", err))
 		writeError(w, http.StatusBadRequest, codeInvalid, "the request was refused as invalid")
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		s.log.LogAttrs(r.Context(), slog.LevelWarn, "store unavailable", slog.String("request_id", middleware.GetReqID(r.Context())), slog.Any("err", err))
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "store unavailable", slog.String("request_id", requestIDOf(r.Context())), slog.Any("err", err))
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "the data store is unavailable; retry later")
 	default:
-		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("request_id", middleware.GetReqID(r.Context())), slog.Any("err", err))
+		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", slog.String("request_id", requestIDOf(r.Context())), slog.Any("err", err))
 		writeError(w, http.StatusInternalServerError, codeInternal, "internal error; quote the X-Request-ID header when reporting it")
 	}
 }
@@ -357,7 +357,7 @@ func (s *Server) aggregatedCount(w http.ResponseWriter, r *http.Request, q map[s
 		s.fail(w, r, fmt.Errorf("count %q %q [%d, %d): %w", adID, filter, from, to, err))
 		return
 	}
-	writeJSON(w, http.StatusOK, countResponse{AdID: adID, FilterID: filter, From: result.FormatMinute(from), To: result.FormatMinute(to), Count: n})
+	writeFast(w, countResponse{AdID: adID, FilterID: filter, From: result.FormatMinute(from), To: result.FormatMinute(to), Count: n})
 }
 
 type popularResponse struct {
@@ -419,7 +419,7 @@ func (s *Server) popularAds(w http.ResponseWriter, r *http.Request, q map[string
 	if ads == nil {
 		ads = []result.AdCount{}
 	}
-	writeJSON(w, http.StatusOK, popularResponse{WindowSize: ws, Minute: result.FormatMinute(minute), Ads: ads})
+	writeFast(w, popularResponse{WindowSize: ws, Minute: result.FormatMinute(minute), Ads: ads})
 }
 
 func (s *Server) windowList() string {
@@ -443,7 +443,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ map[string]str
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	if err := s.cfg.Store.Ping(ctx); err != nil {
-		s.log.LogAttrs(r.Context(), slog.LevelWarn, "readiness: store ping failed", slog.String("request_id", middleware.GetReqID(r.Context())), slog.Any("err", err))
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "readiness: store ping failed", slog.String("request_id", requestIDOf(r.Context())), slog.Any("err", err))
 		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "the data store is not reachable")
 		return
 	}

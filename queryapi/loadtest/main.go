@@ -1,0 +1,374 @@
+// Command loadtest measures the query API's throughput and latency:
+// aggregated_count over 60-minute ranges and popular_ads, with keep-alive
+// HTTP clients at a fixed concurrency, reporting req/s and p50/p99/p99.9.
+//
+// By default it starts the whole server in this process (auth, rate limiter,
+// metrics, JSON access log to a discarded writer, gzip middleware) over an
+// embedded Pebble store filled with demo data, so the figure includes the
+// load generator's own CPU, as on the target machine. With -url it loads an
+// external server instead.
+//
+//	go run ./queryapi/loadtest -duration 10s -conns 16
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/adclick/adclick/io/store"
+	"github.com/adclick/adclick/io/store/pebblestore"
+	"github.com/adclick/adclick/queryapi"
+	"github.com/adclick/adclick/queryapi/internal/demodata"
+)
+
+const token = "loadtest-token-0123456789"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	target := flag.String("url", "", "base URL of a running server (default: start one in-process)")
+	tok := flag.String("token", token, "bearer token for -url")
+	scenarios := flag.String("scenarios", "count60,popular", "comma-separated: count60, count60-filter, popular")
+	duration := flag.Duration("duration", 10*time.Second, "run time of each scenario")
+	warmup := flag.Duration("warmup", 2*time.Second, "unmeasured run before each scenario")
+	conns := flag.Int("conns", 16, "concurrent keep-alive connections")
+	clientKind := flag.String("client", "raw", "raw: a minimal HTTP/1.1 keep-alive client (like wrk); std: net/http's client")
+	ads := flag.Int("ads", 1000, "ads in the generated data (in-process server)")
+	minutes := flag.Int("minutes", 24*60, "minutes of generated data (in-process server)")
+	dir := flag.String("dir", "", "Pebble directory for the in-process server (default: a temporary one)")
+	flag.Parse()
+
+	base := *target
+	if base == "" {
+		b, stop, err := startServer(*dir, *ads, *minutes)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		base = b
+		*tok = token
+	}
+	fmt.Printf("machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s\n", runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+	fmt.Printf("target: %s, %d connections (%s client), %s per scenario after %s warm-up\n", base, *conns, *clientKind, *duration, *warmup)
+	for _, sc := range strings.Split(*scenarios, ",") {
+		gen, err := scenario(strings.TrimSpace(sc), *ads, *minutes)
+		if err != nil {
+			return err
+		}
+		load(base, *tok, gen, *conns, *warmup, *clientKind) // warm-up: caches, connections
+		res := load(base, *tok, gen, *conns, *duration, *clientKind)
+		fmt.Printf("%-15s %9.0f req/s  p50 %6.2f ms  p99 %6.2f ms  p99.9 %6.2f ms  max %6.2f ms  (%d requests, %d non-200)\n",
+			sc, res.rate, ms(res.p(0.50)), ms(res.p(0.99)), ms(res.p(0.999)), ms(res.p(1)), len(res.lat), res.bad)
+		if res.bad > 0 {
+			return fmt.Errorf("%s: %d requests did not answer 200 (first: %s)", sc, res.bad, res.firstBad)
+		}
+	}
+	return nil
+}
+
+// demoStart is the first minute of the generated data: 2024-01-01T00:00Z.
+const demoStart = int64(1704067200)
+
+func startServer(dir string, ads, minutes int) (string, func(), error) {
+	if dir == "" {
+		d, err := os.MkdirTemp("", "adclick-loadtest-")
+		if err != nil {
+			return "", nil, err
+		}
+		defer func() {}()
+		dir = d
+	}
+	st, err := pebblestore.Open(dir, pebblestore.Options{})
+	if err != nil {
+		return "", nil, err
+	}
+	start := time.Now()
+	recs := demodata.Records(demodata.Spec{Start: demoStart, Minutes: minutes, Ads: ads, WindowSizes: queryapi.DefaultWindowSizes, TopN: 100})
+	for i := 0; i < len(recs); i += 10000 {
+		if err := st.Upsert(context.Background(), store.LiveGeneration, recs[i:min(i+10000, len(recs))]); err != nil {
+			return "", nil, err
+		}
+	}
+	fmt.Printf("data: %d ads × %d minutes, %d records written in %s\n", ads, minutes, len(recs), time.Since(start).Round(time.Millisecond))
+	tokens, _ := queryapi.ParseTokens("load:read:" + token)
+	srv, err := queryapi.New(queryapi.Config{
+		Store: st,
+		// The access log is formatted as in production, then discarded.
+		Logger:     slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Registerer: prometheus.NewRegistry(),
+		Tokens:     tokens,
+		// One client is the whole load: the limiter runs but never refuses.
+		RateLimit: 1e9, RateBurst: 1e9,
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	return "http://" + ln.Addr().String(), func() {
+		cancel()
+		<-done
+		st.Close()
+		if strings.Contains(dir, "adclick-loadtest-") {
+			os.RemoveAll(dir)
+		}
+	}, nil
+}
+
+// scenario returns a generator of request paths.
+func scenario(name string, ads, minutes int) (func(r *rand.Rand) string, error) {
+	span := minutes - 60
+	if span < 1 {
+		span = 1
+	}
+	switch name {
+	case "count60", "count60-filter":
+		filter := ""
+		if name == "count60-filter" {
+			filter = "&filter_id=country:US"
+		}
+		return func(r *rand.Rand) string {
+			from := demoStart + int64(r.IntN(span))*60
+			return fmt.Sprintf("/ads/%s/aggregated_count?from=%d&to=%d%s", demodata.AdID(r.IntN(ads)), from, from+3600, filter)
+		}, nil
+	case "popular":
+		ws := []int{1, 5, 15, 60}
+		return func(r *rand.Rand) string {
+			if r.IntN(4) == 0 {
+				return fmt.Sprintf("/ads/popular_ads?window_size=%d&top_n=10", ws[r.IntN(4)])
+			}
+			m := demoStart + int64(r.IntN(minutes))*60
+			return fmt.Sprintf("/ads/popular_ads?window_size=%d&top_n=10&minute=%d", ws[r.IntN(4)], m)
+		}, nil
+	}
+	return nil, fmt.Errorf("unknown scenario %q", name)
+}
+
+type result struct {
+	lat      []time.Duration
+	rate     float64
+	bad      int
+	firstBad string
+}
+
+func (r result) p(q float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(q * float64(len(r.lat)-1))
+	return r.lat[i]
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// requester sends one GET and reads the whole answer.
+type requester interface {
+	get(path string) (status int, err error)
+	close()
+}
+
+func load(base, tok string, gen func(*rand.Rand) string, conns int, d time.Duration, kind string) result {
+	var newReq func() requester
+	switch kind {
+	case "std":
+		tr := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
+		defer tr.CloseIdleConnections()
+		client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+		newReq = func() requester {
+			return &stdClient{c: client, base: base, auth: "Bearer " + tok, buf: make([]byte, 32<<10)}
+		}
+	default:
+		host := strings.TrimPrefix(base, "http://")
+		newReq = func() requester { return &rawClient{host: host, auth: "Bearer " + tok} }
+	}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		all      []time.Duration
+		bad      int
+		firstBad string
+	)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	for w := 0; w < conns; w++ {
+		wg.Add(1)
+		go func(seed uint64) {
+			defer wg.Done()
+			rq := newReq()
+			defer rq.close()
+			r := rand.New(rand.NewPCG(seed, 7))
+			lat := make([]time.Duration, 0, 1<<16)
+			nbad, fb := 0, ""
+			for time.Now().Before(deadline) {
+				path := gen(r)
+				t0 := time.Now()
+				code, err := rq.get(path)
+				lat = append(lat, time.Since(t0))
+				if err != nil || code != 200 {
+					nbad++
+					if fb == "" {
+						fb = fmt.Sprintf("%s: status %d, %v", path, code, err)
+					}
+				}
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			bad += nbad
+			if firstBad == "" {
+				firstBad = fb
+			}
+			mu.Unlock()
+		}(uint64(w))
+	}
+	wg.Wait()
+	el := time.Since(start)
+	slices.Sort(all)
+	return result{lat: all, rate: float64(len(all)) / el.Seconds(), bad: bad, firstBad: firstBad}
+}
+
+type stdClient struct {
+	c    *http.Client
+	base string
+	auth string
+	buf  []byte
+}
+
+func (s *stdClient) get(path string) (int, error) {
+	req, _ := http.NewRequest(http.MethodGet, s.base+path, nil)
+	req.Header.Set("Authorization", s.auth)
+	res, err := s.c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	for {
+		if _, e := res.Body.Read(s.buf); e != nil {
+			if errors.Is(e, io.EOF) {
+				return res.StatusCode, nil
+			}
+			return res.StatusCode, e
+		}
+	}
+}
+
+func (s *stdClient) close() {}
+
+// rawClient speaks just enough HTTP/1.1 for this server's answers (always
+// with Content-Length) over one keep-alive connection, so the generator's
+// CPU goes to requests, not to a general-purpose client.
+type rawClient struct {
+	host, auth string
+	conn       net.Conn
+	br         *bufio.Reader
+	wbuf       []byte
+	body       []byte
+}
+
+func (c *rawClient) get(path string) (int, error) {
+	if c.conn == nil {
+		conn, err := net.Dial("tcp", c.host)
+		if err != nil {
+			return 0, err
+		}
+		c.conn, c.br = conn, bufio.NewReaderSize(conn, 16<<10)
+	}
+	b := c.wbuf[:0]
+	b = append(b, "GET "...)
+	b = append(b, path...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, c.host...)
+	b = append(b, "\r\nAuthorization: "...)
+	b = append(b, c.auth...)
+	b = append(b, "\r\nUser-Agent: adclick-loadtest\r\n\r\n"...)
+	c.wbuf = b
+	if _, err := c.conn.Write(b); err != nil {
+		c.close()
+		return 0, err
+	}
+	code, err := c.read()
+	if err != nil {
+		c.close()
+	}
+	return code, err
+}
+
+func (c *rawClient) read() (int, error) {
+	line, err := c.br.ReadSlice('\n')
+	if err != nil {
+		return 0, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	code, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, fmt.Errorf("bad status line %q", line)
+	}
+	length, closeAfter := -1, false
+	for {
+		h, err := c.br.ReadSlice('\n')
+		if err != nil {
+			return code, err
+		}
+		if len(h) <= 2 {
+			break
+		}
+		if k, v, ok := bytes.Cut(h, []byte(":")); ok {
+			v = bytes.TrimSpace(v)
+			switch {
+			case bytes.EqualFold(k, []byte("Content-Length")):
+				length, _ = strconv.Atoi(string(v))
+			case bytes.EqualFold(k, []byte("Connection")) && bytes.EqualFold(v, []byte("close")):
+				closeAfter = true
+			}
+		}
+	}
+	if length < 0 {
+		return code, errors.New("answer without Content-Length")
+	}
+	if cap(c.body) < length {
+		c.body = make([]byte, length)
+	}
+	if _, err := io.ReadFull(c.br, c.body[:length]); err != nil {
+		return code, err
+	}
+	if closeAfter {
+		c.close()
+	}
+	return code, nil
+}
+
+func (c *rawClient) close() {
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
+}
