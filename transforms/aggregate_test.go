@@ -1,0 +1,360 @@
+package transforms_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
+
+	"github.com/adclick/adclick/io/clickgen"
+	"github.com/adclick/adclick/pipelines"
+	"github.com/adclick/adclick/runners"
+	"github.com/adclick/adclick/transforms"
+	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/transforms/internal/reference"
+	"github.com/adclick/adclick/transforms/result"
+)
+
+func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
+
+// generate returns n generated lines (copies) and the generator's truth.
+func generate(t *testing.T, n int, cfg clickgen.Config) ([][]byte, *clickgen.Truth) {
+	t.Helper()
+	cfg.Truth = true
+	g, err := clickgen.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = append([]byte(nil), g.Next().Data...)
+	}
+	return out, g.Truth()
+}
+
+func batchesOf(lines [][]byte, size int, wm int64) []transforms.Lines {
+	var out []transforms.Lines
+	for i := 0; i < len(lines); i += size {
+		out = append(out, transforms.Lines{Lines: lines[i:min(i+size, len(lines))], Watermark: wm})
+	}
+	return out
+}
+
+// collect writes the records to a file through the production sink and
+// reads them back.
+func collect(t *testing.T, p *beam.Pipeline, recs beam.PCollection, s beam.Scope) func() []result.Record {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "records.jsonl")
+	pipelines.WriteRecords(s, recs, path)
+	return func() []result.Record {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var out []result.Record
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<26)
+		for sc.Scan() {
+			var r result.Record
+			if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+				t.Fatalf("bad record %q: %v", sc.Text(), err)
+			}
+			out = append(out, r)
+		}
+		if err := sc.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+}
+
+// finals reduces accumulating panes, in any order, to final values: counts
+// only grow from pane to pane, so a key's final count is its largest; a top
+// list's final value is the top-N of each ad's largest count over the panes.
+func finals(recs []result.Record, topN int) reference.Results {
+	r := reference.Results{Counts: map[string]int64{}, Filtered: map[string]int64{}, Top: map[string][]result.AdCount{}}
+	tops := map[string]map[string]int64{}
+	for _, rec := range recs {
+		switch {
+		case rec.Count != nil:
+			k := fmt.Sprintf("%d/%s", rec.Count.Minute, rec.Count.AdID)
+			r.Counts[k] = max(r.Counts[k], rec.Count.Count)
+		case rec.Filtered != nil:
+			k := fmt.Sprintf("%d/%s/%s", rec.Filtered.Minute, rec.Filtered.FilterID, rec.Filtered.AdID)
+			r.Filtered[k] = max(r.Filtered[k], rec.Filtered.Count)
+		case rec.Top != nil:
+			k := fmt.Sprintf("%d/%d", rec.Top.WindowSize, rec.Top.Minute)
+			if tops[k] == nil {
+				tops[k] = map[string]int64{}
+			}
+			for _, a := range rec.Top.Ads {
+				tops[k][a.AdID] = max(tops[k][a.AdID], a.Count)
+			}
+		}
+	}
+	for k, ads := range tops {
+		var l []result.AdCount
+		for ad, n := range ads {
+			l = append(l, result.AdCount{AdID: ad, Count: n})
+		}
+		sort.Slice(l, func(i, j int) bool { return result.Less(l[i], l[j]) })
+		if len(l) > topN {
+			l = l[:topN]
+		}
+		r.Top[k] = l
+	}
+	return r
+}
+
+func compare(t *testing.T, got, want reference.Results) {
+	t.Helper()
+	diff := func(name string, g, w map[string]int64) {
+		n := 0
+		for k, v := range w {
+			if g[k] != v {
+				if n++; n <= 5 {
+					t.Errorf("%s[%s] = %d, want %d", name, k, g[k], v)
+				}
+			}
+		}
+		for k, v := range g {
+			if _, ok := w[k]; !ok {
+				if n++; n <= 5 {
+					t.Errorf("%s[%s] = %d, want no record", name, k, v)
+				}
+			}
+		}
+		if n > 0 {
+			t.Errorf("%s: %d keys differ (of %d expected)", name, n, len(w))
+		}
+	}
+	diff("count", got.Counts, want.Counts)
+	diff("filtered", got.Filtered, want.Filtered)
+	if len(got.Top) != len(want.Top) {
+		t.Errorf("top lists: %d, want %d", len(got.Top), len(want.Top))
+	}
+	n := 0
+	for k, w := range want.Top {
+		if !reflect.DeepEqual(got.Top[k], w) {
+			if n++; n <= 3 {
+				t.Errorf("top[%s] = %v, want %v", k, got.Top[k], w)
+			}
+		}
+	}
+	if len(want.Counts) == 0 {
+		t.Fatal("test input produced no counts: the comparison would be vacuous")
+	}
+}
+
+func TestBatchMatchesReference(t *testing.T) {
+	start := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name  string
+		n     int
+		batch int
+		cfg   clickgen.Config
+		tc    func(*transforms.Config)
+	}{
+		{"clean", 5000, 512, clickgen.Config{Seed: 1, Ads: 50, Start: start, EventRate: 50}, nil},
+		{"duplicates malformed late", 8000, 1000, clickgen.Config{Seed: 2, Ads: 200, Start: start, EventRate: 40,
+			DupShare: 0.2, MalformedShare: 0.1, LateShare: 0.1, TooLateShare: 0.05}, nil},
+		{"one line per batch, small top-N, odd windows", 1500, 1, clickgen.Config{Seed: 3, Ads: 30, Start: start, EventRate: 10, DupShare: 0.3},
+			func(c *transforms.Config) { c.TopN = 3; c.WindowSizes = []int{2, 7} }},
+		{"tiny bundles flush early", 3000, 100, clickgen.Config{Seed: 4, Ads: 20, Start: start, EventRate: 20, DupShare: 0.25},
+			func(c *transforms.Config) { c.MaxBundleClicks = 7 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			lines, _ := generate(t, tt.n, tt.cfg)
+			cfg := transforms.DefaultConfig()
+			if tt.tc != nil {
+				tt.tc(&cfg)
+			}
+			p, s := beam.NewPipelineWithRoot()
+			out, err := transforms.Aggregate(s, beam.CreateList(s, batchesOf(lines, tt.batch, transforms.NoWatermark)), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			read := collect(t, p, out.Records, s)
+			res, err := ptest.RunWithMetrics(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := reference.Recount(lines, cfg.WindowSizes, cfg.TopN, nil)
+			compare(t, finals(read(), cfg.TopN), want)
+
+			c := runners.Counters(res, transforms.MetricNamespace)
+			var rejected int64
+			for _, r := range click.Reasons {
+				rejected += c[transforms.MetricRejected+string(r)]
+			}
+			if rejected != int64(want.Rejected) || c[transforms.MetricClicksIn] != int64(len(lines)) {
+				t.Errorf("metrics: lines_in=%d rejected=%d, want %d and %d", c[transforms.MetricClicksIn], rejected, len(lines), want.Rejected)
+			}
+		})
+	}
+}
+
+func TestInvalidConfigIsAnError(t *testing.T) {
+	_, s := beam.NewPipelineWithRoot()
+	cfg := transforms.DefaultConfig()
+	cfg.TopN = 0
+	if _, err := transforms.Aggregate(s, beam.Create(s, transforms.Lines{}), cfg); err == nil {
+		t.Fatal("Aggregate accepted top-N 0")
+	}
+}
+
+// ev builds one valid line.
+func ev(id, ad string, at time.Time, country string) []byte {
+	c := click.Click{EventID: id, AdID: ad, Time: at.UnixMilli(), Country: country}
+	return c.AppendJSON(nil)
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// TestStreamingLateAndDuplicates drives the composite with a TestStream the
+// way the Kafka source would: each batch carries the source's watermark.
+func TestStreamingLateAndDuplicates(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	cfg := transforms.DefaultConfig()
+	cfg.Streaming = true
+	cfg.WindowSizes = []int{1, 5}
+
+	ts := teststream.NewConfig()
+	step := func(wm time.Time, lines ...[]byte) {
+		if err := ts.AddElements(ms(wm), transforms.Lines{Lines: lines, Watermark: ms(wm)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	advance := func(wm time.Time) {
+		if err := ts.AdvanceWatermark(ms(wm)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Minute 10:00: out of order within the batch.
+	step(at(0), ev("e1", "ad1", at(10*time.Second), "US"), ev("e2", "ad1", at(20*time.Second), "GB"),
+		ev("e3", "ad2", at(65*time.Second), "US"), ev("e4", "ad1", at(5*time.Second), "US"), []byte(`{"bad json`))
+	ts.AdvanceProcessingTime(int64(3 * time.Second / time.Millisecond))
+	advance(at(2 * time.Minute)) // 10:00 fires on time
+	// Late but within the allowed lateness; duplicates of clicks whose window already fired.
+	step(at(2*time.Minute), ev("e5", "ad1", at(30*time.Second), "US"), ev("e1", "ad1", at(10*time.Second), "US"),
+		ev("e3", "ad2", at(65*time.Second), "US"), ev("e3", "ad2", at(65*time.Second), "US"))
+	advance(at(8 * time.Minute)) // 10:00 closed 7 minutes ago: past the 5-minute lateness
+	// Too late: dropped. On time: counted.
+	step(at(8*time.Minute), ev("e6", "ad1", at(40*time.Second), "US"), ev("e7", "ad3", at(7*time.Minute+30*time.Second), ""))
+	if err := ts.AdvanceWatermarkToInfinity(); err != nil {
+		t.Fatal(err)
+	}
+
+	p, s := beam.NewPipelineWithRoot()
+	out, err := transforms.Aggregate(s, teststream.Create(s, ts), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := collect(t, p, out.Records, s)
+	res, err := ptest.RunWithMetrics(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := finals(read(), cfg.TopN)
+	m := func(d time.Duration) string { return fmt.Sprint(at(d).Unix()) }
+	wantCounts := map[string]int64{m(0) + "/ad1": 4, m(time.Minute) + "/ad2": 1, m(7*time.Minute) + "/ad3": 1}
+	if !reflect.DeepEqual(got.Counts, wantCounts) {
+		t.Errorf("counts = %v, want %v", got.Counts, wantCounts)
+	}
+	wantFiltered := map[string]int64{m(0) + "/country:US/ad1": 3, m(0) + "/country:GB/ad1": 1, m(time.Minute) + "/country:US/ad2": 1}
+	if !reflect.DeepEqual(got.Filtered, wantFiltered) {
+		t.Errorf("filtered = %v, want %v", got.Filtered, wantFiltered)
+	}
+	top5 := got.Top["5/"+m(4*time.Minute)] // window 10:00..10:04 inclusive
+	if want := []result.AdCount{{AdID: "ad1", Count: 4}, {AdID: "ad2", Count: 1}}; !reflect.DeepEqual(top5, want) {
+		t.Errorf("top-5 at 10:04 = %v, want %v", top5, want)
+	}
+	c := runners.Counters(res, transforms.MetricNamespace)
+	if c[transforms.MetricTooLate] != 1 || c[transforms.MetricRejected+string(click.ReasonInvalidJSON)] != 1 {
+		t.Errorf("too_late=%d rejected invalid_json=%d, want 1 and 1", c[transforms.MetricTooLate], c[transforms.MetricRejected+string(click.ReasonInvalidJSON)])
+	}
+}
+
+// TestStreamingEqualsBatch is the property of issue 2: for random arrival
+// orders within the allowed lateness, the streaming composite's final values
+// equal the batch composite's (and the reference's).
+func TestStreamingEqualsBatch(t *testing.T) {
+	t0 := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
+	for seed := uint64(1); seed <= 3; seed++ {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 99))
+			lines, _ := generate(t, 3000, clickgen.Config{Seed: seed, Ads: 40, Start: t0, EventRate: 5, DupShare: 0.15, MalformedShare: 0.03})
+			// Arrival order: each line is delayed by up to 3 minutes.
+			type arr struct {
+				line []byte
+				at   int64
+			}
+			var p click.Parser
+			var arrivals []arr
+			for i, l := range lines {
+				base := t0.UnixMilli() + int64(i)*200 // the generator's event clock: 5 lines/s
+				if c, err := p.Parse(l); err == nil {
+					base = c.Time
+				}
+				arrivals = append(arrivals, arr{l, base + rng.Int64N(3*60*1000)})
+			}
+			sort.SliceStable(arrivals, func(i, j int) bool { return arrivals[i].at < arrivals[j].at })
+
+			cfg := transforms.DefaultConfig()
+			cfg.Streaming = true
+			cfg.WindowSizes = []int{1, 3}
+			ts := teststream.NewConfig()
+			// The watermark trails arrivals by 10 s: with at most 3 minutes of
+			// delay and 5 minutes of lateness, nothing is too late.
+			wm := t0.UnixMilli() - 60_000
+			for i := 0; i < len(arrivals); {
+				j := min(i+1+rng.IntN(200), len(arrivals))
+				var batch [][]byte
+				for _, a := range arrivals[i:j] {
+					batch = append(batch, a.line)
+				}
+				if err := ts.AddElements(wm, transforms.Lines{Lines: batch, Watermark: wm}); err != nil {
+					t.Fatal(err)
+				}
+				if next := arrivals[j-1].at - 10_000; next > wm {
+					wm = next
+					if err := ts.AdvanceWatermark(wm); err != nil {
+						t.Fatal(err)
+					}
+				}
+				ts.AdvanceProcessingTime(2500)
+				i = j
+			}
+			if err := ts.AdvanceWatermarkToInfinity(); err != nil {
+				t.Fatal(err)
+			}
+			pl, s := beam.NewPipelineWithRoot()
+			out, err := transforms.Aggregate(s, teststream.Create(s, ts), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			read := collect(t, pl, out.Records, s)
+			res, err := ptest.RunWithMetrics(pl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if late := runners.Counters(res, transforms.MetricNamespace)[transforms.MetricTooLate]; late != 0 {
+				t.Fatalf("%d clicks too late: the test's arrival model is wrong", late)
+			}
+			compare(t, finals(read(), cfg.TopN), reference.Recount(lines, cfg.WindowSizes, cfg.TopN, nil))
+		})
+	}
+}
