@@ -507,24 +507,24 @@ func (s *Store) WriteRaw(ctx context.Context, clicks []click.Click) error {
 		seen[k] = true
 		byPart[p] = append(byPart[p], stmt{ins, []any{c.AdID, p.hour, c.Time, c.EventID, c.UserID, c.IP, c.Country, c.Device, c.AdFormat, s.rawTTLSec}})
 	}
-	var index []stmt
+	index := map[any][]stmt{} // by raw_partitions partition (hour)
 	groups := make([][]stmt, 0, len(byPart))
 	for p, g := range byPart {
-		index = append(index, stmt{"INSERT INTO raw_partitions (hour, tok, ad_id) VALUES (?, ?, ?) USING TTL ?",
+		index[p.hour] = append(index[p.hour], stmt{"INSERT INTO raw_partitions (hour, tok, ad_id) VALUES (?, ?, ?) USING TTL ?",
 			[]any{p.hour, PartitionToken(p.ad, p.hour), p.ad, s.rawTTLSec + 3600}})
 		groups = append(groups, g)
 	}
-	if err := s.writeGroups(ctx, "write_raw_index", singles(index)); err != nil {
+	if err := s.writeGroups(ctx, "write_raw_index", values(index)); err != nil {
 		return err
 	}
 	return s.writeGroups(ctx, "write_raw", groups)
 }
 
-// singles makes one group per statement (statements of different partitions).
-func singles(sts []stmt) [][]stmt {
-	out := make([][]stmt, len(sts))
-	for i := range sts {
-		out[i] = sts[i : i+1]
+// values lists a map's groups.
+func values(m map[any][]stmt) [][]stmt {
+	out := make([][]stmt, 0, len(m))
+	for _, g := range m {
+		out = append(out, g)
 	}
 	return out
 }
@@ -673,18 +673,24 @@ func (s *Store) Upsert(ctx context.Context, gen store.Generation, recs []result.
 			[]any{g, ad, filter, p.day, m, n}})
 	}
 	// Index rows first, so every row a scan should find is named.
-	var index []stmt
+	type spk struct {
+		day    int64
+		bucket int
+	}
+	type dpk struct{ window int }
+	index := map[any][]stmt{} // by index partition
 	groups := make([][]stmt, 0, len(counts)+len(tops))
 	for p, sts := range counts {
-		index = append(index, stmt{"INSERT INTO count_series (gen, day, bucket, ad_id, filter_id) VALUES (?, ?, ?, ?, ?)",
+		k := spk{p.day, bucketOf(p.ad)}
+		index[k] = append(index[k], stmt{"INSERT INTO count_series (gen, day, bucket, ad_id, filter_id) VALUES (?, ?, ?, ?, ?)",
 			[]any{g, p.day, bucketOf(p.ad), p.ad, p.filter}})
 		groups = append(groups, sts)
 	}
 	for p, sts := range tops {
-		index = append(index, stmt{"INSERT INTO top_days (gen, window_size, day) VALUES (?, ?, ?)", []any{g, p.window, p.day}})
+		index[dpk{p.window}] = append(index[dpk{p.window}], stmt{"INSERT INTO top_days (gen, window_size, day) VALUES (?, ?, ?)", []any{g, p.window, p.day}})
 		groups = append(groups, sts)
 	}
-	if err := s.writeGroups(ctx, "upsert_index", singles(index)); err != nil {
+	if err := s.writeGroups(ctx, "upsert_index", values(index)); err != nil {
 		return err
 	}
 	return s.writeGroups(ctx, "upsert", groups)

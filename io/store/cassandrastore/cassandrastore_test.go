@@ -95,3 +95,12 @@ func TestPartitionToken(t *testing.T) {
 		}
 	}
 }
+
+func benchStore(b *testing.B) *cassandrastore.Store {
+	hosts, ks := newKeyspace(b)
+	return open(b, cassandrastore.Options{Hosts: hosts, Keyspace: ks, ReadConsistency: "ONE", WriteConsistency: "ONE", WriteConcurrency: 32})
+}
+
+func BenchmarkWriteRaw(b *testing.B)   { storetest.BenchWriteRaw(b, benchStore(b), 1000) }
+func BenchmarkUpsert(b *testing.B)     { storetest.BenchUpsert(b, benchStore(b), 1000) }
+func BenchmarkCount60min(b *testing.B) { storetest.BenchCount(b, benchStore(b)) }

@@ -19,11 +19,13 @@ import (
 	"github.com/adclick/adclick/transforms/result"
 )
 
-// proxy forwards TCP to Cassandra and can cut (refuse and drop every
+// proxy forwards TCP to Cassandra and can cut (stop listening and drop every
 // connection) or stall (keep connections, forward nothing) the link: a node
 // that is down, and one that does not answer.
 type proxy struct {
+	t       *testing.T
 	ln      net.Listener
+	address string
 	target  string
 	mode    atomic.Int32 // 0 forward, 1 down, 2 stall
 	mu      sync.Mutex
@@ -36,17 +38,35 @@ func newProxy(t *testing.T, target string) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proxy{ln: ln, target: target}
-	go p.serve()
-	t.Cleanup(func() { p.stopped.Store(true); ln.Close(); p.dropAll() })
+	p := &proxy{t: t, ln: ln, address: ln.Addr().String(), target: target}
+	go p.serve(ln)
+	t.Cleanup(func() { p.stopped.Store(true); p.ln.Close(); p.dropAll() })
 	return p
 }
 
-func (p *proxy) addr() string { return p.ln.Addr().String() }
+func (p *proxy) addr() string { return p.address }
 
-func (p *proxy) serve() {
+// down refuses connections (the port is closed) and drops open ones.
+func (p *proxy) down() {
+	p.mode.Store(1)
+	p.ln.Close()
+	p.dropAll()
+}
+
+// up listens again on the same port and forwards.
+func (p *proxy) up() {
+	ln, err := net.Listen("tcp", p.address)
+	if err != nil {
+		p.t.Fatalf("proxy: listen again on %s: %v", p.address, err)
+	}
+	p.ln = ln
+	p.mode.Store(0)
+	go p.serve(ln)
+}
+
+func (p *proxy) serve(ln net.Listener) {
 	for {
-		c, err := p.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -126,8 +146,7 @@ func TestFailureBehaviour(t *testing.T) {
 	}
 
 	// Node down: writes retried with backoff, counted, then ErrUnavailable.
-	px.mode.Store(1)
-	px.dropAll()
+	px.down()
 	before := counter(t, reg, "adclick_store_retries_total")
 	failedBefore := counter(t, reg, "adclick_store_failures_total")
 	err = s.Upsert(ctx, 0, rec)
@@ -145,7 +164,7 @@ func TestFailureBehaviour(t *testing.T) {
 	}
 
 	// Back up: the store recovers without being reopened.
-	px.mode.Store(0)
+	px.up()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		err := s.Upsert(ctx, 0, []result.Record{{Count: &result.Count{AdID: "f", Minute: 1800000000, Count: 5}}})

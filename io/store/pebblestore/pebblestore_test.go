@@ -28,3 +28,7 @@ func TestConformanceShared(t *testing.T) {
 	s := open(t)
 	storetest.Run(t, func(*testing.T) store.Store { return s })
 }
+
+func BenchmarkWriteRaw(b *testing.B)   { storetest.BenchWriteRaw(b, open(b), 1000) }
+func BenchmarkUpsert(b *testing.B)     { storetest.BenchUpsert(b, open(b), 1000) }
+func BenchmarkCount60min(b *testing.B) { storetest.BenchCount(b, open(b)) }
