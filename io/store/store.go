@@ -14,6 +14,17 @@
 //     and then switches reads of that range to it in one step, so readers see
 //     either the old values or the new ones for the whole range, never a mix.
 //     Generation 0 is the live one the streaming job writes.
+//   - Arguments are validated before anything is written; a bad one fails the
+//     whole call with ErrInvalid: ids must be 1–256 bytes of UTF-8, minutes
+//     and range ends minute-aligned (Unix seconds), ranges from <= to
+//     (from == to is an empty range, not an error), window sizes positive,
+//     counts non-negative, click times within years 2000–2100.
+//   - Upsert into a generation that NewGeneration did not reserve is
+//     ErrInvalid; CommitGeneration of an unknown one is ErrNotFound, of
+//     LiveGeneration ErrInvalid, and of a committed one a no-op. Where the
+//     ranges of committed generations overlap, the latest commit serves.
+//   - A backend that cannot be reached, or does not answer in time, returns
+//     an error wrapping ErrUnavailable (writes after retrying with backoff).
 package store
 
 import (
