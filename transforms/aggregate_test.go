@@ -21,7 +21,7 @@ import (
 	"github.com/adclick/adclick/runners"
 	"github.com/adclick/adclick/transforms"
 	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/internal/reference"
+	"github.com/adclick/adclick/transforms/reference"
 	"github.com/adclick/adclick/transforms/result"
 )
 
