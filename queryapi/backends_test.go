@@ -1,15 +1,25 @@
 package queryapi
 
 import (
+	"context"
+	"fmt"
+	"math/rand/v2"
 	"testing"
+	"time"
 
+	"github.com/gocql/gocql"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/adclick/adclick/io/store/cassandrastore"
 	"github.com/adclick/adclick/io/store/pebblestore"
+	"github.com/adclick/adclick/io/testenv"
 )
 
-// backends lists the stores the end-to-end tests run against: the test fake
-// and the embedded Pebble store.
+// backends lists the stores the end-to-end tests run against: the test fake,
+// the embedded Pebble store and Cassandra (the real server io/testenv
+// starts; the test fails without it unless ADCLICK_SKIP_INTEGRATION=1).
 func backends(t *testing.T) []backend {
-	return []backend{memBackend(), pebbleBackend()}
+	return []backend{memBackend(), pebbleBackend(), cassandraBackend()}
 }
 
 func pebbleBackend() backend {
@@ -21,6 +31,33 @@ func pebbleBackend() backend {
 		t.Cleanup(func() {
 			if err := st.Close(); err != nil {
 				t.Errorf("close: %v", err)
+			}
+		})
+		return st
+	}}
+}
+
+// cassandraBackend opens a freshly migrated keyspace, dropped at the end.
+func cassandraBackend() backend {
+	return backend{"cassandra", func(t *testing.T) storeUnderTest {
+		hosts := testenv.Cassandra(t)
+		ks := fmt.Sprintf("adclick_queryapi_%d", rand.Uint32())
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if err := cassandrastore.Migrate(ctx, cassandrastore.MigrateOptions{Hosts: hosts, Keyspace: ks}); err != nil {
+			t.Fatal(err)
+		}
+		st, err := cassandrastore.Open(ctx, cassandrastore.Options{Hosts: hosts, Keyspace: ks, Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			st.Close()
+			c := gocql.NewCluster(hosts...)
+			c.Timeout = 30 * time.Second
+			if s, err := c.CreateSession(); err == nil {
+				_ = s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
+				s.Close()
 			}
 		})
 		return st

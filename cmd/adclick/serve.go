@@ -11,8 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/io/store/pebblestore"
+	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/queryapi"
 )
 
@@ -22,6 +21,9 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve HTTP on (host:port)")
 	backend := fs.String("store", "pebble", "aggregation store: pebble (embedded) or cassandra")
 	pebbleDir := fs.String("pebble-dir", "data/pebble", "Pebble database directory (--store pebble); one process may open it at a time")
+	cassHosts := fs.String("cassandra-hosts", "", "Cassandra contact points, host[:port] comma-separated (--store cassandra)")
+	keyspace := fs.String("keyspace", "adclick", "Cassandra keyspace (--store cassandra)")
+	readCons := fs.String("read-consistency", "", "Cassandra read consistency (default: the backend's, LOCAL_QUORUM)")
 	tokens := fs.String("tokens", "", "bearer tokens name:role:token,... (roles read, admin); prefer ADCLICK_TOKENS or --tokens-file over the command line")
 	tokensFile := fs.String("tokens-file", "", "file with one name:role:token per line (# comments)")
 	insecure := fs.Bool("insecure", false, "serve without authentication: ONLY for the local all-in-one")
@@ -59,18 +61,27 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: no tokens: give --tokens, ADCLICK_TOKENS or --tokens-file (or --insecure for the local all-in-one)", errUsage)
 	}
 
-	st, err := openServeStore(*backend, *pebbleDir)
+	cfg := storeio.Config{Backend: *backend, Path: *pebbleDir, Keyspace: *keyspace, ReadConsistency: *readCons}
+	for _, h := range strings.Split(*cassHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			cfg.Hosts = append(cfg.Hosts, h)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	st, err := storeio.Open(ctx, cfg, reg)
 	if err != nil {
-		return err
+		return fmt.Errorf("open the %s store: %w", *backend, err)
 	}
 	defer func() {
 		if err := st.Close(); err != nil {
 			env.log.Warn("closing the store", "err", err)
 		}
 	}()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srv, err := queryapi.New(queryapi.Config{
 		Store:           st,
 		Logger:          env.log.With("component", "queryapi"),
@@ -91,22 +102,6 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	return srv.ListenAndServe(ctx, *listen)
-}
-
-// openServeStore opens the aggregation store the query service reads.
-func openServeStore(backend, pebbleDir string) (store.Store, error) {
-	switch backend {
-	case "pebble":
-		st, err := pebblestore.Open(pebbleDir, pebblestore.Options{})
-		if err != nil {
-			return nil, fmt.Errorf("open pebble store %s: %w", pebbleDir, err)
-		}
-		return st, nil
-	case "cassandra":
-		return nil, errors.New("--store cassandra: the Cassandra backend is not wired into this build yet")
-	default:
-		return nil, fmt.Errorf("%w: --store %q: want pebble or cassandra", errUsage, backend)
-	}
 }
 
 func parseWindowSizes(s string) ([]int, error) {

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -11,6 +13,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gocql/gocql"
+
+	"github.com/adclick/adclick/io/testenv"
 )
 
 func serveEnv(stderr io.Writer, env map[string]string) *cliEnv {
@@ -26,7 +32,8 @@ func TestServeUsageErrors(t *testing.T) {
 	}{
 		{"no tokens", []string{"serve", "--pebble-dir", dir}, "no tokens"},
 		{"bad tokens", []string{"serve", "--pebble-dir", dir, "--tokens", "a:root:0123456789abcdef"}, "role"},
-		{"bad store", []string{"serve", "--store", "mysql", "--insecure"}, "--store"},
+		{"bad store", []string{"serve", "--store", "mysql", "--insecure"}, "mysql"},
+		{"cassandra without hosts", []string{"serve", "--store", "cassandra", "--insecure"}, "hosts"},
 		{"bad windows", []string{"serve", "--insecure", "--window-sizes", "1,x"}, "--window-sizes"},
 	}
 	for _, tt := range tests {
@@ -49,6 +56,30 @@ func TestServeUsageErrors(t *testing.T) {
 // from the environment, checks auth and readiness, and stops it the way
 // SIGTERM does.
 func TestServeRuns(t *testing.T) {
+	testServeRuns(t, "--pebble-dir", filepath.Join(t.TempDir(), "pebble"))
+}
+
+// TestServeCassandra is TestServeRuns on the real Cassandra io/testenv
+// starts, in a keyspace `adclick migrate` creates.
+func TestServeCassandra(t *testing.T) {
+	hosts := strings.Join(testenv.Cassandra(t), ",")
+	ks := fmt.Sprintf("adclick_serve_%d", rand.Uint32())
+	var errb syncWriter
+	if code := run(context.Background(), []string{"migrate", "--cassandra-hosts", hosts, "--keyspace", ks}, serveEnv(&errb, nil)); code != 0 {
+		t.Fatalf("migrate: exit %d: %s", code, errb.String())
+	}
+	t.Cleanup(func() {
+		c := gocql.NewCluster(strings.Split(hosts, ",")...)
+		c.Timeout = 30 * time.Second
+		if s, err := c.CreateSession(); err == nil {
+			_ = s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
+			s.Close()
+		}
+	})
+	testServeRuns(t, "--store", "cassandra", "--cassandra-hosts", hosts, "--keyspace", ks)
+}
+
+func testServeRuns(t *testing.T, storeArgs ...string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -59,12 +90,12 @@ func TestServeRuns(t *testing.T) {
 	var errb syncWriter
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"serve", "--listen", addr, "--pebble-dir", filepath.Join(t.TempDir(), "pebble")},
+		done <- run(ctx, append([]string{"serve", "--listen", addr}, storeArgs...),
 			serveEnv(&errb, map[string]string{"ADCLICK_TOKENS": "ci:read:ci-token-0123456789"}))
 	}()
 	base := "http://" + addr
 	var ready bool
-	for i := 0; i < 100 && !ready; i++ {
+	for i := 0; i < 600 && !ready; i++ {
 		res, err := http.Get(base + "/readyz")
 		if err == nil {
 			res.Body.Close()
