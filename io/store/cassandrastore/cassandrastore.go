@@ -38,7 +38,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -146,7 +145,6 @@ type Store struct {
 	o            Options
 	rcons, wcons gocql.Consistency
 	m            *storeMetrics
-	ks           string
 
 	genMu     sync.Mutex
 	serving   atomic.Pointer[servingState]
@@ -205,7 +203,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: cassandrastore: connect to %v keyspace %s: %v", store.ErrUnavailable, o.Hosts, o.Keyspace, err)
 	}
-	s := &Store{s: sess, o: o, rcons: rc, wcons: wc, m: m, ks: o.Keyspace, rawTTLSec: int(o.RawTTL / time.Second)}
+	s := &Store{s: sess, o: o, rcons: rc, wcons: wc, m: m, rawTTLSec: int(o.RawTTL / time.Second)}
 	if _, err := s.loadGenerations(ctx); err != nil {
 		sess.Close()
 		return nil, err
@@ -1035,7 +1033,6 @@ func (s *Store) publishLocked(st *servingState, g store.GenRange) {
 	for _, v := range n.gens {
 		all = append(all, v)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].Gen < all[j].Gen })
 	n.sv = store.NewServing(all)
 	s.serving.Store(n)
 }

@@ -68,11 +68,11 @@ type Store struct {
 	closed  atomic.Bool
 	serving atomic.Pointer[store.Serving]
 
-	mu      sync.Mutex // guards gens, maxSeq; serializes NewGeneration/CommitGeneration
+	mu      sync.Mutex // guards gens, maxGen, maxSeq; serializes NewGeneration/CommitGeneration
 	gens    map[store.Generation]store.GenRange
 	maxGen  store.Generation
 	maxSeq  int64
-	genKnow atomic.Pointer[map[store.Generation]bool] // generations Upsert may write
+	genKnow atomic.Pointer[map[store.Generation]bool] // reserved generations, read by Upsert without the lock
 }
 
 var _ store.Store = (*Store)(nil)
