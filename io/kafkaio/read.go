@@ -14,6 +14,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/adclick/adclick/transforms"
@@ -111,7 +112,7 @@ func discover(ctx context.Context, c *ReadConfig) ([]partitionSpec, error) {
 		return nil, fmt.Errorf("kafkaio: listing start offsets of %q: %w", c.Topic, err)
 	}
 	if e, ok := ends.Lookup(c.Topic, -1); ok && e.Err != nil {
-		return nil, fmt.Errorf("kafkaio: topic %q: %w", c.Topic, e.Err)
+		return nil, fmt.Errorf("kafkaio: topic %q does not exist or is unreadable: %w", c.Topic, e.Err)
 	}
 	var all []int32
 	for p, o := range ends[c.Topic] {
@@ -138,6 +139,9 @@ func discover(ctx context.Context, c *ReadConfig) ([]partitionSpec, error) {
 		committed, err = adm.FetchOffsetsForTopics(ctx, c.Group, c.Topic)
 		if err == nil {
 			err = committed.Error()
+		}
+		if errors.Is(err, kerr.GroupIDNotFound) { // some brokers say so for a group that never committed
+			committed, err = nil, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("kafkaio: fetching offsets of group %q: %w", c.Group, err)
@@ -315,6 +319,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 	we.s.begin(rest.Start, start.UnixMilli())
 	we.mu.Unlock()
 
+	fn.log.Debug("DBG process", "partition", p.Partition, "rest", rest, "wm", we.s.WM, "lastdata", we.s.LastData)
 	c, err := fn.client(p.Partition, rest.Start)
 	if err != nil {
 		return sdf.StopProcessing(), err
@@ -423,6 +428,7 @@ func (fn *readFn) maybeCommit(ctx context.Context, c *partClient, we *estimator,
 	if !ok {
 		return
 	}
+	fn.log.Debug("DBG commit", "partition", p, "off", off, "meta", meta)
 	if err := commit(ctx, c.adm, fn.Cfg.Group, fn.Cfg.Topic, p, off, meta, fn.Cfg.RequestTimeout); err != nil {
 		// Safe to go on: the previous commit stays, and it is further back.
 		fn.log.Warn("kafkaio: commit failed", "partition", p, "offset", off, "err", err)

@@ -93,11 +93,12 @@ func NewProducer(cfg WriteConfig, log *slog.Logger) (*Producer, error) {
 		return nil, err
 	}
 	c := cfg.withDefaults()
+	// franz-go retries a record without limit by default (until Flush's
+	// context ends), except on a missing topic (UnknownTopicRetries).
 	cl, err := newClient(c.Brokers, c.DialTimeout,
 		kgo.DefaultProduceTopic(c.Topic),
 		kgo.ProducerLinger(c.Linger),
 		kgo.MaxBufferedRecords(c.MaxBufferedRec),
-		kgo.RecordRetries(-1), // retry until the context or Flush times out: never drop silently
 	)
 	if err != nil {
 		return nil, err
