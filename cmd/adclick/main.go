@@ -37,10 +37,11 @@ type cliEnv struct {
 // commands lists the subcommands; each lives in its own file.
 func commands() map[string]command {
 	return map[string]command{
-		"migrate":   {"apply the Cassandra schema (idempotent)", runMigrate},
-		"aggregate": {"recount a JSON-lines click log (or a stored range) and print result records", runAggregate},
-		"generate":  {"generate realistic click traffic (JSON lines) with duplicates, late, too-late and malformed lines", runGenerate},
-		"serve":     {"serve the query API, metrics and dashboard over the aggregation store", runServe},
+		"migrate":    {"apply the Cassandra schema (idempotent)", runMigrate},
+		"aggregate":  {"recount a JSON-lines click log (or a stored range) and print result records", runAggregate},
+		"generate":   {"generate realistic click traffic (JSON lines) with duplicates, late, too-late and malformed lines", runGenerate},
+		"logwatcher": {"tail click log files into the raw Kafka topic, keyed by ad_id; positions persisted after broker acks", runLogwatcher},
+		"serve":      {"serve the query API, metrics and dashboard over the aggregation store", runServe},
 	}
 }
 

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/adclick/adclick/io/logwatch"
+)
+
+func runLogwatcher(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "logwatcher")
+	files := fs.String("files", "", "comma-separated globs of the click log files to tail (required)")
+	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
+	topic := fs.String("topic", "clicks-raw", "Kafka topic for the raw clicks")
+	state := fs.String("state", "", "JSON file that keeps the acknowledged file positions (required)")
+	poll := fs.Duration("poll-interval", logwatch.DefaultPollInterval, "how often idle files and the globs are checked")
+	commit := fs.Duration("commit-interval", logwatch.DefaultCommitInterval, "how often acknowledged positions are persisted")
+	inflight := fs.Int("max-in-flight", logwatch.DefaultMaxInFlight, "records sent but not acknowledged before reading pauses")
+	inflightBytes := fs.Int64("max-in-flight-bytes", logwatch.DefaultMaxInFlightBytes, "bytes sent but not acknowledged before reading pauses")
+	drain := fs.Duration("drain-timeout", logwatch.DefaultDrainTimeout, "on shutdown, how long to wait for the broker's acknowledgements")
+	hot := fs.String("salt-hot-ads", "", "comma-separated hot ad_ids whose Kafka key is salted (ad_id#bucket) to spread them over partitions")
+	buckets := fs.Int("salt-buckets", 0, "number of salt buckets for --salt-hot-ads (≥ 2)")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. 127.0.0.1:9101); empty = off")
+	if err := parseFlags(fs, env, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*files) == "" {
+		return fmt.Errorf("%w: --files is required (e.g. --files '/var/log/ads/clicks*.log')", errUsage)
+	}
+	if *state == "" {
+		return fmt.Errorf("%w: --state is required (where acknowledged positions are kept)", errUsage)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	w, err := logwatch.New(logwatch.Config{
+		Globs:            splitList(*files),
+		Brokers:          splitList(*brokers),
+		Topic:            *topic,
+		StatePath:        *state,
+		PollInterval:     *poll,
+		CommitInterval:   *commit,
+		MaxInFlight:      *inflight,
+		MaxInFlightBytes: *inflightBytes,
+		DrainTimeout:     *drain,
+		SaltHotAds:       splitList(*hot),
+		SaltBuckets:      *buckets,
+		Logger:           env.log,
+		Registerer:       reg,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if *metricsAddr != "" {
+		ln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				env.log.Error("metrics server", "err", err)
+			}
+		}()
+		defer srv.Close()
+		env.log.Info("serving metrics", "addr", ln.Addr().String())
+	}
+	return w.Run(ctx)
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -1,0 +1,121 @@
+package logwatch
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+)
+
+// fileID identifies a file independently of its name, so a renamed
+// (rotated) file is still recognised as the file we were reading.
+type fileID struct {
+	Dev uint64 `json:"dev"`
+	Ino uint64 `json:"inode"`
+}
+
+func idOf(fi fs.FileInfo) (fileID, error) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileID{}, fmt.Errorf("no inode for %s on this platform", fi.Name())
+	}
+	return fileID{Dev: uint64(st.Dev), Ino: uint64(st.Ino)}, nil
+}
+
+// headLen is how many leading bytes fingerprint a file. Appending never
+// changes them; truncating and rewriting (copytruncate, or an inode reused by
+// a new file) almost surely does, because every click line starts with its
+// own event_id.
+const headLen = 256
+
+// head is a fingerprint of a file's first Len bytes.
+type head struct {
+	Len  int    `json:"head_len"`
+	Hash uint64 `json:"head_hash"`
+}
+
+func readHead(f *os.File, n int) (head, error) {
+	if n > headLen {
+		n = headLen
+	}
+	buf := make([]byte, n)
+	m, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return head{}, err
+	}
+	h := fnv.New64a()
+	h.Write(buf[:m])
+	return head{Len: m, Hash: h.Sum64()}, nil
+}
+
+// fileState is one file's persisted position: every line that ends at or
+// before Offset has been acknowledged by the broker.
+type fileState struct {
+	Path string `json:"path"` // where it was last seen (informational; identity is the inode)
+	fileID
+	Offset int64 `json:"offset"`
+	head
+}
+
+type stateDoc struct {
+	Version int         `json:"version"`
+	Files   []fileState `json:"files"`
+}
+
+func loadState(path string) ([]fileState, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("logwatch: read state: %w", err)
+	}
+	var d stateDoc
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, fmt.Errorf("logwatch: state file %s is corrupt (fix or remove it; removing re-sends every file from the start): %w", path, err)
+	}
+	if d.Version != 1 {
+		return nil, fmt.Errorf("logwatch: state file %s has version %d, want 1", path, d.Version)
+	}
+	return d.Files, nil
+}
+
+// saveState writes the state atomically: a crash leaves either the old or the
+// new file, never a torn one.
+func saveState(path string, files []fileState) error {
+	b, err := json.Marshal(stateDoc{Version: 1, Files: files})
+	if err != nil {
+		return fmt.Errorf("logwatch: encode state: %w", err)
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("logwatch: write state: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(append(b, '\n'))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("logwatch: write state %s: %w", path, err)
+	}
+	// Make the rename itself durable.
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
