@@ -4,7 +4,7 @@
 //
 // By default it starts the whole server in this process (auth, rate limiter,
 // metrics, JSON access log to a discarded writer, gzip middleware) over an
-// embedded Pebble store filled with demo data, so the figure includes the
+// embedded Pebble store (or Cassandra, -store cassandra) filled with demo data, so the figure includes the
 // load generator's own CPU, as on the target machine. With -url it loads an
 // external server instead.
 //
@@ -25,16 +25,19 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/io/store/pebblestore"
+	"github.com/adclick/adclick/io/store/cassandrastore"
+	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/queryapi"
 	"github.com/adclick/adclick/queryapi/internal/demodata"
 )
@@ -53,17 +56,31 @@ func run() error {
 	tok := flag.String("token", token, "bearer token for -url")
 	scenarios := flag.String("scenarios", "count60,popular", "comma-separated: count60, count60-filter, popular")
 	duration := flag.Duration("duration", 10*time.Second, "run time of each scenario")
-	warmup := flag.Duration("warmup", 2*time.Second, "unmeasured run before each scenario")
+	warmup := flag.Duration("warmup", 3*time.Second, "unmeasured run before each scenario (lets the store finish compacting the fresh data)")
 	conns := flag.Int("conns", 16, "concurrent keep-alive connections")
 	clientKind := flag.String("client", "raw", "raw: a minimal HTTP/1.1 keep-alive client (like wrk); std: net/http's client")
 	ads := flag.Int("ads", 1000, "ads in the generated data (in-process server)")
 	minutes := flag.Int("minutes", 24*60, "minutes of generated data (in-process server)")
 	dir := flag.String("dir", "", "Pebble directory for the in-process server (default: a temporary one)")
+	backend := flag.String("store", "pebble", "store of the in-process server: pebble or cassandra")
+	cassHosts := flag.String("cassandra-hosts", "", "Cassandra contact points (-store cassandra); a keyspace adclick_load_<n> is created and dropped")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and generator) here")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	base := *target
 	if base == "" {
-		b, stop, err := startServer(*dir, *ads, *minutes)
+		b, stop, err := startServer(*backend, *dir, *cassHosts, *ads, *minutes)
 		if err != nil {
 			return err
 		}
@@ -92,16 +109,39 @@ func run() error {
 // demoStart is the first minute of the generated data: 2024-01-01T00:00Z.
 const demoStart = int64(1704067200)
 
-func startServer(dir string, ads, minutes int) (string, func(), error) {
-	if dir == "" {
-		d, err := os.MkdirTemp("", "adclick-loadtest-")
+func startServer(backend, dir, cassHosts string, ads, minutes int) (string, func(), error) {
+	cfg := storeio.Config{Backend: backend}
+	var cleanup []func()
+	switch backend {
+	case storeio.Pebble:
+		if dir == "" {
+			d, err := os.MkdirTemp("", "adclick-loadtest-")
+			if err != nil {
+				return "", nil, err
+			}
+			cleanup = append(cleanup, func() { os.RemoveAll(d) })
+			dir = d
+		}
+		cfg.Path = dir
+	case storeio.Cassandra:
+		cfg.Hosts = strings.Split(cassHosts, ",")
+		cfg.Keyspace = fmt.Sprintf("adclick_load_%d", rand.Uint32())
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		err := cassandrastore.Migrate(ctx, cassandrastore.MigrateOptions{Hosts: cfg.Hosts, Keyspace: cfg.Keyspace})
+		cancel()
 		if err != nil {
 			return "", nil, err
 		}
-		defer func() {}()
-		dir = d
+		cleanup = append(cleanup, func() {
+			c := gocql.NewCluster(cfg.Hosts...)
+			c.Timeout = 30 * time.Second
+			if s, err := c.CreateSession(); err == nil {
+				_ = s.Query("DROP KEYSPACE IF EXISTS " + cfg.Keyspace).Exec()
+				s.Close()
+			}
+		})
 	}
-	st, err := pebblestore.Open(dir, pebblestore.Options{})
+	st, err := storeio.Open(context.Background(), cfg, nil)
 	if err != nil {
 		return "", nil, err
 	}
@@ -112,7 +152,7 @@ func startServer(dir string, ads, minutes int) (string, func(), error) {
 			return "", nil, err
 		}
 	}
-	fmt.Printf("data: %d ads × %d minutes, %d records written in %s\n", ads, minutes, len(recs), time.Since(start).Round(time.Millisecond))
+	fmt.Printf("data: %s store, %d ads × %d minutes, %d records written in %s\n", backend, ads, minutes, len(recs), time.Since(start).Round(time.Millisecond))
 	tokens, _ := queryapi.ParseTokens("load:read:" + token)
 	srv, err := queryapi.New(queryapi.Config{
 		Store: st,
@@ -137,17 +177,22 @@ func startServer(dir string, ads, minutes int) (string, func(), error) {
 		cancel()
 		<-done
 		st.Close()
-		if strings.Contains(dir, "adclick-loadtest-") {
-			os.RemoveAll(dir)
+		for _, f := range cleanup {
+			f()
 		}
 	}, nil
 }
 
-// scenario returns a generator of request paths.
+// scenario returns a generator of request paths. Paths are built with
+// appends, not fmt, to keep the generator's share of the CPU small.
 func scenario(name string, ads, minutes int) (func(r *rand.Rand) string, error) {
 	span := minutes - 60
 	if span < 1 {
 		span = 1
+	}
+	adIDs := make([]string, ads)
+	for i := range adIDs {
+		adIDs[i] = demodata.AdID(i)
 	}
 	switch name {
 	case "count60", "count60-filter":
@@ -157,16 +202,27 @@ func scenario(name string, ads, minutes int) (func(r *rand.Rand) string, error) 
 		}
 		return func(r *rand.Rand) string {
 			from := demoStart + int64(r.IntN(span))*60
-			return fmt.Sprintf("/ads/%s/aggregated_count?from=%d&to=%d%s", demodata.AdID(r.IntN(ads)), from, from+3600, filter)
+			b := make([]byte, 0, 96)
+			b = append(b, "/ads/"...)
+			b = append(b, adIDs[r.IntN(ads)]...)
+			b = append(b, "/aggregated_count?from="...)
+			b = strconv.AppendInt(b, from, 10)
+			b = append(b, "&to="...)
+			b = strconv.AppendInt(b, from+3600, 10)
+			b = append(b, filter...)
+			return string(b)
 		}, nil
 	case "popular":
 		ws := []int{1, 5, 15, 60}
 		return func(r *rand.Rand) string {
-			if r.IntN(4) == 0 {
-				return fmt.Sprintf("/ads/popular_ads?window_size=%d&top_n=10", ws[r.IntN(4)])
+			b := make([]byte, 0, 80)
+			b = append(b, "/ads/popular_ads?top_n=10&window_size="...)
+			b = strconv.AppendInt(b, int64(ws[r.IntN(4)]), 10)
+			if r.IntN(4) != 0 { // three in four ask for a given minute
+				b = append(b, "&minute="...)
+				b = strconv.AppendInt(b, demoStart+int64(r.IntN(minutes))*60, 10)
 			}
-			m := demoStart + int64(r.IntN(minutes))*60
-			return fmt.Sprintf("/ads/popular_ads?window_size=%d&top_n=10&minute=%d", ws[r.IntN(4)], m)
+			return string(b)
 		}, nil
 	}
 	return nil, fmt.Errorf("unknown scenario %q", name)
