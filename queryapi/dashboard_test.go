@@ -49,7 +49,7 @@ const demoStart = int64(1704099600)
 
 // startDemoServer serves the demo data from st on 127.0.0.1 with token auth
 // and pipeline counters in the same registry, as the all-in-one has them.
-func startDemoServer(t *testing.T, st store.AggregateStore, reader Reader) (base string, reg *prometheus.Registry) {
+func startDemoServer(t *testing.T, st store.AggregateStore, reader Reader, edit ...func(*Config)) (base string, reg *prometheus.Registry) {
 	t.Helper()
 	recs := demodata.Records(demodata.Spec{Start: demoStart, Minutes: 90, Ads: 12, WindowSizes: DefaultWindowSizes, TopN: 100})
 	if err := st.Upsert(context.Background(), store.LiveGeneration, recs); err != nil {
@@ -66,12 +66,16 @@ func startDemoServer(t *testing.T, st store.AggregateStore, reader Reader) (base
 	pm.Reject(click.ReasonInvalidJSON)
 	pm.TooLate.Add(42)
 	pm.Duplicates.Add(7)
-	s, err := New(Config{
+	cfg := Config{
 		Store:      reader,
-		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})),
 		Registerer: reg,
 		Tokens:     testTokens(),
-	})
+	}
+	for _, e := range edit {
+		e(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +97,16 @@ func startDemoServer(t *testing.T, st store.AggregateStore, reader Reader) (base
 
 func apiGet(t *testing.T, base, path string, out any) {
 	t.Helper()
+	apiGetAs(t, base, path, readToken, out)
+}
+
+// apiGetAs asks the API with token ("" sends none).
+func apiGetAs(t *testing.T, base, path, token string, out any) {
+	t.Helper()
 	req, _ := http.NewRequest("GET", base+path, nil)
-	req.Header.Set("Authorization", "Bearer "+readToken)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -178,6 +190,30 @@ func TestDashboardInChromium(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDashboardInsecureMode: in the all-in-one's insecure mode the page
+// shows data without any token.
+func TestDashboardInsecureMode(t *testing.T) {
+	st := memstore.New()
+	base, _ := startDemoServer(t, st, st, func(c *Config) { c.Tokens = nil; c.Insecure = true })
+	dom := runChromium(t, base+"/#window=15", "")
+	var top struct {
+		Ads []struct {
+			AdID  string `json:"ad_id"`
+			Count int64  `json:"count"`
+		} `json:"ads"`
+	}
+	apiGetAs(t, base, "/ads/popular_ads?window_size=15&top_n=10", "", &top)
+	rows := reRow.FindAllStringSubmatch(dom, -1)
+	if !strings.Contains(dom, `data-state="ok"`) || len(rows) != len(top.Ads) || len(rows) == 0 {
+		t.Fatalf("insecure mode: %d rows (API %d), status %s", len(rows), len(top.Ads), statusOf(dom))
+	}
+	for i, r := range rows {
+		if r[1] != top.Ads[i].AdID || r[2] != strconv.FormatInt(top.Ads[i].Count, 10) {
+			t.Errorf("row %d: page %s=%s, API %+v", i, r[1], r[2], top.Ads[i])
+		}
 	}
 }
 
