@@ -228,3 +228,24 @@ func TestPebbleShared(t *testing.T) {
 		t.Error("store still open after its last reference was closed")
 	}
 }
+
+// TestReadEmptyRange: a range with no shards reads nothing and finishes.
+func TestReadEmptyRange(t *testing.T) {
+	cfg := pebbleConfig(t)
+	at := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
+	p, s := beam.NewPipelineWithRoot()
+	read, err := storeio.ReadRaw(s, cfg, at, at, storeio.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	passert.Empty(s, read)
+	empty, err := storeio.ReadRaw(s.Scope("nothing stored"), cfg, at, at.Add(time.Hour), storeio.ReadOptions{Shards: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	passert.Empty(s, empty)
+	ptest.RunAndValidate(t, p)
+	if _, err := storeio.ReadRaw(s, cfg, at.Add(time.Hour), at, storeio.ReadOptions{}); err == nil {
+		t.Error("ReadRaw accepted a range that ends before it starts")
+	}
+}
