@@ -20,7 +20,11 @@
 //
 // Records: value = the line as written; timestamp = the click's event time
 // when the line is a valid click (so the stream's watermark can come straight
-// from Kafka record timestamps), otherwise the time it was read. A malformed
+// from Kafka record timestamps), otherwise the time it was read. Exception:
+// an event time more than 50 minutes in the future (Kafka's
+// log.message.timestamp.after.max.ms refuses those, 1 h by default) gets the
+// read time too, and so does any record the broker refuses with
+// INVALID_TIMESTAMP. Readers needing event time must take it from the value. A malformed
 // line is published too, with an empty key: the pipeline dead-letters it with
 // its reason. Lines longer than Config.MaxLineBytes are cut to that length;
 // the limit is above SPEC §1's 64 KiB, so a cut line is still rejected as
@@ -102,6 +106,9 @@ const (
 	DefaultRenamedGrace     = 5 * time.Second
 	DefaultDrainTimeout     = 30 * time.Second
 	readChunk               = 64 << 10
+	// maxFutureSkew is how far ahead of the wall clock an event time may be
+	// and still serve as record timestamp; below Kafka's default 1 h limit.
+	maxFutureSkew = 50 * time.Minute
 )
 
 func (c *Config) withDefaults() (Config, error) {
@@ -656,6 +663,12 @@ func (w *Watcher) publish(ctx context.Context, f *tfile, end int64) {
 	if c, err := w.parser.Parse(line); err == nil {
 		r.Key = w.key(&c)
 		r.Timestamp = time.UnixMilli(c.Time)
+		if now := time.Now(); r.Timestamp.Sub(now) > maxFutureSkew {
+			// Kafka refuses timestamps too far ahead (after.max.ms, 1 h by
+			// default) and fails the whole batch: keep the future event time
+			// in the value only.
+			r.Timestamp = now
+		}
 	} else {
 		w.m.malformed.Inc()
 		r.Timestamp = time.Now()

@@ -721,6 +721,12 @@ func TestRealKafka(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "clicks.log")
 	ls := lines(t, 9, 5000)
+	// Kafka refuses record timestamps more than an hour ahead of its clock
+	// (log.message.timestamp.after.max.ms): such clicks must still get through.
+	for i := range 3 {
+		future := time.Now().Add(48 * time.Hour).UnixMilli()
+		ls = append(ls, fmt.Appendf(nil, `{"event_id":"future-%d","ad_id":"ad-1","timestamp":%d}`, i, future))
+	}
 	appendLines(t, log, ls[:2500])
 	r := start(t, Config{Globs: []string{log}, Brokers: brokers, Topic: name, StatePath: filepath.Join(dir, "pos.json")})
 	appendLines(t, log, ls[2500:])
@@ -732,6 +738,7 @@ func TestRealKafka(t *testing.T) {
 	defer cl.Close()
 	got := map[string]int{}
 	n := 0
+	var p click.Parser
 	for n < len(ls) {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
@@ -742,7 +749,16 @@ func TestRealKafka(t *testing.T) {
 				t.Logf("fetch: %v", e.Err)
 			}
 		}
-		fs.EachRecord(func(r *kgo.Record) { got[string(r.Value)]++; n++ })
+		fs.EachRecord(func(r *kgo.Record) {
+			got[string(r.Value)]++
+			n++
+			if c, err := p.Parse(r.Value); err == nil {
+				future := time.UnixMilli(c.Time).After(time.Now().Add(time.Hour))
+				if ts := r.Timestamp.UnixMilli(); future == (ts == c.Time) || string(r.Key) != c.AdID {
+					t.Errorf("record key %q ts %d for click %s at %d (future %v)", r.Key, ts, c.AdID, c.Time, future)
+				}
+			}
+		})
 	}
 	r.stop(t)
 	exactlyOnce(t, got, ls)
