@@ -16,7 +16,7 @@ import (
 )
 
 func init() {
-	register.Function2x1(recordJSON)
+	register.Function2x0(recordJSON)
 	register.Function2x1(deadLetterJSON)
 	register.Emitter1[string]()
 }
@@ -47,13 +47,8 @@ func WriteRecords(s beam.Scope, records beam.PCollection, path string) {
 	textio.Write(s, path, beam.ParDo(s, recordJSON, records))
 }
 
-func recordJSON(r result.Record, emit func(string)) error {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("pipelines: encode record: %w", err)
-	}
-	emit(string(b))
-	return nil
+func recordJSON(r result.Record, emit func(string)) {
+	emit(string(r.AppendJSON(nil)))
 }
 
 func deadLetterJSON(d transforms.DeadLetter, emit func(string)) error {

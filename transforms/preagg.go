@@ -44,6 +44,13 @@ func splitAdMinuteKey(k string) (minute int64, adID string, ok bool) {
 	return m, k[i+1:], true
 }
 
+// adMinute identifies a partial inside a bundle; the shuffle key string is
+// built only when the partial is emitted.
+type adMinute struct {
+	minute int64
+	ad     string
+}
+
 // outcome of offering one click to the bundle aggregator.
 type outcome int
 
@@ -61,7 +68,7 @@ type bundleAgg struct {
 	latenessMS int64
 	maxClicks  int
 
-	parts map[string]*partialBuilder
+	parts map[adMinute]*partialBuilder
 	seen  map[clickID]struct{}
 	held  int // clicks held in parts
 
@@ -73,8 +80,8 @@ func newBundleAgg(latenessMS int64, maxClicks int) *bundleAgg {
 	return &bundleAgg{
 		latenessMS: latenessMS,
 		maxClicks:  maxClicks,
-		parts:      make(map[string]*partialBuilder),
-		seen:       make(map[clickID]struct{}),
+		parts:      make(map[adMinute]*partialBuilder),
+		seen:       make(map[clickID]struct{}, 1<<12),
 	}
 }
 
@@ -97,7 +104,7 @@ func (a *bundleAgg) add(c *click.Click, wm int64) outcome {
 		clear(a.seen)
 	}
 	a.seen[id] = struct{}{}
-	k := adMinuteKey(minute, c.AdID)
+	k := adMinute{minute: minute, ad: c.AdID}
 	b := a.parts[k]
 	if b == nil {
 		b = &partialBuilder{}
@@ -116,8 +123,7 @@ func (a *bundleAgg) full() bool { return a.held >= a.maxClicks }
 // across (ad, minute) keys are still caught after an early flush.
 func (a *bundleAgg) flush(emit func(beam.EventTime, string, Partial)) {
 	for k, b := range a.parts {
-		minute, _, _ := splitAdMinuteKey(k)
-		emit(mtime.FromMilliseconds(minute*1000), k, b.build())
+		emit(mtime.FromMilliseconds(k.minute*1000), adMinuteKey(k.minute, k.ad), b.build())
 	}
 	clear(a.parts)
 	a.held = 0

@@ -55,7 +55,7 @@ func init() {
 }
 
 // result.Record has pointer fields; its JSON form (SPEC §4) is also its coder.
-func encodeRecord(r result.Record) ([]byte, error) { return json.Marshal(r) }
+func encodeRecord(r result.Record) ([]byte, error) { return r.AppendJSON(nil), nil }
 func decodeRecord(b []byte) (result.Record, error) {
 	var r result.Record
 	err := json.Unmarshal(b, &r)

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+
+	"github.com/adclick/adclick/transforms/click"
 )
 
 // AdCount is one entry of a top-N list.
@@ -88,32 +90,55 @@ type wire struct {
 
 // MarshalJSON renders the SPEC §4 record.
 func (r Record) MarshalJSON() ([]byte, error) {
-	var w wire
-	switch {
-	case r.Count != nil:
-		c := r.Count.Count
-		w = wire{Type: TypeCount, AdID: r.Count.AdID, Minute: FormatMinute(r.Count.Minute), Count: &c}
-	case r.Filtered != nil:
-		c := r.Filtered.Count
-		w = wire{Type: TypeFiltered, AdID: r.Filtered.AdID, FilterID: r.Filtered.FilterID, Minute: FormatMinute(r.Filtered.Minute), Count: &c}
-	case r.Top != nil:
-		ads := r.Top.Ads
-		if ads == nil {
-			ads = []AdCount{}
-		}
-		w = wire{Type: TypeTop, WindowSize: r.Top.WindowSize, Minute: FormatMinute(r.Top.Minute), Ads: ads}
-		b, err := json.Marshal(w)
-		if err != nil {
-			return nil, err
-		}
-		if len(ads) == 0 { // omitempty dropped the list; SPEC wants it present
-			b = append(b[:len(b)-1], []byte(`,"ads":[]}`)...)
-		}
-		return b, nil
-	default:
+	if r.Count == nil && r.Filtered == nil && r.Top == nil {
 		return nil, errors.New("result: empty record")
 	}
-	return json.Marshal(w)
+	return r.AppendJSON(nil), nil
+}
+
+// AppendJSON appends the SPEC §4 form of r (an empty record appends "{}").
+// Written by hand: results are encoded once per pane on the hot output path.
+func (r Record) AppendJSON(b []byte) []byte {
+	minute := func(b []byte, m int64) []byte {
+		b = append(b, `,"minute":"`...)
+		b = time.Unix(m, 0).UTC().AppendFormat(b, time.RFC3339)
+		return append(b, '"')
+	}
+	switch {
+	case r.Count != nil:
+		b = append(b, `{"type":"count","ad_id":`...)
+		b = click.AppendJSONString(b, r.Count.AdID)
+		b = minute(b, r.Count.Minute)
+		b = append(b, `,"count":`...)
+		b = strconv.AppendInt(b, r.Count.Count, 10)
+	case r.Filtered != nil:
+		b = append(b, `{"type":"filtered_count","ad_id":`...)
+		b = click.AppendJSONString(b, r.Filtered.AdID)
+		b = append(b, `,"filter_id":`...)
+		b = click.AppendJSONString(b, r.Filtered.FilterID)
+		b = minute(b, r.Filtered.Minute)
+		b = append(b, `,"count":`...)
+		b = strconv.AppendInt(b, r.Filtered.Count, 10)
+	case r.Top != nil:
+		b = append(b, `{"type":"top","window_size":`...)
+		b = strconv.AppendInt(b, int64(r.Top.WindowSize), 10)
+		b = minute(b, r.Top.Minute)
+		b = append(b, `,"ads":[`...)
+		for i, a := range r.Top.Ads {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"ad_id":`...)
+			b = click.AppendJSONString(b, a.AdID)
+			b = append(b, `,"count":`...)
+			b = strconv.AppendInt(b, a.Count, 10)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	default:
+		b = append(b, '{')
+	}
+	return append(b, '}')
 }
 
 // UnmarshalJSON parses a SPEC §4 record.
