@@ -40,6 +40,7 @@ import (
 	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/queryapi"
 	"github.com/adclick/adclick/queryapi/internal/demodata"
+	"github.com/adclick/adclick/queryapi/internal/memstore"
 )
 
 const token = "loadtest-token-0123456789"
@@ -62,7 +63,7 @@ func run() error {
 	ads := flag.Int("ads", 1000, "ads in the generated data (in-process server)")
 	minutes := flag.Int("minutes", 24*60, "minutes of generated data (in-process server)")
 	dir := flag.String("dir", "", "Pebble directory for the in-process server (default: a temporary one)")
-	backend := flag.String("store", "pebble", "store of the in-process server: pebble or cassandra")
+	backend := flag.String("store", "pebble", "store of the in-process server: pebble, cassandra, or mem (the test fake: isolates the API's own cost)")
 	cassHosts := flag.String("cassandra-hosts", "", "Cassandra contact points (-store cassandra); a keyspace adclick_load_<n> is created and dropped")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and generator) here")
 	flag.Parse()
@@ -141,8 +142,11 @@ func startServer(backend, dir, cassHosts string, ads, minutes int) (string, func
 			}
 		})
 	}
-	st, err := storeio.Open(context.Background(), cfg, nil)
-	if err != nil {
+	var st store.Store
+	var err error
+	if backend == "mem" {
+		st = memstore.New()
+	} else if st, err = storeio.Open(context.Background(), cfg, nil); err != nil {
 		return "", nil, err
 	}
 	start := time.Now()
