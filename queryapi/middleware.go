@@ -83,8 +83,11 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 		s.metrics.inflight.Inc()
-		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
-		s.metrics.inflight.Dec()
+		func() {
+			// Deferred: http.ErrAbortHandler passes through recoverer.
+			defer s.metrics.inflight.Dec()
+			next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), infoKey{}, info)))
+		}()
 		d := time.Since(start)
 		status := ww.Status()
 		if status == 0 {

@@ -298,6 +298,11 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, store.ErrInvalid):
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "store refused request", slog.String("request_id", requestIDOf(r.Context())), slog.Any("err", err))
 		writeError(w, http.StatusBadRequest, codeInvalid, "the request was refused as invalid")
+	case r.Context().Err() != nil:
+		// The client went away (or the server is shutting down): nobody
+		// reads this answer, and it says nothing about the store.
+		s.log.LogAttrs(r.Context(), slog.LevelDebug, "request abandoned", slog.String("request_id", requestIDOf(r.Context())), slog.Any("err", err))
+		writeError(w, http.StatusServiceUnavailable, codeUnavailable, "the request was cancelled")
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "store unavailable", slog.String("request_id", requestIDOf(r.Context())), slog.Any("err", err))
 		w.Header().Set("Retry-After", "1")
