@@ -1,0 +1,49 @@
+# adclick — see README.md. The two commands a new user needs: make run, make test.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/adclick
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build run test test-unit bench lint fmt clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/adclick
+
+# Until the all-in-one lands: generate a sample click log (with duplicates,
+# late and malformed lines) and recount it on prism.
+run: build
+	@mkdir -p .cache
+	$(BIN) generate --count 200000 --start 2024-01-01T10:00:00Z --event-rate 1000 \
+	  --dup-share 0.05 --late-share 0.03 --malformed-share 0.01 --append=false --out .cache/sample.jsonl
+	$(BIN) aggregate --input .cache/sample.jsonl --output .cache/results.jsonl --dead-letters .cache/dead-letters.jsonl
+	@echo "results: .cache/results.jsonl ($$(wc -l < .cache/results.jsonl) records); top 5 ads of the last minute:"
+	@grep '"window_size":1,' .cache/results.jsonl | sort | tail -1 | cut -c1-300
+
+# Everything, including the integration tests against a real Apache Kafka and
+# Apache Cassandra that io/testenv/run.sh fetches from Maven Central and starts
+# on 127.0.0.1, and the dashboard test in headless Chromium.
+test:
+	bash queryapi/testdata/ensure-chromium.sh
+	io/testenv/run.sh $(GO) test -count=1 -timeout 45m ./...
+
+# Unit tests only (no servers): a fast local loop. Never in CI.
+test-unit:
+	ADCLICK_SKIP_INTEGRATION=1 $(GO) test -count=1 ./...
+
+# Benchmarks: Go benchmarks (figures in BENCHMARKS.md). Each is reported next
+# to a baseline measured in the same run.
+bench:
+	io/testenv/run.sh $(GO) test -run '^$$' -bench . -benchtime 3x ./...
+
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting (make fmt)"; exit 1; }
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin .cache
