@@ -698,26 +698,9 @@ func TestConfigErrors(t *testing.T) {
 // The same end-to-end check against a real Apache Kafka.
 func TestRealKafka(t *testing.T) {
 	brokers := testenv.Kafka(t)
-	admin, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	name := fmt.Sprintf("logwatch-test-%d", time.Now().UnixNano())
-	req := kmsg.NewPtrCreateTopicsRequest()
-	rt := kmsg.NewCreateTopicsRequestTopic()
-	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, 3, 1
-	req.Topics = append(req.Topics, rt)
-	req.TimeoutMillis = 30000
+	name := createTopic(t, brokers, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	resp, err := req.RequestWith(ctx, admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ec := resp.Topics[0].ErrorCode; ec != 0 {
-		t.Fatalf("create topic: error code %d", ec)
-	}
 	dir := t.TempDir()
 	log := filepath.Join(dir, "clicks.log")
 	ls := lines(t, 9, 5000)
@@ -787,4 +770,30 @@ func series(t testing.TB, g prometheus.Gatherer, name string) int {
 		}
 	}
 	return 0
+}
+
+// createTopic makes a fresh topic on a real broker.
+func createTopic(t testing.TB, brokers []string, partitions int32) string {
+	t.Helper()
+	admin, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	name := fmt.Sprintf("logwatch-test-%d", time.Now().UnixNano())
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, 1
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 30000
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ec := resp.Topics[0].ErrorCode; ec != 0 {
+		t.Fatalf("create topic %s: error code %d", name, ec)
+	}
+	return name
 }
