@@ -93,6 +93,8 @@ func (f *discoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(par
 	return nil
 }
 
+// discover retries transient broker errors (a group coordinator still
+// loading, a leader moving) until RequestTimeout.
 func discover(ctx context.Context, c *ReadConfig) ([]partitionSpec, error) {
 	cl, err := newClient(c.Brokers, c.DialTimeout)
 	if err != nil {
@@ -102,6 +104,28 @@ func discover(ctx context.Context, c *ReadConfig) ([]partitionSpec, error) {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
 	defer cancel()
+	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		specs, err := discoverOnce(ctx, adm, c)
+		if err == nil || !retriable(err) {
+			return specs, err
+		}
+		slog.Default().Debug("kafkaio: retrying partition discovery", "topic", c.Topic, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+	}
+}
+
+func retriable(err error) bool {
+	var ke *kerr.Error
+	// A missing topic is retriable to Kafka (it may be being created) but to
+	// a pipeline start it is a configuration error worth failing fast on.
+	return errors.As(err, &ke) && ke.Retriable && ke != kerr.UnknownTopicOrPartition
+}
+
+func discoverOnce(ctx context.Context, adm *kadm.Client, c *ReadConfig) ([]partitionSpec, error) {
 
 	ends, err := adm.ListEndOffsets(ctx, c.Topic)
 	if err != nil {
