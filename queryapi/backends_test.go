@@ -23,7 +23,7 @@ func backends(t *testing.T) []backend {
 }
 
 func pebbleBackend() backend {
-	return backend{"pebble", func(t *testing.T) storeUnderTest {
+	return backend{"pebble", func(t testing.TB) storeUnderTest {
 		st, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -39,7 +39,7 @@ func pebbleBackend() backend {
 
 // cassandraBackend opens a freshly migrated keyspace, dropped at the end.
 func cassandraBackend() backend {
-	return backend{"cassandra", func(t *testing.T) storeUnderTest {
+	return backend{"cassandra", func(t testing.TB) storeUnderTest {
 		hosts := testenv.Cassandra(t)
 		ks := fmt.Sprintf("adclick_queryapi_%d", rand.Uint32())
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

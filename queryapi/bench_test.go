@@ -33,8 +33,7 @@ func benchServer(b *testing.B, st storeUnderTest) http.Handler {
 func benchRoute(b *testing.B, path func(i int) string) {
 	for _, be := range []backend{memBackend(), pebbleBackend()} {
 		b.Run(be.name, func(b *testing.B) {
-			t := &testing.T{}
-			h := benchServer(b, be.open(t))
+			h := benchServer(b, be.open(b))
 			b.ReportAllocs()
 			b.ResetTimer()
 			i := 0

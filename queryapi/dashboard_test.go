@@ -219,7 +219,7 @@ func TestDashboardInsecureMode(t *testing.T) {
 
 type backend struct {
 	name string
-	open func(t *testing.T) storeUnderTest
+	open func(t testing.TB) storeUnderTest
 }
 
 // storeUnderTest is what the browser test needs of a backend.
@@ -229,7 +229,7 @@ type storeUnderTest interface {
 }
 
 func memBackend() backend {
-	return backend{"memstore", func(t *testing.T) storeUnderTest { return memstore.New() }}
+	return backend{"memstore", func(t testing.TB) storeUnderTest { return memstore.New() }}
 }
 
 func checkDashboard(t *testing.T, base string) {
