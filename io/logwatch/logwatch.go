@@ -54,6 +54,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/adclick/adclick/transforms/click"
 )
@@ -237,6 +238,8 @@ type Watcher struct {
 	inflightBytes int64
 	retry         []retryRec    // failed records to send again
 	ackCh         chan struct{} // signalled on every acknowledgement
+	lastAck       time.Time     // guarded by mu
+	lastStallLog  time.Time
 	lastSaved     []fileState
 }
 
@@ -302,6 +305,9 @@ func (w *Watcher) Run(ctx context.Context) error {
 	defer w.cl.Close()
 	defer w.closeFiles()
 	w.log.Info("log watcher starting", "globs", w.cfg.Globs, "topic", w.cfg.Topic, "state", w.cfg.StatePath, "known_files", len(w.initial))
+	if err := w.checkTopic(ctx); err != nil {
+		return err
+	}
 	if err := w.scan(true); err != nil {
 		return err
 	}
@@ -329,6 +335,7 @@ func (w *Watcher) Run(ctx context.Context) error {
 			if err := w.persist(); err != nil {
 				w.log.Error("persisting positions failed; will retry", "err", err)
 			}
+			w.reportStall()
 		case <-w.ackCh:
 		default:
 			if !progressed {
@@ -343,12 +350,53 @@ func (w *Watcher) Run(ctx context.Context) error {
 					if err := w.persist(); err != nil {
 						w.log.Error("persisting positions failed; will retry", "err", err)
 					}
+					w.reportStall()
 				case <-w.ackCh:
 				}
 			}
 		}
 	}
 	return w.drain()
+}
+
+// checkTopic fails fast when the brokers answer that the topic does not
+// exist (otherwise the producer would wait for it forever, silently). A
+// broker that does not answer is not an error: the watcher waits for it.
+func (w *Watcher) checkTopic(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(w.cfg.Topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(cctx, w.cl)
+	if err != nil {
+		w.log.Warn("brokers not reachable yet; reading will pause until they are", "brokers", w.cfg.Brokers, "err", err)
+		return nil
+	}
+	if len(resp.Topics) == 1 {
+		if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return fmt.Errorf("logwatch: topic %q does not exist on %v: create it first", w.cfg.Topic, w.cfg.Brokers)
+		} else if err != nil {
+			w.log.Warn("topic metadata", "topic", w.cfg.Topic, "err", err)
+		}
+	}
+	return nil
+}
+
+// reportStall logs, at most every 10 s, that acknowledgements stopped
+// coming: the visible side of back-pressure.
+func (w *Watcher) reportStall() {
+	w.mu.Lock()
+	n, last := w.inflight, w.lastAck
+	w.mu.Unlock()
+	now := time.Now()
+	if n == 0 || now.Sub(last) < 10*time.Second || now.Sub(w.lastStallLog) < 10*time.Second {
+		return
+	}
+	w.lastStallLog = now
+	w.log.Warn("broker not acknowledging; reading paused at the in-flight bound, nothing is dropped",
+		"unacknowledged", n, "since", last.Format(time.RFC3339))
 }
 
 // drain waits for outstanding acknowledgements, re-sending failed records,
@@ -658,6 +706,9 @@ func (w *Watcher) publish(ctx context.Context, f *tfile, end int64) {
 		w.m.blank.Inc()
 		return
 	}
+	if w.inflight == 0 {
+		w.lastAck = time.Now() // the stall clock starts with the first unacknowledged record
+	}
 	w.inflight++
 	w.inflightBytes += int64(len(line))
 	w.mu.Unlock()
@@ -717,6 +768,7 @@ func (w *Watcher) produce(r *kgo.Record, q *ackq, seq int64) {
 		w.inflight--
 		w.inflightBytes -= size
 		q.ack(seq)
+		w.lastAck = time.Now()
 		w.mu.Unlock()
 		w.m.published.Inc()
 		select {

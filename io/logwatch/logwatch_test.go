@@ -687,8 +687,19 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s: got %v, want an error about %q", tc.name, err, tc.want)
 		}
 	}
-	// A corrupt state file is refused, not silently reset.
+	// A topic the broker does not have is an error at start, not a silent wait.
+	cl := newCluster(t)
 	c := ok
+	c.Brokers, c.Topic = cl.ListenAddrs(), "no-such-topic"
+	w, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("unknown topic: %v", err)
+	}
+	// A corrupt state file is refused, not silently reset.
+	c = ok
 	os.WriteFile(c.StatePath, []byte("{not json"), 0o644)
 	if _, err := New(c); err == nil || !strings.Contains(err.Error(), "corrupt") {
 		t.Errorf("corrupt state: %v", err)
