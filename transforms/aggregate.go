@@ -40,6 +40,7 @@ func Aggregate(s beam.Scope, lines beam.PCollection, cfg Config) (Outputs, error
 		LatenessMS: cfg.AllowedLateness.Milliseconds(),
 		MaxClicks:  cfg.MaxBundleClicks,
 		EmitValid:  cfg.EmitValid,
+		Fault:      cfg.FaultCountryAs,
 	}, lines)
 	out := Outputs{Records: aggregatePartials(s, partials, cfg), DeadLetters: dead}
 	if cfg.EmitValid {
@@ -55,7 +56,7 @@ func AggregateClicks(s beam.Scope, clicks beam.PCollection, cfg Config) (beam.PC
 		return beam.PCollection{}, fmt.Errorf("transforms: invalid config: %w", err)
 	}
 	s = s.Scope("adclick.AggregateClicks")
-	partials := beam.ParDo(s, &aggregateClicksFn{MaxClicks: cfg.MaxBundleClicks}, clicks)
+	partials := beam.ParDo(s, &aggregateClicksFn{MaxClicks: cfg.MaxBundleClicks, Fault: cfg.FaultCountryAs}, clicks)
 	return aggregatePartials(s, partials, cfg), nil
 }
 

@@ -32,6 +32,11 @@ type Config struct {
 	// MaxBundleClicks bounds the clicks one bundle pre-aggregates in memory
 	// before it flushes its partials early. Default 1<<20.
 	MaxBundleClicks int
+	// FaultCountryAs, when set as {from, to}, deliberately counts clicks of
+	// country `from` as country `to`: the design's "GB counted as UK" bug,
+	// for testing recalculation and reconciliation. Never set it in
+	// production; commands expose it only behind a test flag.
+	FaultCountryAs [2]string
 }
 
 // DefaultConfig returns the SPEC defaults for a batch recount.

@@ -67,6 +67,7 @@ const (
 type bundleAgg struct {
 	latenessMS int64
 	maxClicks  int
+	fault      [2]string // Config.FaultCountryAs
 
 	parts map[adMinute]*partialBuilder
 	seen  map[clickID]struct{}
@@ -76,10 +77,11 @@ type bundleAgg struct {
 	valid, dups, late int64
 }
 
-func newBundleAgg(latenessMS int64, maxClicks int) *bundleAgg {
+func newBundleAgg(latenessMS int64, maxClicks int, fault [2]string) *bundleAgg {
 	return &bundleAgg{
 		latenessMS: latenessMS,
 		maxClicks:  maxClicks,
+		fault:      fault,
 		parts:      make(map[adMinute]*partialBuilder),
 		seen:       make(map[clickID]struct{}, 1<<12),
 	}
@@ -110,7 +112,11 @@ func (a *bundleAgg) add(c *click.Click, wm int64) outcome {
 		b = &partialBuilder{}
 		a.parts[k] = b
 	}
-	b.add(id, attrsOf(c))
+	at := attrsOf(c)
+	if a.fault[0] != "" && at.Country == a.fault[0] {
+		at.Country = a.fault[1]
+	}
+	b.add(id, at)
 	a.held++
 	a.valid++
 	return accepted
@@ -174,6 +180,7 @@ type aggregateLinesFn struct {
 	LatenessMS int64
 	MaxClicks  int
 	EmitValid  bool
+	Fault      [2]string
 
 	parser  click.Parser
 	agg     *bundleAgg
@@ -181,7 +188,7 @@ type aggregateLinesFn struct {
 }
 
 func (f *aggregateLinesFn) Setup() {
-	f.agg = newBundleAgg(f.LatenessMS, f.MaxClicks)
+	f.agg = newBundleAgg(f.LatenessMS, f.MaxClicks, f.Fault)
 	f.metrics = newStageMetrics()
 }
 
@@ -226,13 +233,14 @@ func (f *aggregateLinesFn) FinishBundle(emit func(beam.EventTime, string, Partia
 // validated before they were stored (a replay from the raw store).
 type aggregateClicksFn struct {
 	MaxClicks int
+	Fault     [2]string
 
 	agg     *bundleAgg
 	metrics stageMetrics
 }
 
 func (f *aggregateClicksFn) Setup() {
-	f.agg = newBundleAgg(0, f.MaxClicks)
+	f.agg = newBundleAgg(0, f.MaxClicks, f.Fault)
 	f.metrics = newStageMetrics()
 }
 
