@@ -496,7 +496,16 @@ func (w *Watcher) scan(first bool) error {
 	for id, f := range w.files {
 		if !seen[id] && !f.gone {
 			f.gone = true
-			w.log.Info("file left the globs (rotated or deleted); reading it to its end", "file", f.path)
+			// Name it by where it went, so its state entry and lag series do not
+			// collide with the new file under the old name.
+			old := f.path
+			if p := findInode(filepath.Dir(old), id); p != "" {
+				f.path = p
+			} else {
+				f.path = old + " (deleted)"
+			}
+			w.m.lag.DeleteLabelValues(old)
+			w.log.Info("file left the globs (rotated or deleted); reading it to its end", "file", old, "now", f.path)
 		}
 		if err := w.checkTruncation(f); err != nil {
 			w.log.Warn("checking file failed", "file", f.path, "err", err)

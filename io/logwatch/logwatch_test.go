@@ -466,7 +466,7 @@ func TestRenameRotation(t *testing.T) {
 			state := filepath.Join(dir, "pos.json")
 			ls := lines(t, 5, 4000)
 			col := collect(t, c.ListenAddrs())
-			cfg := Config{Globs: []string{log}, Brokers: c.ListenAddrs(), StatePath: state, RenamedGrace: 200 * time.Millisecond}
+			cfg := Config{Globs: []string{log}, Brokers: c.ListenAddrs(), StatePath: state, RenamedGrace: time.Second}
 			w, err := os.OpenFile(log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 			if err != nil {
 				t.Fatal(err)
@@ -489,6 +489,20 @@ func TestRenameRotation(t *testing.T) {
 			writeTo(w, ls[1500:2000]) // the writer has not reopened yet
 			w.Close()
 			appendLines(t, log, ls[2000:3000])
+			if !down {
+				// While both are open, each has its own state entry under its own name.
+				end := time.Now().Add(deadline)
+				for {
+					offs := committedOffsets(t, state)
+					if _, ok := offs[log+".1"]; ok && len(offs) == 2 {
+						break
+					}
+					if time.Now().After(end) {
+						t.Fatalf("state during rotation: %v", offs)
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+			}
 			if down {
 				r = start(t, cfg)
 			}
