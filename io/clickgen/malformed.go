@@ -101,6 +101,9 @@ var variants = []variant{
 	{click.ReasonInvalidUTF8, func(c *mctx) string {
 		return obj(`"event_id":`+c.id, `"ad_id":`+c.ad, `"timestamp":`+c.ms, "\"country\":\"\xc3\"")
 	}},
+	{click.ReasonInvalidUTF8, func(c *mctx) string {
+		return obj(`"event_id":`+c.id, `"ad_id":"ad-\ud800"`, `"timestamp":`+c.ms) // an unpaired surrogate escape
+	}},
 }
 
 // MalformedVariants is how many distinct malformed line shapes the generator
