@@ -822,3 +822,23 @@ func createTopic(t testing.TB, brokers []string, partitions int32) string {
 	}
 	return name
 }
+
+// A broker that is not there yet when the watcher starts: it waits, then
+// delivers everything.
+func TestBrokerAbsentAtStart(t *testing.T) {
+	port := freePort(t)
+	dir := t.TempDir()
+	log := filepath.Join(dir, "clicks.log")
+	state := filepath.Join(dir, "pos.json")
+	ls := lines(t, 12, 3000)
+	appendLines(t, log, ls)
+	r := start(t, Config{Globs: []string{log}, Brokers: []string{fmt.Sprintf("127.0.0.1:%d", port)}, StatePath: state, MaxInFlight: 100})
+	time.Sleep(time.Second)
+	if off := committedOffsets(t, state)[log]; off != 0 {
+		t.Fatalf("persisted offset %d with no broker", off)
+	}
+	c := newCluster(t, kfake.Ports(port))
+	col := collect(t, c.ListenAddrs())
+	exactlyOnce(t, col.waitAll(t, ls), ls)
+	r.stop(t)
+}
