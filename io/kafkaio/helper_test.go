@@ -29,6 +29,7 @@ func init() {
 	register.Function2x0[transforms.Lines, func(beam.EventTime, string)](timedLines)
 	register.Function1x2[string, []byte, []byte](keyByLine)
 	register.Function3x1[beam.Window, string, int, string](formatCount)
+	register.Function2x0[transforms.Lines, func(string)](linesWithWatermark)
 	register.Emitter1[string]()
 	register.Emitter2[beam.EventTime, string]()
 }

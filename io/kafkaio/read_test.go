@@ -16,6 +16,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/adclick/adclick/transforms"
 )
 
 // TestReadBounded: with EndOffsets every record present at the start is read
@@ -298,6 +300,51 @@ func TestCommitAndRestore(t *testing.T) {
 			p2, s2 := beam.NewPipelineWithRoot()
 			passert.EqualsList(s2, beam.ParDo(s2, flattenLines, Read(s2, cfg)), want)
 			if err := ptest.Run(p2); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func linesWithWatermark(b transforms.Lines, emit func(string)) {
+	for _, l := range b.Lines {
+		emit(fmt.Sprintf("%d@%s", b.Watermark, l))
+	}
+}
+
+// TestReadBatchWatermarks: the Watermark of every emitted batch is the
+// partition watermark just before its records, exactly as the estimator
+// computes it from the data alone, even across hundreds of self-checkpoints
+// (the estimator state travels with the restriction).
+func TestReadBatchWatermarks(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			brokers := be.brokers(t)
+			topic := newTopic(t, brokers, 2)
+			cfg := ReadConfig{Brokers: brokers, Topic: topic, EndOffsets: true, MaxPollRecords: 5, CheckpointAfter: 7}
+			dc := cfg.withDefaults()
+			pr := dc.params()
+			base := time.Now().Add(-2 * time.Hour).Truncate(time.Minute).UnixMilli()
+			var recs []rec
+			var want []string
+			states := []*partState{newPartState(), newPartState()}
+			next := []int64{0, 0}
+			for i := range 600 {
+				part := int32(i % 2)
+				ts := base + int64(i)*733 // crosses many watermark steps and minutes
+				if i%37 == 0 {
+					ts -= 90_000 // out of order
+				}
+				v := fmt.Sprintf("%d|r%d", ts, i)
+				recs = append(recs, rec{part, ts, v})
+				w := states[part].observe(&pr, next[part], ts, time.Now().UnixMilli())
+				next[part]++
+				want = append(want, fmt.Sprintf("%d@%s", w, v))
+			}
+			produce(t, brokers, topic, recs)
+			p, s := beam.NewPipelineWithRoot()
+			passert.EqualsList(s, beam.ParDo(s, linesWithWatermark, Read(s, cfg)), want)
+			if err := ptest.Run(p); err != nil {
 				t.Fatal(err)
 			}
 		})
