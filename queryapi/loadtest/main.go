@@ -37,6 +37,7 @@ import (
 
 	"github.com/adclick/adclick/io/store"
 	"github.com/adclick/adclick/io/store/cassandrastore"
+	"github.com/adclick/adclick/io/store/pebblestore"
 	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/queryapi"
 	"github.com/adclick/adclick/queryapi/internal/demodata"
@@ -60,10 +61,11 @@ func run() error {
 	warmup := flag.Duration("warmup", 3*time.Second, "unmeasured run before each scenario (lets the store finish compacting the fresh data)")
 	conns := flag.Int("conns", 16, "concurrent keep-alive connections")
 	clientKind := flag.String("client", "raw", "raw: a minimal HTTP/1.1 keep-alive client (like wrk); std: net/http's client")
-	ads := flag.Int("ads", 1000, "ads in the generated data (in-process server)")
-	minutes := flag.Int("minutes", 24*60, "minutes of generated data (in-process server)")
+	ads := flag.Int("ads", 200, "ads in the generated data (in-process server)")
+	minutes := flag.Int("minutes", 360, "minutes of generated data (in-process server)")
 	dir := flag.String("dir", "", "Pebble directory for the in-process server (default: a temporary one)")
 	backend := flag.String("store", "pebble", "store of the in-process server: pebble, cassandra, or mem (the test fake: isolates the API's own cost)")
+	cacheMB := flag.Int64("pebble-cache-mb", 0, "Pebble block cache in MiB (0: the store's default, 64)")
 	cassHosts := flag.String("cassandra-hosts", "", "Cassandra contact points (-store cassandra); a keyspace adclick_load_<n> is created and dropped")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and generator) here")
 	flag.Parse()
@@ -81,7 +83,7 @@ func run() error {
 
 	base := *target
 	if base == "" {
-		b, stop, err := startServer(*backend, *dir, *cassHosts, *ads, *minutes)
+		b, stop, err := startServer(*backend, *dir, *cassHosts, *cacheMB<<20, *ads, *minutes)
 		if err != nil {
 			return err
 		}
@@ -110,7 +112,7 @@ func run() error {
 // demoStart is the first minute of the generated data: 2024-01-01T00:00Z.
 const demoStart = int64(1704067200)
 
-func startServer(backend, dir, cassHosts string, ads, minutes int) (string, func(), error) {
+func startServer(backend, dir, cassHosts string, cacheBytes int64, ads, minutes int) (string, func(), error) {
 	cfg := storeio.Config{Backend: backend}
 	var cleanup []func()
 	switch backend {
@@ -144,10 +146,18 @@ func startServer(backend, dir, cassHosts string, ads, minutes int) (string, func
 	}
 	var st store.Store
 	var err error
-	if backend == "mem" {
+	switch {
+	case backend == "mem":
 		st = memstore.New()
-	} else if st, err = storeio.Open(context.Background(), cfg, nil); err != nil {
-		return "", nil, err
+	case backend == storeio.Pebble && cacheBytes > 0:
+		// storeio has no cache option: open the store directly.
+		if st, err = pebblestore.Open(dir, pebblestore.Options{CacheBytes: cacheBytes}); err != nil {
+			return "", nil, err
+		}
+	default:
+		if st, err = storeio.Open(context.Background(), cfg, nil); err != nil {
+			return "", nil, err
+		}
 	}
 	start := time.Now()
 	recs := demodata.Records(demodata.Spec{Start: demoStart, Minutes: minutes, Ads: ads, WindowSizes: queryapi.DefaultWindowSizes, TopN: 100})
