@@ -92,6 +92,21 @@ func TestNewRefusesNoTokens(t *testing.T) {
 	}
 }
 
+func TestNewRefusesBadTokens(t *testing.T) {
+	st := newTestServer(t, nil).store
+	for _, tok := range []Token{
+		{Name: "", Role: RoleRead, Secret: readToken},
+		{Name: "x", Role: 0, Secret: readToken},
+		{Name: "x", Role: RoleRead, Secret: "short"},
+	} {
+		if _, err := New(Config{Store: st, Tokens: []Token{tok}}); err == nil {
+			t.Errorf("token %+v accepted", tok)
+		} else if strings.Contains(err.Error(), tok.Secret) && tok.Secret != "" {
+			t.Errorf("error quotes the secret: %v", err)
+		}
+	}
+}
+
 func TestRateLimit(t *testing.T) {
 	ts := newTestServer(t, func(c *Config) { c.RateLimit = 1; c.RateBurst = 2 })
 	for i := 0; i < 2; i++ {

@@ -165,6 +165,11 @@ func New(cfg Config) (*Server, error) {
 	if !cfg.Insecure && len(cfg.Tokens) == 0 {
 		return nil, errors.New("queryapi: no tokens configured: give tokens, or insecure mode for the all-in-one")
 	}
+	for _, t := range cfg.Tokens {
+		if t.Name == "" || (t.Role != RoleRead && t.Role != RoleAdmin) || len(t.Secret) < MinTokenBytes {
+			return nil, fmt.Errorf("queryapi: token %q needs a name, role read or admin and a secret of at least %d bytes", t.Name, MinTokenBytes)
+		}
+	}
 	if err := checkTokens(cfg.Tokens); err != nil {
 		return nil, fmt.Errorf("queryapi: %w", err)
 	}
@@ -470,6 +475,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	s.log.Info("query API listening", "addr", ln.Addr().String(), "insecure", s.cfg.Insecure, "tokens", len(s.cfg.Tokens))
+	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && s.cfg.Insecure && !tcp.IP.IsLoopback() {
+		s.log.Warn("INSECURE MODE on a non-loopback address: every count and admin operation is open to the network", "addr", tcp.String())
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("queryapi: serve: %w", err)
