@@ -31,6 +31,10 @@ type ReadConfig struct {
 	// EndOffsets makes the read bounded: each partition stops at the high
 	// watermark it had when the pipeline started (benchmarks, replays).
 	EndOffsets bool
+	// NoLateness marks every batch transforms.NoWatermark, so nothing is too
+	// late downstream (SPEC §2, batch: a replay counts every valid click). The
+	// watermark reported to the runner is unchanged.
+	NoLateness bool
 
 	WatermarkDelay  time.Duration // watermark = max event time − this (default 5 s)
 	WatermarkStep   time.Duration // watermark granularity (default 1 s)
@@ -46,7 +50,7 @@ type ReadConfig struct {
 	PollTimeout      time.Duration // longest wait for one poll (default 250 ms)
 	IdleResume       time.Duration // resume delay after an empty poll (default 100 ms)
 	MaxPollRecords   int           // records per poll, i.e. per emitted batch at most (default 10,000)
-	FetchMaxBytes    int32         // per fetch request (default 16 MiB)
+	FetchMaxBytes    int32         // per fetch request (default 4 MiB)
 	RequestTimeout   time.Duration // admin and commit requests (default 30 s)
 	DialTimeout      time.Duration // default 10 s
 	AllowMissingMeta bool          // restart from a committed offset whose metadata is not ours (fresh watermark) instead of failing
@@ -79,7 +83,7 @@ func (c *ReadConfig) withDefaults() ReadConfig {
 		r.MaxPollRecords = 10_000
 	}
 	if r.FetchMaxBytes == 0 {
-		r.FetchMaxBytes = 16 << 20
+		r.FetchMaxBytes = 4 << 20
 	}
 	return r
 }

@@ -86,7 +86,14 @@ var topicSeq atomic.Int64
 // the run.
 func newTopic(t *testing.T, brokers []string, partitions int32) string {
 	t.Helper()
-	name := fmt.Sprintf("kafkaio-%s-%d-%d", strings.ReplaceAll(t.Name(), "/", "_"), os.Getpid(), topicSeq.Add(1))
+	// Kafka allows [a-zA-Z0-9._-] in topic names (kfake allows more).
+	safe := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' {
+			return r
+		}
+		return '_'
+	}, t.Name())
+	name := fmt.Sprintf("kafkaio-%s-%d-%d", safe[:min(len(safe), 200)], os.Getpid(), topicSeq.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := EnsureTopic(ctx, brokers, name, partitions); err != nil {

@@ -206,8 +206,8 @@ func discoverOnce(ctx context.Context, adm *kadm.Client, c *ReadConfig) ([]parti
 }
 
 // maxClients bounds the partition clients one DoFn instance keeps between
-// calls.
-const maxClients = 16
+// calls; each buffers at most about one fetch (FetchMaxBytes).
+const maxClients = 8
 
 // partClient is a client consuming one partition, kept between calls so that
 // a resumed restriction continues from the client's buffer instead of
@@ -391,7 +391,11 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 					return sdf.StopProcessing(), rt.GetError()
 				}
 				for _, b := range batches {
-					emit(mtime.Time(b.Watermark), b)
+					ts := mtime.Time(b.Watermark)
+					if fn.Cfg.NoLateness {
+						b.Watermark = transforms.NoWatermark
+					}
+					emit(ts, b)
 				}
 				read += k
 				c.next = recs[k-1].Offset + 1

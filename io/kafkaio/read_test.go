@@ -318,34 +318,80 @@ func linesWithWatermark(b transforms.Lines, emit func(string)) {
 // (the estimator state travels with the restriction).
 func TestReadBatchWatermarks(t *testing.T) {
 	for _, be := range backends() {
+		for _, noLate := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/NoLateness=%v", be.name, noLate), func(t *testing.T) {
+				brokers := be.brokers(t)
+				topic := newTopic(t, brokers, 2)
+				cfg := ReadConfig{Brokers: brokers, Topic: topic, EndOffsets: true, MaxPollRecords: 5, CheckpointAfter: 7,
+					NoLateness: noLate}
+				dc := cfg.withDefaults()
+				pr := dc.params()
+				base := time.Now().Add(-2 * time.Hour).Truncate(time.Minute).UnixMilli()
+				var recs []rec
+				var want []string
+				states := []*partState{newPartState(), newPartState()}
+				next := []int64{0, 0}
+				for i := range 600 {
+					part := int32(i % 2)
+					ts := base + int64(i)*733 // crosses many watermark steps and minutes
+					if i%37 == 0 {
+						ts -= 90_000 // out of order
+					}
+					v := fmt.Sprintf("%d|r%d", ts, i)
+					recs = append(recs, rec{part, ts, v})
+					w := states[part].observe(&pr, next[part], ts, time.Now().UnixMilli())
+					next[part]++
+					if noLate {
+						w = transforms.NoWatermark
+					}
+					want = append(want, fmt.Sprintf("%d@%s", w, v))
+				}
+				produce(t, brokers, topic, recs)
+				p, s := beam.NewPipelineWithRoot()
+				passert.EqualsList(s, beam.ParDo(s, linesWithWatermark, Read(s, cfg)), want)
+				if err := ptest.Run(p); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+// TestReadUnboundedExactlyOnce: an unbounded read with tiny batch and
+// checkpoint budgets, of records produced before and while the pipeline runs,
+// delivers each record exactly once (through Write to a second topic).
+func TestReadUnboundedExactlyOnce(t *testing.T) {
+	for _, be := range backends() {
 		t.Run(be.name, func(t *testing.T) {
 			brokers := be.brokers(t)
-			topic := newTopic(t, brokers, 2)
-			cfg := ReadConfig{Brokers: brokers, Topic: topic, EndOffsets: true, MaxPollRecords: 5, CheckpointAfter: 7}
-			dc := cfg.withDefaults()
-			pr := dc.params()
-			base := time.Now().Add(-2 * time.Hour).Truncate(time.Minute).UnixMilli()
-			var recs []rec
-			var want []string
-			states := []*partState{newPartState(), newPartState()}
-			next := []int64{0, 0}
-			for i := range 600 {
-				part := int32(i % 2)
-				ts := base + int64(i)*733 // crosses many watermark steps and minutes
-				if i%37 == 0 {
-					ts -= 90_000 // out of order
+			in, out := newTopic(t, brokers, 3), newTopic(t, brokers, 2)
+			mk := func(from, n int) []rec {
+				var recs []rec
+				ts := time.Now().UnixMilli()
+				for i := from; i < from+n; i++ {
+					recs = append(recs, rec{int32(i % 3), ts, fmt.Sprintf("%d|r%d", ts, i)})
 				}
-				v := fmt.Sprintf("%d|r%d", ts, i)
-				recs = append(recs, rec{part, ts, v})
-				w := states[part].observe(&pr, next[part], ts, time.Now().UnixMilli())
-				next[part]++
-				want = append(want, fmt.Sprintf("%d@%s", w, v))
+				return recs
 			}
-			produce(t, brokers, topic, recs)
+			const n = 1500
+			produce(t, brokers, in, mk(0, n))
 			p, s := beam.NewPipelineWithRoot()
-			passert.EqualsList(s, beam.ParDo(s, linesWithWatermark, Read(s, cfg)), want)
-			if err := ptest.Run(p); err != nil {
-				t.Fatal(err)
+			lines := beam.ParDo(s, flattenLines, Read(s, ReadConfig{Brokers: brokers, Topic: in,
+				MaxPollRecords: 13, CheckpointAfter: 29, CheckpointEvery: 50 * time.Millisecond}))
+			Write(s, WriteConfig{Brokers: brokers, Topic: out}, keyByLine, lines)
+			run := runStreaming(t, p)
+			time.Sleep(2 * time.Second)
+			produce(t, brokers, in, mk(n, n))
+			consumeUntil(t, brokers, out, 90*time.Second, run, func(v []string) bool { return len(v) >= 2*n })
+			time.Sleep(3 * time.Second) // duplicates would arrive now
+			run.stop(t)
+			got, _ := readAll(t, brokers, out)
+			seen := map[string]int{}
+			for _, r := range got {
+				seen[r.value]++
+			}
+			if len(got) != 2*n || len(seen) != 2*n {
+				t.Fatalf("out holds %d records, %d distinct; want %d, each once", len(got), len(seen), 2*n)
 			}
 		})
 	}

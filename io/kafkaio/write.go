@@ -157,7 +157,7 @@ func (p *Producer) Close() { p.cl.Close() }
 
 // EnsureTopic creates the topic with the given number of partitions
 // (replication factor 1 when the cluster has one broker, else the broker
-// default) unless it exists. Tests and the all-in-one use it: production
+// default) unless it exists, and waits until it is usable. Tests and the all-in-one use it: production
 // topics are created by their operators.
 func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions int32) error {
 	cl, err := newClient(brokers, 10*time.Second)
@@ -181,5 +181,25 @@ func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("kafkaio: creating topic %q: %w", topic, err)
 	}
-	return nil
+	// Wait until every partition has a leader: a client that sees the topic
+	// before that waits for its next metadata refresh (seconds) to use it.
+	for {
+		md, err := adm.Metadata(ctx, topic)
+		if err == nil {
+			if td, ok := md.Topics[topic]; ok && td.Err == nil && len(td.Partitions) == int(partitions) {
+				ready := true
+				for _, pd := range td.Partitions {
+					ready = ready && pd.Err == nil && pd.Leader >= 0
+				}
+				if ready {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafkaio: topic %q has no leader for every partition: %w", topic, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
