@@ -343,7 +343,6 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 	we.s.begin(rest.Start, start.UnixMilli())
 	we.mu.Unlock()
 
-	fn.log.Debug("DBG process", "partition", p.Partition, "rest", rest, "wm", we.s.WM, "lastdata", we.s.LastData)
 	c, err := fn.client(p.Partition, rest.Start)
 	if err != nil {
 		return sdf.StopProcessing(), err
@@ -456,7 +455,7 @@ func (fn *readFn) maybeCommit(ctx context.Context, c *partClient, we *estimator,
 	if !ok {
 		return
 	}
-	fn.log.Debug("DBG commit", "partition", p, "off", off, "meta", meta)
+	fn.log.Debug("kafkaio: committing safe offset", "partition", p, "offset", off, "metadata", meta)
 	if err := commit(ctx, c.adm, fn.Cfg.Group, fn.Cfg.Topic, p, off, meta, fn.Cfg.RequestTimeout); err != nil {
 		// Safe to go on: the previous commit stays, and it is further back.
 		fn.log.Warn("kafkaio: commit failed", "partition", p, "offset", off, "err", err)
