@@ -1,0 +1,471 @@
+package pipelines
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/adclick/adclick/io/store"
+	"github.com/adclick/adclick/io/storeio"
+	"github.com/adclick/adclick/runners"
+	"github.com/adclick/adclick/transforms"
+	"github.com/adclick/adclick/transforms/result"
+)
+
+// DefaultThreshold is the relative difference reconciliation tolerates
+// (design §12: 0.1%).
+const DefaultThreshold = 0.001
+
+// ReconcileOptions say what to check and whether to repair it.
+type ReconcileOptions struct {
+	Store    storeio.Config
+	From, To time.Time // the minutes [From, To)
+	// Config is the aggregation configuration: its WindowSizes bound how far a
+	// repair replay reads back and rewrites top-N lists. Run in batch.
+	Config transforms.Config
+	// Threshold is the largest tolerated relative difference (0.001 = 0.1%),
+	// see Report.RelativeDifference.
+	Threshold float64
+	// Repair replays the minute ranges of the mismatched keys — each
+	// extended by the minutes whose top-N windows include it, up to To — then
+	// checks the store again.
+	Repair bool
+	Runner runners.Options // default prism
+	Read   storeio.ReadOptions
+	Logger *slog.Logger
+}
+
+// Report is the reconciliation report, written as JSON.
+type Report struct {
+	From      time.Time `json:"from"`
+	To        time.Time `json:"to"`
+	StartedAt time.Time `json:"started_at"`
+	Threshold float64   `json:"threshold"`
+	// ClicksRead is the number of raw clicks the recount read.
+	ClicksRead int64 `json:"clicks_read"`
+	// Check is the comparison of the store with the recount as found.
+	Check Check `json:"check"`
+	// Repair is set when a repair ran: the ranges replayed and the check of
+	// the store afterwards.
+	Repair *Repair `json:"repair,omitempty"`
+	// ExceedsThreshold is the verdict of the final state: Check, or
+	// Repair.After when a repair ran.
+	ExceedsThreshold bool          `json:"exceeds_threshold"`
+	Duration         time.Duration `json:"duration_ns"`
+}
+
+// Check compares recounted and stored values.
+type Check struct {
+	// Counts and Filtered total the (ad, minute) and (ad, minute, filter)
+	// keys separately.
+	Counts   Totals `json:"counts"`
+	Filtered Totals `json:"filtered"`
+	// RelativeDifference is the larger of Counts' and Filtered's.
+	RelativeDifference float64 `json:"relative_difference"`
+	// Mismatches lists every key whose stored value differs from the
+	// recount (a missing key is stored 0), largest absolute difference
+	// first, then by minute, ad and filter.
+	Mismatches []Mismatch `json:"mismatches"`
+	// AffectedMinutes is the smallest set of minute ranges that holds every
+	// mismatched key's minute.
+	AffectedMinutes []MinuteRange `json:"affected_minutes"`
+}
+
+// Totals sum one kind of key.
+type Totals struct {
+	Keys       int   `json:"keys"` // keys present in the recount or the store
+	Recounted  int64 `json:"recounted"`
+	Stored     int64 `json:"stored"`
+	Difference int64 `json:"difference"` // recounted − stored
+	// AbsDifference is Σ |recounted − stored| over keys: errors in opposite
+	// directions (GB counted as UK) do not cancel.
+	AbsDifference int64 `json:"abs_difference"`
+	Mismatched    int   `json:"mismatched"`
+	// RelativeDifference is AbsDifference / Recounted (1 when nothing was
+	// recounted but something is stored).
+	RelativeDifference float64 `json:"relative_difference"`
+}
+
+// Mismatch is one key whose stored value is wrong.
+type Mismatch struct {
+	AdID       string    `json:"ad_id"`
+	FilterID   string    `json:"filter_id,omitempty"`
+	Minute     time.Time `json:"minute"`
+	Recounted  int64     `json:"recounted"`
+	Stored     int64     `json:"stored"`
+	Difference int64     `json:"difference"` // recounted − stored
+}
+
+// MinuteRange is [From, To).
+type MinuteRange struct {
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+}
+
+// Repair is what --repair did.
+type Repair struct {
+	Ranges  []MinuteRange  `json:"ranges"`
+	Replays []ReplayResult `json:"replays"`
+	After   Check          `json:"after"`
+}
+
+type countKey struct {
+	ad, filter string
+	minute     int64
+}
+
+// Reconcile recounts [From, To) from the raw store with the batch
+// composite, compares every (ad, minute) and (ad, minute, filter) value the
+// store serves (ScanCounts) with the recount, and with Repair replays the
+// minute ranges of the mismatched keys and checks again. The report's
+// verdict is ExceedsThreshold; an error means the check could not be made.
+func Reconcile(ctx context.Context, o ReconcileOptions) (*Report, error) {
+	start := time.Now()
+	if err := CheckRange(o.From, o.To); err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	if err := o.Store.Validate(); err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
+	if !(o.Threshold >= 0 && o.Threshold <= 1) {
+		return nil, fmt.Errorf("reconcile: %w: threshold %v must be between 0 and 1", store.ErrInvalid, o.Threshold)
+	}
+	cfg := o.Config
+	cfg.Streaming = false
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("reconcile: %w: %w", store.ErrInvalid, err)
+	}
+	if o.Runner.Runner == "" {
+		o.Runner.Runner = runners.Prism
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	from, to := o.From.UTC(), o.To.UTC()
+	rep := &Report{From: from, To: to, StartedAt: start.UTC(), Threshold: o.Threshold}
+
+	recounted, read, err := recountCounts(ctx, o, cfg)
+	if err != nil {
+		return nil, err
+	}
+	rep.ClicksRead = read
+
+	st, err := storeio.Open(ctx, o.Store, nil)
+	if err != nil {
+		return nil, fmt.Errorf("reconcile: open the store: %w", err)
+	}
+	defer st.Close()
+	if rep.Check, err = check(ctx, st, from, to, recounted); err != nil {
+		return nil, err
+	}
+	final := rep.Check
+	log.Info("reconcile checked", "from", from, "to", to, "mismatched_keys", len(rep.Check.Mismatches),
+		"relative_difference", rep.Check.RelativeDifference)
+
+	if o.Repair && len(rep.Check.Mismatches) > 0 {
+		rep.Repair = &Repair{Ranges: repairRanges(rep.Check.AffectedMinutes, slices.Max(cfg.WindowSizes), to)}
+		for _, r := range rep.Repair.Ranges {
+			rr, err := Replay(ctx, ReplayOptions{Store: o.Store, From: r.From, To: r.To, Config: cfg,
+				Runner: o.Runner, Read: o.Read, Logger: log})
+			if err != nil {
+				return rep, fmt.Errorf("reconcile: repair: %w", err)
+			}
+			rep.Repair.Replays = append(rep.Repair.Replays, rr)
+		}
+		if rep.Repair.After, err = check(ctx, st, from, to, recounted); err != nil {
+			return rep, fmt.Errorf("reconcile: check after repair: %w", err)
+		}
+		final = rep.Repair.After
+		log.Info("reconcile repaired", "ranges", len(rep.Repair.Ranges), "mismatched_keys_after", len(final.Mismatches))
+	}
+	rep.ExceedsThreshold = final.RelativeDifference > o.Threshold
+	rep.Duration = time.Since(start)
+	return rep, nil
+}
+
+// recountCounts runs the batch composite over the raw clicks of [From, To)
+// and returns the counts and filtered counts it produced.
+func recountCounts(ctx context.Context, o ReconcileOptions, cfg transforms.Config) (map[countKey]int64, int64, error) {
+	// Only counts are compared: the cheapest top-N configuration.
+	cfg.WindowSizes, cfg.TopN = []int{1}, 1
+	dir, err := os.MkdirTemp("", "adclick-reconcile-")
+	if err != nil {
+		return nil, 0, fmt.Errorf("reconcile: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "recount.jsonl")
+
+	p, s := beam.NewPipelineWithRoot()
+	if err := RecountStore(s, o.Store, o.From, o.To, cfg, o.Read, out); err != nil {
+		return nil, 0, fmt.Errorf("reconcile: %w", err)
+	}
+	pr, err := runners.Run(ctx, p, o.Runner)
+	if err != nil {
+		return nil, 0, fmt.Errorf("reconcile: recount pipeline failed: %w", err)
+	}
+	counts := map[countKey]int64{}
+	if err := readRecords(out, func(r result.Record) {
+		switch {
+		case r.Count != nil:
+			counts[countKey{r.Count.AdID, "", r.Count.Minute}] = r.Count.Count
+		case r.Filtered != nil:
+			counts[countKey{r.Filtered.AdID, r.Filtered.FilterID, r.Filtered.Minute}] = r.Filtered.Count
+		}
+	}); err != nil {
+		return nil, 0, fmt.Errorf("reconcile: read the recount: %w", err)
+	}
+	return counts, runners.Counters(pr, storeioNamespace)[metricRawRead], nil
+}
+
+func readRecords(path string, fn func(result.Record)) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // nothing to recount: textio wrote no file
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
+	for sc.Scan() {
+		if len(sc.Bytes()) == 0 {
+			continue
+		}
+		var r result.Record
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return fmt.Errorf("bad record line: %w", err)
+		}
+		fn(r)
+	}
+	return sc.Err()
+}
+
+// check compares what st serves for [from, to) with recounted.
+func check(ctx context.Context, st store.Store, from, to time.Time, recounted map[countKey]int64) (Check, error) {
+	stored := map[countKey]int64{}
+	err := st.ScanCounts(ctx, from.Unix(), to.Unix(), func(r result.Record) error {
+		switch {
+		case r.Count != nil:
+			stored[countKey{r.Count.AdID, "", r.Count.Minute}] = r.Count.Count
+		case r.Filtered != nil:
+			stored[countKey{r.Filtered.AdID, r.Filtered.FilterID, r.Filtered.Minute}] = r.Filtered.Count
+		}
+		return nil
+	})
+	if err != nil {
+		return Check{}, fmt.Errorf("reconcile: scan the stored counts: %w", err)
+	}
+	return compare(recounted, stored), nil
+}
+
+// compare builds a Check from the two sides.
+func compare(recounted, stored map[countKey]int64) Check {
+	c := Check{Mismatches: []Mismatch{}, AffectedMinutes: []MinuteRange{}}
+	visit := func(k countKey) {
+		r, s := recounted[k], stored[k]
+		t := &c.Counts
+		if k.filter != "" {
+			t = &c.Filtered
+		}
+		t.Keys++
+		t.Recounted += r
+		t.Stored += s
+		if r != s {
+			t.Mismatched++
+			t.AbsDifference += abs(r - s)
+			c.Mismatches = append(c.Mismatches, Mismatch{AdID: k.ad, FilterID: k.filter,
+				Minute: time.Unix(k.minute, 0).UTC(), Recounted: r, Stored: s, Difference: r - s})
+		}
+	}
+	for k := range recounted {
+		visit(k)
+	}
+	for k := range stored {
+		if _, ok := recounted[k]; !ok {
+			visit(k)
+		}
+	}
+	for _, t := range []*Totals{&c.Counts, &c.Filtered} {
+		t.Difference = t.Recounted - t.Stored
+		switch {
+		case t.Recounted > 0:
+			t.RelativeDifference = float64(t.AbsDifference) / float64(t.Recounted)
+		case t.AbsDifference > 0:
+			t.RelativeDifference = 1
+		}
+	}
+	c.RelativeDifference = max(c.Counts.RelativeDifference, c.Filtered.RelativeDifference)
+	slices.SortFunc(c.Mismatches, func(a, b Mismatch) int {
+		return cmp.Or(cmp.Compare(abs(b.Difference), abs(a.Difference)), a.Minute.Compare(b.Minute),
+			cmp.Compare(a.AdID, b.AdID), cmp.Compare(a.FilterID, b.FilterID))
+	})
+	minutes := make([]int64, 0, len(c.Mismatches))
+	for _, m := range c.Mismatches {
+		minutes = append(minutes, m.Minute.Unix())
+	}
+	c.AffectedMinutes = minuteRanges(minutes)
+	return c
+}
+
+// minuteRanges merges minutes (Unix s) into the fewest [from, to) ranges of
+// consecutive minutes.
+func minuteRanges(minutes []int64) []MinuteRange {
+	out := []MinuteRange{}
+	slices.Sort(minutes)
+	minutes = slices.Compact(minutes)
+	for i := 0; i < len(minutes); {
+		j := i
+		for j+1 < len(minutes) && minutes[j+1] == minutes[j]+60 {
+			j++
+		}
+		out = append(out, MinuteRange{From: time.Unix(minutes[i], 0).UTC(), To: time.Unix(minutes[j]+60, 0).UTC()})
+		i = j + 1
+	}
+	return out
+}
+
+// repairRanges extends each affected range by the minutes whose top-N lists
+// include it (longest window − 1), but not past the reconciled range's end,
+// and merges ranges that then touch.
+func repairRanges(affected []MinuteRange, maxWindow int, end time.Time) []MinuteRange {
+	out := []MinuteRange{}
+	for _, r := range affected {
+		r.To = r.To.Add(time.Duration(maxWindow-1) * time.Minute)
+		if r.To.After(end) {
+			r.To = end
+		}
+		if n := len(out); n > 0 && !r.From.After(out[n-1].To) {
+			if r.To.After(out[n-1].To) {
+				out[n-1].To = r.To
+			}
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+// WriteJSON writes the report as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// WriteSummary writes a human-readable summary: totals, the verdict and the
+// largest differences (at most top of them).
+func (r *Report) WriteSummary(w io.Writer, top int) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "reconciliation of [%s, %s): %d raw clicks recounted\n",
+		r.From.Format(time.RFC3339), r.To.Format(time.RFC3339), r.ClicksRead)
+	writeCheck(bw, "", r.Check, top)
+	if r.Repair != nil {
+		fmt.Fprintf(bw, "repair: replayed %d range(s):", len(r.Repair.Ranges))
+		for _, m := range r.Repair.Ranges {
+			fmt.Fprintf(bw, " [%s, %s)", m.From.Format(time.RFC3339), m.To.Format(time.RFC3339))
+		}
+		fmt.Fprintln(bw)
+		writeCheck(bw, "after repair: ", r.Repair.After, top)
+	}
+	verdict := "OK: within"
+	if r.ExceedsThreshold {
+		verdict = "FAIL: exceeds"
+	}
+	fmt.Fprintf(bw, "%s the threshold of %s\n", verdict, percent(r.Threshold))
+	return bw.Flush()
+}
+
+func writeCheck(w io.Writer, prefix string, c Check, top int) {
+	for _, x := range []struct {
+		name string
+		t    Totals
+	}{{"counts", c.Counts}, {"filtered counts", c.Filtered}} {
+		fmt.Fprintf(w, "%s%-15s recounted %d, stored %d, difference %+d; %d of %d keys differ (|diff| %d, %s)\n",
+			prefix, x.name, x.t.Recounted, x.t.Stored, x.t.Difference, x.t.Mismatched, x.t.Keys, x.t.AbsDifference, percent(x.t.RelativeDifference))
+	}
+	if len(c.Mismatches) == 0 {
+		return
+	}
+	n := min(top, len(c.Mismatches))
+	fmt.Fprintf(w, "%slargest differences (%d of %d):\n", prefix, n, len(c.Mismatches))
+	for _, m := range c.Mismatches[:n] {
+		f := m.FilterID
+		if f == "" {
+			f = "(all)"
+		}
+		fmt.Fprintf(w, "  %s  %-24s %-20s recounted %8d  stored %8d  diff %+d\n",
+			m.Minute.Format(time.RFC3339), m.AdID, f, m.Recounted, m.Stored, m.Difference)
+	}
+}
+
+func percent(f float64) string { return fmt.Sprintf("%.4g%%", 100*f) }
+
+// Metrics returns a registry with the report's figures as gauges, for a
+// Prometheus textfile collector (prometheus.WriteToTextfile) or a push.
+func (r *Report) Metrics() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	g := func(name, help string, labels []string, set func(*prometheus.GaugeVec)) {
+		v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "adclick", Subsystem: "reconcile", Name: name, Help: help}, labels)
+		reg.MustRegister(v)
+		set(v)
+	}
+	final := r.Check
+	if r.Repair != nil {
+		final = r.Repair.After
+	}
+	kinds := func(c Check, f func(Totals) float64) func(*prometheus.GaugeVec) {
+		return func(v *prometheus.GaugeVec) {
+			v.WithLabelValues("count").Set(f(c.Counts))
+			v.WithLabelValues("filtered").Set(f(c.Filtered))
+		}
+	}
+	g("last_run_timestamp_seconds", "When the last reconciliation started.", nil, func(v *prometheus.GaugeVec) {
+		v.WithLabelValues().Set(float64(r.StartedAt.UnixNano()) / 1e9)
+	})
+	g("range_start_timestamp_seconds", "Start of the reconciled range.", nil, func(v *prometheus.GaugeVec) { v.WithLabelValues().Set(float64(r.From.Unix())) })
+	g("range_end_timestamp_seconds", "End (exclusive) of the reconciled range.", nil, func(v *prometheus.GaugeVec) { v.WithLabelValues().Set(float64(r.To.Unix())) })
+	g("clicks_read", "Raw clicks the recount read.", nil, func(v *prometheus.GaugeVec) { v.WithLabelValues().Set(float64(r.ClicksRead)) })
+	g("recounted", "Sum of recounted values, by key kind.", []string{"kind"}, kinds(r.Check, func(t Totals) float64 { return float64(t.Recounted) }))
+	g("stored", "Sum of stored values as found, by key kind.", []string{"kind"}, kinds(r.Check, func(t Totals) float64 { return float64(t.Stored) }))
+	g("mismatched_keys", "Keys whose stored value differed from the recount, as found.", []string{"kind"}, kinds(r.Check, func(t Totals) float64 { return float64(t.Mismatched) }))
+	g("abs_difference", "Sum of |recounted - stored| as found.", []string{"kind"}, kinds(r.Check, func(t Totals) float64 { return float64(t.AbsDifference) }))
+	g("relative_difference", "Relative difference as found (abs difference / recounted).", []string{"kind"}, kinds(r.Check, func(t Totals) float64 { return t.RelativeDifference }))
+	g("mismatched_keys_final", "Keys still differing after the run (after repair when one ran).", []string{"kind"}, kinds(final, func(t Totals) float64 { return float64(t.Mismatched) }))
+	g("repaired_ranges", "Minute ranges replayed by the repair.", nil, func(v *prometheus.GaugeVec) {
+		n := 0
+		if r.Repair != nil {
+			n = len(r.Repair.Ranges)
+		}
+		v.WithLabelValues().Set(float64(n))
+	})
+	g("exceeds_threshold", "1 when the final relative difference exceeds the threshold.", nil, func(v *prometheus.GaugeVec) {
+		b := 0.0
+		if r.ExceedsThreshold {
+			b = 1
+		}
+		v.WithLabelValues().Set(b)
+	})
+	g("duration_seconds", "How long the run took.", nil, func(v *prometheus.GaugeVec) { v.WithLabelValues().Set(r.Duration.Seconds()) })
+	return reg
+}
