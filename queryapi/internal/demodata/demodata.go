@@ -41,8 +41,8 @@ func count(i, m int) int64 {
 
 // Records returns the counts, the country/device/format filtered counts
 // (US ≈ 40 %, mobile ≈ 60 %, banner ≈ 50 % of each count) and, for every
-// window size and every minute, the top list computed from the counts as
-// SPEC §2 defines it.
+// window size and every minute whose window holds a click, the top list
+// computed from the counts as SPEC §2 defines it.
 func Records(s Spec) []result.Record {
 	var out []result.Record
 	counts := make([][]int64, s.Ads)
@@ -62,12 +62,14 @@ func Records(s Spec) []result.Record {
 		}
 	}
 	for _, w := range s.WindowSizes {
-		for m := 0; m < s.Minutes; m++ {
+		// As the pipeline does, a list for every minute whose window holds
+		// a click: up to w-1 minutes past the last minute of data.
+		for m := 0; m < s.Minutes+w-1; m++ {
 			ads := make([]result.AdCount, 0, s.Ads)
 			for i := 0; i < s.Ads; i++ {
 				var sum int64
 				for k := m - w + 1; k <= m; k++ {
-					if k >= 0 {
+					if k >= 0 && k < s.Minutes {
 						sum += counts[i][k]
 					}
 				}
