@@ -16,8 +16,10 @@ import (
 // answers every admin route 501.
 //
 // Errors: wrap store.ErrInvalid for a request the client must change (400),
-// store.ErrNotFound for an unknown job (404), store.ErrUnavailable when the
-// backend is down (503). Error texts are logged, never sent to the client.
+// store.ErrNotFound for an unknown job (404), ErrConflict when the request
+// clashes with work in progress, e.g. a replay already running (409),
+// store.ErrUnavailable when the backend is down (503). Error texts are
+// logged, never sent to the client.
 type Admin interface {
 	// StartReplay recalculates the minutes [from, to) (Unix seconds, whole
 	// minutes, from < to) from the raw store and returns the new job.
@@ -25,6 +27,10 @@ type Admin interface {
 	// ReplayStatus reports a job started by StartReplay.
 	ReplayStatus(ctx context.Context, id string) (ReplayJob, error)
 }
+
+// ErrConflict marks an admin request refused because of work in progress
+// (answered 409).
+var ErrConflict = errors.New("queryapi: conflict with work in progress")
 
 // ReplayJob is a recalculation job as the admin API shows it.
 type ReplayJob struct {

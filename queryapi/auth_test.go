@@ -2,6 +2,7 @@ package queryapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -243,6 +244,9 @@ func TestTokenLookup(t *testing.T) {
 type fakeAdmin struct{ from, to int64 }
 
 func (f *fakeAdmin) StartReplay(ctx context.Context, from, to int64) (ReplayJob, error) {
+	if f.from != 0 {
+		return ReplayJob{}, fmt.Errorf("job-1 still running: %w", ErrConflict)
+	}
 	f.from, f.to = from, to
 	return ReplayJob{ID: "job-1", From: time.Unix(from, 0).UTC(), To: time.Unix(to, 0).UTC(), State: "running", Started: time.Unix(t0, 0).UTC()}, nil
 }
@@ -269,6 +273,10 @@ func TestAdminHook(t *testing.T) {
 	}
 	if r := ts.do(t, "POST", "/admin/replay?from=2024-01-01T11:00&to=2024-01-01T10:00", adminToken); r.code != 400 {
 		t.Fatalf("reversed range: %d", r.code)
+	}
+	r = ts.do(t, "POST", "/admin/replay?from=2024-01-01T12:00&to=2024-01-01T13:00", adminToken)
+	if r.code != 409 || r.json(t)["error"] != codeConflict || strings.Contains(string(r.body), "job-1") {
+		t.Fatalf("second replay: %d %s", r.code, r.body)
 	}
 	if r := ts.do(t, "GET", "/admin/replay/job-1", adminToken); r.code != 200 || r.json(t)["state"] != "done" {
 		t.Fatalf("status: %d %s", r.code, r.body)

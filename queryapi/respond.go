@@ -16,6 +16,7 @@ const (
 	codeRateLimited      = "rate_limited"
 	codeNotFound         = "not_found"
 	codeMethodNotAllowed = "method_not_allowed"
+	codeConflict         = "conflict"
 	codeUnavailable      = "unavailable"
 	codeNotImplemented   = "not_implemented"
 	codeInternal         = "internal"

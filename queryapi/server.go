@@ -300,6 +300,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &pe):
 		writeError(w, http.StatusBadRequest, codeInvalid, pe.detail)
+	case errors.Is(err, ErrConflict):
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request conflicts with work in progress", slog.String("request_id", requestIDOf(r.Context())), slog.Any("err", err))
+		writeError(w, http.StatusConflict, codeConflict, "conflicts with an operation in progress; retry when it has finished")
 	case errors.Is(err, store.ErrInvalid):
 		s.log.LogAttrs(r.Context(), slog.LevelWarn, "store refused request", slog.String("request_id", requestIDOf(r.Context())), slog.Any("err", err))
 		writeError(w, http.StatusBadRequest, codeInvalid, "the request was refused as invalid")
