@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -79,8 +80,30 @@ func testConfig() transforms.Config {
 	return cfg
 }
 
+// pebbleStore is a fresh Pebble directory. Not t.TempDir: pipeline DoFns
+// hold their own references to the process-shared store (storeio.Open) and
+// release them in Teardown, which the runner may call after the pipeline
+// returned — a background compaction can still be writing when the test
+// ends. Removal is retried briefly and a failure only logged.
 func pebbleStore(t testing.TB) storeio.Config {
-	return storeio.Config{Backend: storeio.Pebble, Path: filepath.Join(t.TempDir(), "db")}
+	dir, err := os.MkdirTemp("", "adclick-pipelines-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; ; i++ {
+			err := os.RemoveAll(dir)
+			if err == nil {
+				return
+			}
+			if i == 50 {
+				t.Logf("leaving %s: %v", dir, err)
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	return storeio.Config{Backend: storeio.Pebble, Path: filepath.Join(dir, "db")}
 }
 
 // cassandraStore migrates a fresh keyspace on the real Cassandra (failing

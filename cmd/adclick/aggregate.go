@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/runners"
 	"github.com/adclick/adclick/transforms"
@@ -57,20 +60,36 @@ func runAggregate(ctx context.Context, env *cliEnv, args []string) error {
 	var (
 		input, output, dead string
 		ao                  aggOptions
+		so                  storeOptions
+		rf                  rangeFlags
 	)
-	fs.StringVar(&input, "input", "", "JSON-lines click log to recount, or - for standard input (required)")
+	fs.StringVar(&input, "input", "", "JSON-lines click log to recount, or - for standard input (this or --from-store)")
+	so.register(fs, "from-store")
+	rf.register(fs)
+	fromStore := false
 	fs.StringVar(&output, "output", "-", "where to write result records (JSON lines), - for standard output")
 	fs.StringVar(&dead, "dead-letters", "", "optional file for rejected lines with their reasons (JSON lines)")
 	ao.register(fs)
+	fs.Lookup("from-store").Usage = "recount the raw clicks of [--from, --to) from this store instead of a file: pebble or cassandra (see --pebble-dir, --cassandra-hosts)"
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
-	if input == "" {
-		return fmt.Errorf("%w: --input is required", errUsage)
+	fs.Visit(func(f *flag.Flag) { fromStore = fromStore || f.Name == "from-store" })
+	if fromStore && input != "" {
+		return fmt.Errorf("%w: --input and --from-store are mutually exclusive", errUsage)
+	}
+	if !fromStore && (rf.from != "" || rf.to != "") {
+		return fmt.Errorf("%w: --from and --to need --from-store", errUsage)
+	}
+	if !fromStore && input == "" {
+		return fmt.Errorf("%w: --input is required (or --from-store with --from and --to)", errUsage)
 	}
 	cfg, err := ao.config()
 	if err != nil {
 		return err
+	}
+	if fromStore {
+		return aggregateStore(ctx, env, &so, &rf, cfg, ao.runner, output)
 	}
 
 	tmp, err := os.MkdirTemp("", "adclick-aggregate-")
@@ -106,6 +125,43 @@ func runAggregate(ctx context.Context, env *cliEnv, args []string) error {
 		}
 	}
 	printSummary(env.stderr, runners.Counters(res, transforms.MetricNamespace))
+	return nil
+}
+
+// aggregateStore is aggregate --from-store: the batch composite over the raw
+// clicks of [--from, --to) read from a store.
+func aggregateStore(ctx context.Context, env *cliEnv, so *storeOptions, rf *rangeFlags, cfg transforms.Config, runner, output string) error {
+	sc, err := so.config("from-store")
+	if err != nil {
+		return err
+	}
+	from, to, err := rf.parse()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "adclick-aggregate-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	outPath := output
+	if output == "-" {
+		outPath = filepath.Join(tmp, "out.jsonl")
+	}
+	p, s := beam.NewPipelineWithRoot()
+	if err := pipelines.RecountStore(s, sc, from, to, cfg, storeio.ReadOptions{}, outPath); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	res, err := runners.Run(ctx, p, runners.Options{Runner: runner})
+	if err != nil {
+		return fmt.Errorf("pipeline failed: %w", err)
+	}
+	if output == "-" {
+		if err := copyFile(env.stdout, outPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	fmt.Fprintf(env.stderr, "raw_clicks_read=%d\n", runners.Counters(res, "adclick.storeio")["raw_clicks_read"])
 	return nil
 }
 

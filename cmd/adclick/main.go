@@ -42,6 +42,8 @@ func commands() map[string]command {
 		"generate":   {"generate realistic click traffic (JSON lines) with duplicates, late, too-late and malformed lines", runGenerate},
 		"logwatcher": {"tail click log files into the raw Kafka topic, keyed by ad_id; positions persisted after broker acks", runLogwatcher},
 		"serve":      {"serve the query API, metrics and dashboard over the aggregation store", runServe},
+		"replay":     {"recalculate a time range from the raw store into a new generation, switched in atomically", runReplay},
+		"reconcile":  {"recount a time range from raw data, compare with the stored results, report (exit 3 above the threshold), --repair", runReconcile},
 	}
 }
 
@@ -90,6 +92,9 @@ func run(ctx context.Context, args []string, env *cliEnv) int {
 		fmt.Fprintf(env.stderr, "adclick %s: %v\n", args[0], err)
 		if errors.Is(err, errUsage) {
 			return 2
+		}
+		if errors.Is(err, errThreshold) {
+			return exitThreshold
 		}
 		return 1
 	}

@@ -95,8 +95,9 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		RateLimit:       *rateLimit,
 		RateBurst:       *rateBurst,
 		ShutdownTimeout: *shutdown,
-		// Admin: the replay component plugs in here when it exists; until
-		// then /admin/* answers 501.
+		// POST /admin/replay runs a replay in this process (the only way
+		// to replay an embedded store the server holds open).
+		Admin: newReplayAdmin(ctx, cfg, replayConfig(sizes, *topN), env.log.With("component", "replay")),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)

@@ -1,0 +1,261 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/adclick/adclick/io/store"
+	"github.com/adclick/adclick/io/storeio"
+	"github.com/adclick/adclick/pipelines"
+	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/transforms/result"
+)
+
+// rawStore writes the valid clicks of testdata/clicks.jsonl into a fresh
+// Pebble directory and returns it with the whole minutes covering them.
+func rawStore(t *testing.T) (dir string, from, to time.Time, st store.Store) {
+	t.Helper()
+	f, err := os.Open(filepath.Join("testdata", "clicks.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var p click.Parser
+	var clicks []click.Click
+	lo, hi := int64(1<<62), int64(-1<<62)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if c, err := p.Parse(sc.Bytes()); err == nil {
+			clicks = append(clicks, c)
+			lo, hi = min(lo, c.Minute()), max(hi, c.Minute())
+		}
+	}
+	dir = filepath.Join(t.TempDir(), "pebble")
+	st, err = storeio.Open(context.Background(), storeio.Config{Backend: storeio.Pebble, Path: dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if err := st.WriteRaw(context.Background(), clicks); err != nil {
+		t.Fatal(err)
+	}
+	return dir, time.Unix(lo, 0).UTC(), time.Unix(hi+60, 0).UTC(), st
+}
+
+// TestAggregateFromStore: raw clicks written to the store and recounted with
+// --from-store give the same records as recounting the original file.
+func TestAggregateFromStore(t *testing.T) {
+	dir, from, to, _ := rawStore(t)
+	env, out, stderr := testEnv("")
+	if code := run(context.Background(), []string{"aggregate", "--input", filepath.Join("testdata", "clicks.jsonl")}, env); code != 0 {
+		t.Fatalf("aggregate --input: exit %d: %s", code, stderr)
+	}
+	want := sortedLines(out.Bytes())
+	env, out, stderr = testEnv("")
+	if code := run(context.Background(), []string{"aggregate", "--from-store", "pebble", "--pebble-dir", dir,
+		"--from", from.Format(time.RFC3339), "--to", to.Format("2006-01-02T15:04")}, env); code != 0 {
+		t.Fatalf("aggregate --from-store: exit %d: %s", code, stderr)
+	}
+	if got := sortedLines(out.Bytes()); !reflect.DeepEqual(got, want) {
+		t.Errorf("--from-store output (%d lines) differs from the file recount (%d lines)", len(got), len(want))
+	}
+}
+
+func TestAggregateFromStoreUsage(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"both sources", []string{"--input", "x", "--from-store", "pebble", "--pebble-dir", dir, "--from", "2024-01-01T10:00", "--to", "2024-01-01T11:00"}, "mutually exclusive"},
+		{"range without store", []string{"--input", "x", "--from", "2024-01-01T10:00"}, "need --from-store"},
+		{"no range", []string{"--from-store", "pebble", "--pebble-dir", dir}, "--from and --to are required"},
+		{"bad store", []string{"--from-store", "mysql", "--from", "2024-01-01T10:00", "--to", "2024-01-01T11:00"}, "unknown store backend"},
+		{"cassandra without hosts", []string{"--from-store", "cassandra", "--from", "2024-01-01T10:00", "--to", "2024-01-01T11:00"}, "needs hosts"},
+		{"not a minute", []string{"--from-store", "pebble", "--pebble-dir", dir, "--from", "2024-01-01T10:00:30Z", "--to", "2024-01-01T11:00"}, "whole minute"},
+		{"reversed", []string{"--from-store", "pebble", "--pebble-dir", dir, "--from", "2024-01-01T11:00", "--to", "2024-01-01T10:00"}, "must be before"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env, _, stderr := testEnv("")
+			if code := run(context.Background(), append([]string{"aggregate"}, tc.args...), env); code != 2 {
+				t.Fatalf("exit %d, want 2: %s", code, stderr)
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("stderr %q lacks %q", stderr, tc.want)
+			}
+		})
+	}
+}
+
+func TestReplayReconcileUsage(t *testing.T) {
+	dir := t.TempDir()
+	recent := time.Now().Truncate(time.Minute)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"replay without range", []string{"replay", "--pebble-dir", dir}, "--from and --to are required"},
+		{"replay bad time", []string{"replay", "--pebble-dir", dir, "--from", "soon", "--to", "2024-01-01T10:00"}, "--from"},
+		{"replay open minutes", []string{"replay", "--pebble-dir", dir, "--from", recent.Add(-time.Hour).Format(time.RFC3339), "--to", recent.Format(time.RFC3339)}, "--allow-open-minutes"},
+		{"replay bad runner", []string{"replay", "--pebble-dir", dir, "--from", "2024-01-01T10:00", "--to", "2024-01-01T11:00", "--runner", "flink"}, "prism or direct"},
+		{"reconcile bad threshold", []string{"reconcile", "--pebble-dir", dir, "--from", "2024-01-01T10:00", "--to", "2024-01-01T11:00", "--threshold", "5x"}, "--threshold"},
+		{"reconcile threshold above 100%", []string{"reconcile", "--pebble-dir", dir, "--from", "2024-01-01T10:00", "--to", "2024-01-01T11:00", "--threshold", "150%"}, "--threshold"},
+		{"reconcile report in a missing dir", []string{"reconcile", "--pebble-dir", dir, "--from", "2024-01-01T10:00", "--to", "2024-01-01T11:00", "--report", "/nonexistent/r.json"}, "nonexistent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env, _, stderr := testEnv("")
+			if code := run(context.Background(), tc.args, env); code != 2 {
+				t.Fatalf("exit %d, want 2: %s", code, stderr)
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Errorf("stderr %q lacks %q", stderr, tc.want)
+			}
+		})
+	}
+}
+
+// TestReconcileCLI: with wrong stored results, reconcile exits 3 and writes
+// the report and metrics; --repair fixes them (exit 0); a replay prints its
+// result and changes nothing more.
+func TestReconcileCLI(t *testing.T) {
+	dir, from, to, st := rawStore(t)
+	ctx := context.Background()
+	// The real-time results: the recount of the raw clicks, then two keys
+	// damaged — one count too high, one invented filter.
+	res, err := pipelines.Replay(ctx, pipelines.ReplayOptions{Store: storeio.Config{Backend: storeio.Pebble, Path: dir}, From: from, To: to, Config: replayConfig([]int{1, 5}, 10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first result.Count
+	if err := st.ScanCounts(ctx, from.Unix(), to.Unix(), func(r result.Record) error {
+		if r.Count != nil && first.AdID == "" {
+			first = *r.Count
+		}
+		return nil
+	}); err != nil || first.AdID == "" {
+		t.Fatalf("no stored count after the replay: %v", err)
+	}
+	gen, err := st.NewGeneration(ctx, from.Unix(), to.Unix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []result.Record
+	if err := st.ScanCounts(ctx, from.Unix(), to.Unix(), func(r result.Record) error {
+		if r.Count != nil && *r.Count == first {
+			r.Count.Count += 7
+		}
+		recs = append(recs, r)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	recs = append(recs, result.Record{Filtered: &result.FilteredCount{AdID: first.AdID, FilterID: "country:UK", Minute: first.Minute, Count: 2}})
+	if err := st.Upsert(ctx, gen, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CommitGeneration(ctx, gen); err != nil || gen == res.Generation {
+		t.Fatal(err)
+	}
+
+	out := t.TempDir()
+	args := []string{"reconcile", "--pebble-dir", dir, "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339),
+		"--window-sizes", "1,5", "--top-n", "10", "--report", filepath.Join(out, "report.json"), "--metrics-file", filepath.Join(out, "reconcile.prom")}
+	env, stdout, stderr := testEnv("")
+	if code := run(ctx, args, env); code != exitThreshold {
+		t.Fatalf("reconcile of damaged results: exit %d, want %d: %s", code, exitThreshold, stderr)
+	}
+	var rep pipelines.Report
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Check.Mismatches) != 2 || rep.Check.Counts.Difference != -7 || rep.Check.Filtered.Difference != -2 || !rep.ExceedsThreshold {
+		t.Errorf("report: %d mismatches %+v, count difference %d, filtered %d, exceeds %v; want the 2 damaged keys, -7 and -2",
+			len(rep.Check.Mismatches), rep.Check.Mismatches, rep.Check.Counts.Difference, rep.Check.Filtered.Difference, rep.ExceedsThreshold)
+	}
+	if !strings.Contains(stdout.String(), "FAIL: exceeds the threshold of 0.1%") || !strings.Contains(stdout.String(), "country:UK") {
+		t.Errorf("summary:\n%s", stdout)
+	}
+	prom, err := os.ReadFile(filepath.Join(out, "reconcile.prom"))
+	if err != nil || !strings.Contains(string(prom), `adclick_reconcile_mismatched_keys{kind="filtered"} 1`) {
+		t.Errorf("metrics file (%v):\n%s", err, prom)
+	}
+
+	env, stdout, stderr = testEnv("")
+	if code := run(ctx, append(args, "--repair"), env); code != 0 {
+		t.Fatalf("reconcile --repair: exit %d: %s\n%s", code, stderr, stdout)
+	}
+	if !strings.Contains(stdout.String(), "after repair: counts") || !strings.Contains(stdout.String(), "OK: within") {
+		t.Errorf("repair summary:\n%s", stdout)
+	}
+	env, stdout, stderr = testEnv("")
+	if code := run(ctx, args[:7], env); code != 0 {
+		t.Fatalf("reconcile after the repair: exit %d: %s\n%s", code, stderr, stdout)
+	}
+
+	env, stdout, stderr = testEnv("")
+	if code := run(ctx, []string{"replay", "--pebble-dir", dir, "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339), "--window-sizes", "1,5", "--top-n", "10"}, env); code != 0 {
+		t.Fatalf("replay: exit %d: %s", code, stderr)
+	}
+	var rr pipelines.ReplayResult
+	if err := json.Unmarshal(stdout.Bytes(), &rr); err != nil || rr.Generation <= gen || rr.ClicksRead == 0 {
+		t.Errorf("replay printed %q (%v), want a result with a new generation", stdout, err)
+	}
+	env, _, stderr = testEnv("")
+	if code := run(ctx, args[:7], env); code != 0 {
+		t.Fatalf("reconcile after a second replay: exit %d: %s", code, stderr)
+	}
+}
+
+// TestReplayAdmin: the query API's admin hook runs a replay in the process
+// and reports it; bad requests and unknown jobs get the errors the API maps
+// to 400 and 404.
+func TestReplayAdmin(t *testing.T) {
+	dir, from, to, st := rawStore(t)
+	ctx := context.Background()
+	env, _, _ := testEnv("")
+	env.log = discardLogger()
+	a := newReplayAdmin(ctx, storeio.Config{Backend: storeio.Pebble, Path: dir}, replayConfig([]int{1}, 10), env.log)
+	if _, err := a.StartReplay(ctx, to.Unix(), from.Unix()); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("reversed range: %v, want ErrInvalid", err)
+	}
+	now := time.Now().Truncate(time.Minute)
+	if _, err := a.StartReplay(ctx, now.Add(-time.Hour).Unix(), now.Unix()); !errors.Is(err, store.ErrInvalid) {
+		t.Errorf("open minutes: %v, want ErrInvalid", err)
+	}
+	job, err := a.StartReplay(ctx, from.Unix(), to.Unix())
+	if err != nil || job.State != "running" || job.ID == "" {
+		t.Fatalf("StartReplay = %+v, %v", job, err)
+	}
+	if err := a.wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := a.ReplayStatus(ctx, job.ID)
+	if err != nil || got.State != "done" || got.Finished.IsZero() {
+		t.Fatalf("ReplayStatus = %+v, %v; want done", got, err)
+	}
+	n := 0
+	if err := st.ScanCounts(ctx, from.Unix(), to.Unix(), func(result.Record) error { n++; return nil }); err != nil || n == 0 {
+		t.Errorf("after the admin replay the store serves %d counts (%v)", n, err)
+	}
+	if _, err := a.ReplayStatus(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("unknown job: %v, want ErrNotFound", err)
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
