@@ -52,10 +52,18 @@ func recordJSON(r result.Record, emit func(string)) {
 }
 
 func deadLetterJSON(d transforms.DeadLetter, emit func(string)) error {
-	b, err := json.Marshal(d)
+	b, err := deadLetterBytes(d)
 	if err != nil {
-		return fmt.Errorf("pipelines: encode dead letter: %w", err)
+		return err
 	}
 	emit(string(b))
 	return nil
+}
+
+func deadLetterBytes(d transforms.DeadLetter) ([]byte, error) {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return nil, fmt.Errorf("pipelines: encode dead letter: %w", err)
+	}
+	return b, nil
 }

@@ -39,6 +39,8 @@ func commands() map[string]command {
 	return map[string]command{
 		"migrate":    {"apply the Cassandra schema (idempotent)", runMigrate},
 		"aggregate":  {"recount a JSON-lines click log (or a stored range) and print result records", runAggregate},
+		"stream":     {"run the streaming aggregation job: raw topic → aggregates → results topic", runStream},
+		"dbwriter":   {"consume the results (or raw) topic into the store", runDBWriter},
 		"generate":   {"generate realistic click traffic (JSON lines) with duplicates, late, too-late and malformed lines", runGenerate},
 		"logwatcher": {"tail click log files into the raw Kafka topic, keyed by ad_id; positions persisted after broker acks", runLogwatcher},
 		"serve":      {"serve the query API, metrics and dashboard over the aggregation store", runServe},

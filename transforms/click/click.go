@@ -22,6 +22,11 @@ const (
 	MaxFieldBytes = 256      // every string field
 )
 
+// MaxNesting bounds how deeply arrays and objects may nest in a line (in
+// unknown fields). It is checked first, in one pass, because the JSON
+// validator's cost grows steeply with depth.
+const MaxNesting = 64
+
 // Event time must lie in [MinTime, MaxTime) (years 2000 through 2100, UTC).
 var (
 	MinTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -162,6 +167,14 @@ func (ps *Parser) Parse(line []byte) (Click, error) {
 	}
 	if hasLoneSurrogate(line) {
 		return c, reject(ReasonInvalidUTF8, "", "line has a \\u escape of an unpaired UTF-16 surrogate")
+	}
+	if d := nestingDepth(line); d > MaxNesting {
+		return c, reject(ReasonInvalidJSON, "", "nested %d levels deep, limit %d", d, MaxNesting)
+	}
+	// The parser alone is lenient (unknown escapes, leading zeros, raw
+	// control characters); the validator is strict RFC 8259.
+	if err := fastjson.ValidateBytes(line); err != nil {
+		return c, reject(ReasonInvalidJSON, "", "%s", truncate(err.Error(), 200))
 	}
 	v, err := ps.p.ParseBytes(line)
 	if err != nil {
@@ -323,6 +336,40 @@ func hasLoneSurrogate(line []byte) bool {
 		i += 5
 	}
 	return false
+}
+
+// nestingDepth returns the deepest bracket nesting outside strings, stopping
+// early once it passes MaxNesting.
+func nestingDepth(line []byte) int {
+	depth, deepest := 0, 0
+	inString := false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '[', '{':
+			depth++
+			if depth > deepest {
+				deepest = depth
+				if deepest > MaxNesting {
+					return deepest
+				}
+			}
+		case ']', '}':
+			depth--
+		}
+	}
+	return deepest
 }
 
 func hex4(b []byte, at int) (rune, bool) {

@@ -28,6 +28,9 @@ func Valid(line []byte) (Click, bool) {
 	if len(line) > 64*1024 || !utf8.Valid(line) {
 		return c, false
 	}
+	if depth(line) > 64 { // adclick's documented nesting limit
+		return c, false
+	}
 	if loneSurrogate(line) {
 		return c, false
 	}
@@ -265,4 +268,24 @@ func loneSurrogate(line []byte) bool {
 		return false
 	}
 	return walk(v)
+}
+
+// depth is the deepest nesting of arrays and objects, via encoding/json's
+// tokenizer (independent of the production scanner).
+func depth(line []byte) int {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	d, deepest := 0, 0
+	for {
+		t, err := dec.Token()
+		if err != nil {
+			return deepest
+		}
+		switch t {
+		case json.Delim('['), json.Delim('{'):
+			d++
+			deepest = max(deepest, d)
+		case json.Delim(']'), json.Delim('}'):
+			d--
+		}
+	}
 }

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/adclick/adclick/io/dbwriter"
+	"github.com/adclick/adclick/io/kafkaio"
+	"github.com/adclick/adclick/io/storeio"
+	"github.com/adclick/adclick/pipelines"
+	"github.com/adclick/adclick/runners"
+	"github.com/adclick/adclick/transforms"
+)
+
+// topics are the Kafka topics of the design.
+type topics struct {
+	brokers, raw, results, dead string
+}
+
+func (t *topics) register(fs *flag.FlagSet) {
+	fs.StringVar(&t.brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka brokers, host:port comma-separated")
+	fs.StringVar(&t.raw, "raw-topic", "adclick-raw", "topic of raw click lines (keyed by ad_id)")
+	fs.StringVar(&t.results, "results-topic", "adclick-results", "topic of aggregation results (keyed by result key)")
+	fs.StringVar(&t.dead, "dead-letter-topic", "adclick-dead-letters", "topic of rejected lines with reasons")
+}
+
+func (t *topics) brokerList() ([]string, error) {
+	var out []string
+	for _, b := range strings.Split(t.brokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: --kafka-brokers is empty", errUsage)
+	}
+	return out, nil
+}
+
+// streamOptions are the streaming job's flags.
+type streamOptions struct {
+	topics
+	group      string
+	lateness   time.Duration
+	early      time.Duration
+	wmDelay    time.Duration
+	idle       time.Duration
+	start      string
+	ao         aggOptions
+	endpoint   string
+	env        string
+	envConfig  string
+	faultGBtoU bool
+}
+
+func (o *streamOptions) register(fs *flag.FlagSet) {
+	o.topics.register(fs)
+	fs.StringVar(&o.group, "group", "adclick-stream", "consumer group whose committed offsets are the job's safe restart points")
+	fs.DurationVar(&o.lateness, "allowed-lateness", 5*time.Minute, "a click whose window closed more than this before the watermark is too late")
+	fs.DurationVar(&o.early, "early-firing", 2*time.Second, "processing-time interval of early panes")
+	fs.DurationVar(&o.wmDelay, "watermark-delay", 5*time.Second, "watermark = newest event time - this")
+	fs.DurationVar(&o.idle, "idle-timeout", 10*time.Second, "a partition idle this long advances its watermark with the clock")
+	fs.StringVar(&o.start, "start-offset", "earliest", "where to start without a committed offset: earliest or latest")
+	o.ao.register(fs)
+	fs.StringVar(&o.endpoint, "endpoint", "", "job server host:port (--runner flink)")
+	fs.StringVar(&o.env, "environment", "LOOPBACK", "how a portable runner runs Go workers: LOOPBACK, PROCESS or DOCKER")
+	fs.StringVar(&o.envConfig, "environment-config", "", "PROCESS command or DOCKER image")
+	fs.BoolVar(&o.faultGBtoU, "test-fault-gb-as-uk", false, "TEST ONLY: deliberately count country GB as UK (for recalculation drills)")
+}
+
+func (o *streamOptions) config() (pipelines.StreamConfig, runners.Options, error) {
+	brokers, err := o.brokerList()
+	if err != nil {
+		return pipelines.StreamConfig{}, runners.Options{}, err
+	}
+	agg, err := o.ao.configFor(true)
+	if err != nil {
+		return pipelines.StreamConfig{}, runners.Options{}, err
+	}
+	agg.Streaming = true
+	agg.AllowedLateness = o.lateness
+	agg.EarlyFiring = o.early
+	if o.faultGBtoU {
+		agg.FaultCountryAs = [2]string{"GB", "UK"}
+	}
+	cfg := pipelines.StreamConfig{
+		Raw: kafkaio.ReadConfig{Brokers: brokers, Topic: o.raw, Group: o.group, StartOffset: kafkaio.StartOffset(o.start),
+			WatermarkDelay: o.wmDelay, IdleTimeout: o.idle, AllowedLateness: o.lateness},
+		Results:     kafkaio.WriteConfig{Brokers: brokers, Topic: o.results},
+		DeadLetters: kafkaio.WriteConfig{Brokers: brokers, Topic: o.dead},
+		Aggregation: agg,
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, runners.Options{}, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	ro := runners.Options{Runner: o.ao.runner, Endpoint: o.endpoint, Environment: o.env, EnvironmentConfig: o.envConfig}
+	if err := ro.Validate(); err != nil {
+		return cfg, ro, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return cfg, ro, nil
+}
+
+// runStream runs the streaming job until interrupted.
+func runStream(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "stream")
+	var o streamOptions
+	o.register(fs)
+	if err := parseFlags(fs, env, args); err != nil {
+		return err
+	}
+	cfg, ro, err := o.config()
+	if err != nil {
+		return err
+	}
+	return runStreamJob(ctx, env, cfg, ro)
+}
+
+func runStreamJob(ctx context.Context, env *cliEnv, cfg pipelines.StreamConfig, ro runners.Options) error {
+	p, s := beam.NewPipelineWithRoot()
+	if err := pipelines.Stream(s, cfg); err != nil {
+		return err
+	}
+	env.log.Info("streaming job starting", "runner", ro.Runner, "raw_topic", cfg.Raw.Topic, "results_topic", cfg.Results.Topic)
+	_, err := runners.Run(ctx, p, ro)
+	if ctx.Err() != nil {
+		env.log.Info("streaming job stopped")
+		return nil // interrupted: committed offsets are the restart points
+	}
+	if err != nil {
+		return fmt.Errorf("streaming job: %w", err)
+	}
+	return nil
+}
+
+// storeFlags name a store on the command line.
+type storeFlags struct {
+	backend, pebbleDir, hosts, keyspace string
+}
+
+func (f *storeFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.backend, "store", storeio.Pebble, "store: pebble (embedded) or cassandra")
+	fs.StringVar(&f.pebbleDir, "pebble-dir", "data/pebble", "Pebble database directory (--store pebble)")
+	fs.StringVar(&f.hosts, "cassandra-hosts", "", "Cassandra contact points, host[:port] comma-separated (--store cassandra)")
+	fs.StringVar(&f.keyspace, "keyspace", "adclick", "Cassandra keyspace (--store cassandra)")
+}
+
+func (f *storeFlags) config() (storeio.Config, error) {
+	c := storeio.Config{Backend: f.backend, Path: f.pebbleDir, Keyspace: f.keyspace}
+	for _, h := range strings.Split(f.hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			c.Hosts = append(c.Hosts, h)
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return c, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return c, nil
+}
+
+// runDBWriter consumes the results (or raw) topic into the store.
+func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlagSet(env, "dbwriter")
+	var t topics
+	var sf storeFlags
+	t.register(fs)
+	sf.register(fs)
+	kind := fs.String("kind", string(dbwriter.Results), "what to write: results (aggregation topic → aggregate store) or raw (raw topic → raw store)")
+	group := fs.String("group", "", "consumer group (default adclick-dbwriter-<kind>)")
+	if err := parseFlags(fs, env, args); err != nil {
+		return err
+	}
+	brokers, err := t.brokerList()
+	if err != nil {
+		return err
+	}
+	sc, err := sf.config()
+	if err != nil {
+		return err
+	}
+	cfg := dbwriter.Config{Brokers: brokers, Kind: dbwriter.Kind(*kind), Group: *group, Log: env.log, Registry: prometheus.NewRegistry()}
+	cfg.Topic = t.results
+	if cfg.Kind == dbwriter.Raw {
+		cfg.Topic = t.raw
+	}
+	if cfg.Group == "" {
+		cfg.Group = "adclick-dbwriter-" + *kind
+	}
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	st, err := storeio.Open(ctx, sc, nil)
+	if err != nil {
+		return fmt.Errorf("opening the store: %w", err)
+	}
+	defer st.Close()
+	env.log.Info("db writer starting", "kind", cfg.Kind, "topic", cfg.Topic, "store", sc.Backend)
+	if err := dbwriter.Run(ctx, cfg, st); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// configFor is config() with the runner check relaxed for streaming jobs,
+// which may also run on flink.
+func (o *aggOptions) configFor(streaming bool) (transforms.Config, error) {
+	if !streaming {
+		return o.config()
+	}
+	r := o.runner
+	o.runner = runners.Prism
+	cfg, err := o.config()
+	o.runner = r
+	return cfg, err
+}
