@@ -70,7 +70,16 @@ EOF
 }
 
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+  if command -v python3 >/dev/null &&
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' 2>/dev/null; then
+    return 0
+  fi
+  # No python: a random high port nobody listens on.
+  local p
+  while :; do
+    p=$((20000 + RANDOM % 40000))
+    ss -ltnH "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return 0; }
+  done
 }
 
 # alive: kill -0 alone would count a zombie (our own unreaped child) as alive.
