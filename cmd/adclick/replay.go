@@ -191,7 +191,7 @@ func (a *replayAdmin) StartReplay(_ context.Context, from, to int64) (queryapi.R
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.running >= maxRunningReplays {
-		return queryapi.ReplayJob{}, fmt.Errorf("%w: a replay is already running", store.ErrUnavailable)
+		return queryapi.ReplayJob{}, fmt.Errorf("%w: a replay is already running", queryapi.ErrConflict)
 	}
 	job := &queryapi.ReplayJob{ID: hex.EncodeToString(idb[:]), From: f, To: t, State: "running", Started: a.now().UTC()}
 	a.jobs[job.ID] = job

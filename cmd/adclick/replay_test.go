@@ -17,6 +17,7 @@ import (
 	"github.com/adclick/adclick/io/store"
 	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/pipelines"
+	"github.com/adclick/adclick/queryapi"
 	"github.com/adclick/adclick/transforms/click"
 	"github.com/adclick/adclick/transforms/result"
 )
@@ -253,6 +254,15 @@ func TestReplayAdmin(t *testing.T) {
 	if err := st.ScanCounts(ctx, from.Unix(), to.Unix(), func(result.Record) error { n++; return nil }); err != nil || n == 0 {
 		t.Errorf("after the admin replay the store serves %d counts (%v)", n, err)
 	}
+	a.mu.Lock()
+	a.running = maxRunningReplays
+	a.mu.Unlock()
+	if _, err := a.StartReplay(ctx, from.Unix(), to.Unix()); !errors.Is(err, queryapi.ErrConflict) {
+		t.Errorf("a replay while one runs: %v, want ErrConflict (409)", err)
+	}
+	a.mu.Lock()
+	a.running = 0
+	a.mu.Unlock()
 	if _, err := a.ReplayStatus(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown job: %v, want ErrNotFound", err)
 	}
