@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -269,3 +271,84 @@ func TestReplayAdmin(t *testing.T) {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestServeAdminReplay: POST /admin/replay on a running `adclick serve`
+// replays the range in the server's process (which holds the embedded store
+// open), GET /admin/replay/{id} reports it done, and the API then serves the
+// recounted values.
+func TestServeAdminReplay(t *testing.T) {
+	dir, from, to, st := rawStore(t)
+	want := map[string]bool{}
+	shards, err := st.RawShards(context.Background(), from, to, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sh := range shards {
+		if err := st.ReadRaw(context.Background(), sh, func(c click.Click) error {
+			if c.AdID == "ad1" {
+				want[c.EventID] = true
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(want) == 0 {
+		t.Fatal("testdata has no click of ad1")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var errb syncWriter
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--listen", addr, "--pebble-dir", dir},
+			serveEnv(&errb, map[string]string{"ADCLICK_TOKENS": "ops:admin:admin-token-0123456789"}))
+	}()
+	base := "http://" + addr
+	call := func(method, path string, v any) int {
+		req, _ := http.NewRequest(method, base+path, nil)
+		req.Header.Set("Authorization", "Bearer admin-token-0123456789")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		defer res.Body.Close()
+		if v != nil {
+			json.NewDecoder(res.Body).Decode(v)
+		}
+		return res.StatusCode
+	}
+	for i := 0; i < 600 && call("GET", "/readyz", nil) != 200; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	q := "?from=" + from.Format("2006-01-02T15:04") + "&to=" + to.Format("2006-01-02T15:04")
+	var job queryapi.ReplayJob
+	if code := call("POST", "/admin/replay"+q, &job); code != http.StatusAccepted || job.ID == "" {
+		t.Fatalf("POST /admin/replay: %d %+v: %s", code, job, errb.String())
+	}
+	for i := 0; i < 600 && job.State == "running"; i++ {
+		time.Sleep(50 * time.Millisecond)
+		if code := call("GET", "/admin/replay/"+job.ID, &job); code != 200 {
+			t.Fatalf("GET /admin/replay/%s: %d", job.ID, code)
+		}
+	}
+	if job.State != "done" {
+		t.Fatalf("replay job %+v: %s", job, errb.String())
+	}
+	var got struct{ Count int64 }
+	if code := call("GET", "/ads/ad1/aggregated_count"+q, &got); code != 200 || got.Count != int64(len(want)) {
+		t.Errorf("after the replay: %d, count %d; want %d", code, got.Count, len(want))
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
