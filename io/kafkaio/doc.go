@@ -8,7 +8,9 @@
 // # Reading
 //
 // One element and one restriction per partition: an offset range [start, ∞)
-// (or [start, high watermark at start) with EndOffsets). ProcessElement polls
+// (or [start, high watermark at start) with EndOffsets). Partitions are listed
+// when the pipeline starts (so building a pipeline needs no broker); partitions
+// added later are read after a restart. ProcessElement polls
 // batches and emits one transforms.Lines per batch, never one element per
 // record. It checkpoints itself after CheckpointEvery or CheckpointAfter
 // records (portable runners never ask an SDF to split, and the runner learns
@@ -55,11 +57,21 @@
 // without a commit it starts at StartOffset. Commit failures only leave an
 // older, still safe, commit in place.
 //
+// Bounded mode ends when a partition's next offset reaches its end offset; a
+// partition whose last offsets hold no records (transaction markers) would not
+// end. Our producers are idempotent but not transactional, so offsets are
+// contiguous.
+//
 // Known limits of the reproduction: the future-timestamp clamp depends on the
 // wall clock at reading time (it only matters for timestamps more than MaxSkew
 // ahead); at most 64 idle floors after the committed offset are kept, and a
 // record in a minute more than MaxSkew in the future is tracked in the clamped
 // minute.
+//
+// Prism: the watermark stall NOTES.md reports for unbounded sources that
+// start empty (#39446) did not show with this reader: it reports a watermark
+// at every self-checkpoint, idle or not, and a window over data produced after
+// the start fires (TestWatermarkIdlePartition).
 //
 // # Writing
 //

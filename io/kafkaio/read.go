@@ -366,10 +366,27 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 			if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
 				continue
 			}
+			var loss *kgo.ErrDataLoss
+			if errors.As(fe.Err, &loss) {
+				// The broker lost records we had not read (or rewrote offsets we
+				// had): nothing to re-read, so say so loudly and go on.
+				fn.log.Error("kafkaio: broker reports data loss", "partition", fe.Partition, "err", fe.Err)
+				continue
+			}
 			fn.drop(p.Partition)
 			return sdf.StopProcessing(), fmt.Errorf("kafkaio: fetching %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
 		}
 		recs := fs.Records()
+		if len(recs) > 0 && recs[0].Offset < c.next {
+			// Offsets reused after a log truncation: they were claimed already.
+			i := 0
+			for i < len(recs) && recs[i].Offset < c.next {
+				i++
+			}
+			fn.log.Error("kafkaio: skipping records at offsets already read", "partition", p.Partition,
+				"from", recs[0].Offset, "count", i)
+			recs = recs[i:]
+		}
 		now := time.Now().UnixMilli()
 		if len(recs) == 0 {
 			empty = true
