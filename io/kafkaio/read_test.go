@@ -396,3 +396,59 @@ func TestReadUnboundedExactlyOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestRestartRebuildsOpenWindow: a job stopped while a window is still open
+// and restarted from its group's commits rebuilds that window from all of its
+// records, not only from those that arrived after the stop.
+func TestRestartRebuildsOpenWindow(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			brokers := be.brokers(t)
+			in := newTopic(t, brokers, 2)
+			out1, out2 := newTopic(t, brokers, 1), newTopic(t, brokers, 1)
+			const win = 5 * time.Second
+			cfg := ReadConfig{Group: in + "-g", IdleTimeout: time.Second, MaxSkew: 8 * time.Second,
+				WatermarkDelay: time.Second, AllowedLateness: time.Millisecond, Margin: time.Millisecond,
+				CommitDelay: 200 * time.Millisecond, CommitInterval: 100 * time.Millisecond}
+			// A window starting a little ahead: it closes once the idle
+			// watermark (wall clock − 9 s) passes its end, about 15 s from now.
+			start := time.Now().Add(win).Truncate(win)
+			mk := func(from, n int) []rec {
+				var recs []rec
+				for i := from; i < from+n; i++ {
+					ts := start.Add(time.Duration(i) * time.Millisecond).UnixMilli()
+					recs = append(recs, rec{0, ts, fmt.Sprintf("%d|r%d", ts, i)})
+				}
+				return recs
+			}
+			produce(t, brokers, in, mk(0, 30))
+
+			p1, s1 := beam.NewPipelineWithRoot()
+			windowedCount(s1, brokers, in, out1, win, cfg)
+			run1 := runStreaming(t, p1)
+			time.Sleep(3 * time.Second) // reads all 30, commits
+			if err := run1.failed(); err != nil {
+				t.Fatal(err)
+			}
+			run1.stop(t)
+			if got, _ := readAll(t, brokers, out1); len(got) != 0 {
+				t.Fatalf("window fired before the restart (%v): the test's timing is off", got)
+			}
+
+			produce(t, brokers, in, mk(30, 12))
+			p2, s2 := beam.NewPipelineWithRoot()
+			windowedCount(s2, brokers, in, out2, win, cfg)
+			run2 := runStreaming(t, p2)
+			want := fmt.Sprintf("%d:%d", start.Add(win).UnixMilli(), 42)
+			consumeUntil(t, brokers, out2, 60*time.Second, run2, func(v []string) bool {
+				for _, s := range v {
+					if strings.HasPrefix(s, fmt.Sprintf("%d:", start.Add(win).UnixMilli())) && s != want {
+						t.Fatalf("restarted job counted %s, want %s", s, want)
+					}
+				}
+				return slices.Contains(v, want)
+			})
+			run2.stop(t)
+		})
+	}
+}
