@@ -218,6 +218,16 @@ type partClient struct {
 	next int64
 }
 
+// Beam metrics of the reader (a DoFn cannot take a Prometheus registerer: it
+// is serialized to the workers; the runner exports these).
+var (
+	mRecords      = beam.NewCounter("kafkaio", "records_read")
+	mBatches      = beam.NewCounter("kafkaio", "batches_emitted")
+	mCommits      = beam.NewCounter("kafkaio", "commits")
+	mCommitErrors = beam.NewCounter("kafkaio", "commit_errors")
+	mDataLoss     = beam.NewCounter("kafkaio", "data_loss_events")
+)
+
 // readFn is the splittable DoFn: one element and restriction per partition.
 type readFn struct {
 	Cfg ReadConfig
@@ -371,6 +381,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 				// The broker lost records we had not read (or rewrote offsets we
 				// had): nothing to re-read, so say so loudly and go on.
 				fn.log.Error("kafkaio: broker reports data loss", "partition", fe.Partition, "err", fe.Err)
+				mDataLoss.Inc(ctx, 1)
 				continue
 			}
 			fn.drop(p.Partition)
@@ -415,6 +426,8 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 				}
 				read += k
 				c.next = recs[k-1].Offset + 1
+				mRecords.Inc(ctx, int64(k))
+				mBatches.Inc(ctx, int64(len(batches)))
 			}
 			if k < len(recs) || recs[len(recs)-1].Offset+1 >= rest.End {
 				rt.TryClaim(rest.End) // bounded read complete
@@ -476,8 +489,10 @@ func (fn *readFn) maybeCommit(ctx context.Context, c *partClient, we *estimator,
 	if err := commit(ctx, c.adm, fn.Cfg.Group, fn.Cfg.Topic, p, off, meta, fn.Cfg.RequestTimeout); err != nil {
 		// Safe to go on: the previous commit stays, and it is further back.
 		fn.log.Warn("kafkaio: commit failed", "partition", p, "offset", off, "err", err)
+		mCommitErrors.Inc(ctx, 1)
 		return
 	}
+	mCommits.Inc(ctx, 1)
 	we.mu.Lock()
 	we.s.committed(off)
 	we.mu.Unlock()

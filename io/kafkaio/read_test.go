@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
@@ -49,13 +50,28 @@ func TestReadBounded(t *testing.T) {
 				lines := Read(s, ReadConfig{Brokers: brokers, Topic: topic, EndOffsets: true,
 					MaxPollRecords: tc.poll, CheckpointAfter: tc.ckpt})
 				passert.EqualsList(s, beam.ParDo(s, flattenLines, lines), want)
-				done := make(chan error, 1)
-				go func() { done <- ptest.Run(p) }()
-				// Records produced after the start are past the end offsets.
+				type result struct {
+					r   beam.PipelineResult
+					err error
+				}
+				done := make(chan result, 1)
+				go func() {
+					r, err := ptest.RunWithMetrics(p)
+					done <- result{r, err}
+				}()
 				select {
-				case err := <-done:
-					if err != nil {
-						t.Fatal(err)
+				case res := <-done:
+					if res.err != nil {
+						t.Fatal(res.err)
+					}
+					var read int64
+					for _, c := range res.r.Metrics().Query(func(r metrics.SingleResult) bool {
+						return r.Namespace() == "kafkaio" && r.Name() == "records_read"
+					}).Counters() {
+						read += c.Result()
+					}
+					if read != int64(len(want)) {
+						t.Errorf("records_read metric %d, want %d", read, len(want))
 					}
 				case <-time.After(120 * time.Second):
 					t.Fatal("bounded read did not end")
