@@ -97,6 +97,20 @@ start() {
     return 0
   fi
   fetch
+  # Another process may take a port between our probe and Kafka's bind: retry.
+  local attempt
+  local rc
+  for attempt in 1 2 3; do
+    rc=0
+    start_once || rc=$?
+    ((rc == 0)) && return 0
+    ((rc == 2)) && return 1 # a timeout is not a port race: do not wait again
+    log "start attempt $attempt failed"
+  done
+  return 1
+}
+
+start_once() {
   local cp="$lib/*"
   local port cport
   port="$(free_port)"
@@ -181,7 +195,7 @@ EOF
   tail -n 60 "$logfile" >&2
   log "Kafka did not become ready within ${start_timeout}s"
   stop
-  return 1
+  return 2
 }
 
 stop() {
