@@ -42,10 +42,16 @@ type ReconcileOptions struct {
 	// extended by the minutes whose top-N windows include it, up to To — then
 	// checks the store again.
 	Repair bool
+	// Chunk is how much of the range one recount covers (whole minutes;
+	// default DefaultReconcileChunk): memory holds one chunk's keys.
+	Chunk  time.Duration
 	Runner runners.Options // default prism
 	Read   storeio.ReadOptions
 	Logger *slog.Logger
 }
+
+// DefaultReconcileChunk is the default ReconcileOptions.Chunk.
+const DefaultReconcileChunk = time.Hour
 
 // Report is the reconciliation report, written as JSON.
 type Report struct {
@@ -142,6 +148,12 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (*Report, error) {
 	if !(o.Threshold >= 0 && o.Threshold <= 1) {
 		return nil, fmt.Errorf("reconcile: %w: threshold %v must be between 0 and 1", store.ErrInvalid, o.Threshold)
 	}
+	if o.Chunk == 0 {
+		o.Chunk = DefaultReconcileChunk
+	}
+	if o.Chunk < time.Minute || o.Chunk%time.Minute != 0 {
+		return nil, fmt.Errorf("reconcile: %w: chunk %v must be a positive whole number of minutes", store.ErrInvalid, o.Chunk)
+	}
 	cfg := o.Config
 	cfg.Streaming = false
 	if err := cfg.Validate(); err != nil {
@@ -157,18 +169,12 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (*Report, error) {
 	from, to := o.From.UTC(), o.To.UTC()
 	rep := &Report{From: from, To: to, StartedAt: start.UTC(), Threshold: o.Threshold}
 
-	recounted, read, err := recountCounts(ctx, o, cfg)
-	if err != nil {
-		return nil, err
-	}
-	rep.ClicksRead = read
-
 	st, err := storeio.Open(ctx, o.Store, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: open the store: %w", err)
 	}
 	defer st.Close()
-	if rep.Check, err = check(ctx, st, from, to, recounted); err != nil {
+	if rep.Check, rep.ClicksRead, err = checkChunked(ctx, o, cfg, st); err != nil {
 		return nil, err
 	}
 	final := rep.Check
@@ -185,7 +191,7 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (*Report, error) {
 			}
 			rep.Repair.Replays = append(rep.Repair.Replays, rr)
 		}
-		if rep.Repair.After, err = check(ctx, st, from, to, recounted); err != nil {
+		if rep.Repair.After, _, err = checkChunked(ctx, o, cfg, st); err != nil {
 			return rep, fmt.Errorf("reconcile: check after repair: %w", err)
 		}
 		final = rep.Repair.After
@@ -196,9 +202,52 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (*Report, error) {
 	return rep, nil
 }
 
-// recountCounts runs the batch composite over the raw clicks of [From, To)
+// checkChunked recounts and checks [o.From, o.To) one chunk at a time, so
+// memory holds one chunk's keys (a day of 1,000 ads is tens of millions of
+// keys), and merges the chunks' checks.
+func checkChunked(ctx context.Context, o ReconcileOptions, cfg transforms.Config, st store.Store) (Check, int64, error) {
+	var parts []Check
+	var clicks int64
+	for c := o.From.UTC(); c.Before(o.To); {
+		next := c.Add(o.Chunk)
+		if next.After(o.To) {
+			next = o.To.UTC()
+		}
+		recounted, read, err := recountCounts(ctx, o, cfg, c, next)
+		if err != nil {
+			return Check{}, 0, err
+		}
+		ck, err := check(ctx, st, c, next, recounted)
+		if err != nil {
+			return Check{}, 0, err
+		}
+		parts = append(parts, ck)
+		clicks += read
+		c = next
+	}
+	return merge(parts), clicks, nil
+}
+
+// merge adds up the checks of disjoint ranges.
+func merge(parts []Check) Check {
+	c := Check{Mismatches: []Mismatch{}}
+	for _, p := range parts {
+		for _, t := range [][2]*Totals{{&c.Counts, &p.Counts}, {&c.Filtered, &p.Filtered}} {
+			t[0].Keys += t[1].Keys
+			t[0].Recounted += t[1].Recounted
+			t[0].Stored += t[1].Stored
+			t[0].AbsDifference += t[1].AbsDifference
+			t[0].Mismatched += t[1].Mismatched
+		}
+		c.Mismatches = append(c.Mismatches, p.Mismatches...)
+	}
+	finish(&c)
+	return c
+}
+
+// recountCounts runs the batch composite over the raw clicks of [from, to)
 // and returns the counts and filtered counts it produced.
-func recountCounts(ctx context.Context, o ReconcileOptions, cfg transforms.Config) (map[countKey]int64, int64, error) {
+func recountCounts(ctx context.Context, o ReconcileOptions, cfg transforms.Config, from, to time.Time) (map[countKey]int64, int64, error) {
 	// Only counts are compared: the cheapest top-N configuration.
 	cfg.WindowSizes, cfg.TopN = []int{1}, 1
 	dir, err := os.MkdirTemp("", "adclick-reconcile-")
@@ -209,7 +258,7 @@ func recountCounts(ctx context.Context, o ReconcileOptions, cfg transforms.Confi
 	out := filepath.Join(dir, "recount.jsonl")
 
 	p, s := beam.NewPipelineWithRoot()
-	if err := RecountStore(s, o.Store, o.From, o.To, cfg, o.Read, out); err != nil {
+	if err := RecountStore(s, o.Store, from, to, cfg, o.Read, out); err != nil {
 		return nil, 0, fmt.Errorf("reconcile: %w", err)
 	}
 	pr, err := runners.Run(ctx, p, o.Runner)
@@ -299,6 +348,13 @@ func compare(recounted, stored map[countKey]int64) Check {
 			visit(k)
 		}
 	}
+	finish(&c)
+	return c
+}
+
+// finish derives the differences, the order of the mismatches and the
+// affected minutes from the sums and the mismatch list.
+func finish(c *Check) {
 	for _, t := range []*Totals{&c.Counts, &c.Filtered} {
 		t.Difference = t.Recounted - t.Stored
 		switch {
@@ -318,7 +374,6 @@ func compare(recounted, stored map[countKey]int64) Check {
 		minutes = append(minutes, m.Minute.Unix())
 	}
 	c.AffectedMinutes = minuteRanges(minutes)
-	return c
 }
 
 // minuteRanges merges minutes (Unix s) into the fewest [from, to) ranges of

@@ -56,10 +56,11 @@ func testReconcile(t *testing.T, cfg storeio.Config, n int) {
 
 	for _, tc := range []struct {
 		threshold float64
+		chunk     time.Duration // 0: the default (one hour)
 		exceeds   bool
-	}{{pipelines.DefaultThreshold, true}, {0.5, false}} {
+	}{{pipelines.DefaultThreshold, 0, true}, {0.5, 0, false}, {pipelines.DefaultThreshold, 17 * time.Minute, true}} {
 		rep, err := pipelines.Reconcile(ctx, pipelines.ReconcileOptions{Store: cfg, From: l.from, To: l.to,
-			Config: testConfig(), Threshold: tc.threshold})
+			Config: testConfig(), Threshold: tc.threshold, Chunk: tc.chunk})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,6 +153,7 @@ func TestReconcileErrors(t *testing.T) {
 		{"empty range", pipelines.ReconcileOptions{Store: cfg, From: at, To: at, Config: testConfig()}, "empty"},
 		{"negative threshold", pipelines.ReconcileOptions{Store: cfg, From: at, To: at.Add(time.Hour), Config: testConfig(), Threshold: -1}, "threshold"},
 		{"threshold above 1", pipelines.ReconcileOptions{Store: cfg, From: at, To: at.Add(time.Hour), Config: testConfig(), Threshold: 2}, "threshold"},
+		{"chunk not whole minutes", pipelines.ReconcileOptions{Store: cfg, From: at, To: at.Add(time.Hour), Config: testConfig(), Chunk: 90 * time.Second}, "chunk"},
 		{"bad store", pipelines.ReconcileOptions{Store: storeio.Config{Backend: storeio.Cassandra}, From: at, To: at.Add(time.Hour), Config: testConfig()}, "needs hosts"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

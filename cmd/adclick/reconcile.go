@@ -40,6 +40,7 @@ func runReconcile(ctx context.Context, env *cliEnv, args []string) error {
 		metricsPath string
 		top         int
 		shards      int
+		chunk       time.Duration
 	)
 	sf.register(fs, "store")
 	rf.register(fs)
@@ -51,6 +52,7 @@ func runReconcile(ctx context.Context, env *cliEnv, args []string) error {
 	fs.StringVar(&metricsPath, "metrics-file", "", "write the run's figures as Prometheus gauges to this file (textfile-collector format)")
 	fs.IntVar(&top, "top", 20, "how many of the largest differences the summary lists")
 	fs.IntVar(&shards, "read-shards", 16, "parallel shards of the raw read")
+	fs.DurationVar(&chunk, "chunk", pipelines.DefaultReconcileChunk, "recount and compare this much of the range at a time (whole minutes): bounds memory")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: adclick reconcile --from T --to T [flags]
 
@@ -92,6 +94,9 @@ Exit codes: 0 within the threshold (after the repair, with --repair);
 	if shards < 1 || shards > 4096 {
 		return fmt.Errorf("%w: --read-shards %d must be between 1 and 4096", errUsage, shards)
 	}
+	if chunk < time.Minute || chunk%time.Minute != 0 {
+		return fmt.Errorf("%w: --chunk %v must be a positive whole number of minutes", errUsage, chunk)
+	}
 	if repair {
 		if err := checkSettled(to, allowOpen, time.Now()); err != nil {
 			return fmt.Errorf("%w: --repair: %v", errUsage, err)
@@ -106,7 +111,7 @@ Exit codes: 0 within the threshold (after the repair, with --repair);
 	}
 
 	rep, err := pipelines.Reconcile(ctx, pipelines.ReconcileOptions{Store: cfg, From: from, To: to, Config: tcfg,
-		Threshold: th, Repair: repair, Runner: runners.Options{Runner: ao.runner},
+		Threshold: th, Repair: repair, Chunk: chunk, Runner: runners.Options{Runner: ao.runner},
 		Read: storeio.ReadOptions{Shards: shards}, Logger: env.log})
 	if err != nil {
 		return err

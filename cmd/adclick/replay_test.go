@@ -115,6 +115,7 @@ func TestReplayReconcileUsage(t *testing.T) {
 		{"replay bad runner", []string{"replay", "--pebble-dir", dir, "--from", "2024-01-01T10:00", "--to", "2024-01-01T11:00", "--runner", "flink"}, "prism or direct"},
 		{"reconcile bad threshold", []string{"reconcile", "--pebble-dir", dir, "--from", "2024-01-01T10:00", "--to", "2024-01-01T11:00", "--threshold", "5x"}, "--threshold"},
 		{"reconcile threshold above 100%", []string{"reconcile", "--pebble-dir", dir, "--from", "2024-01-01T10:00", "--to", "2024-01-01T11:00", "--threshold", "150%"}, "--threshold"},
+		{"reconcile bad chunk", []string{"reconcile", "--pebble-dir", dir, "--from", "2024-01-01T10:00", "--to", "2024-01-01T11:00", "--chunk", "30s"}, "--chunk"},
 		{"reconcile report in a missing dir", []string{"reconcile", "--pebble-dir", dir, "--from", "2024-01-01T10:00", "--to", "2024-01-01T11:00", "--report", "/nonexistent/r.json"}, "nonexistent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
