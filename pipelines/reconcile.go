@@ -184,8 +184,9 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (*Report, error) {
 	if o.Repair && len(rep.Check.Mismatches) > 0 {
 		rep.Repair = &Repair{Ranges: repairRanges(rep.Check.AffectedMinutes, slices.Max(cfg.WindowSizes), to)}
 		for _, r := range rep.Repair.Ranges {
-			rr, err := Replay(ctx, ReplayOptions{Store: o.Store, From: r.From, To: r.To, Config: cfg,
-				Runner: o.Runner, Read: o.Read, Logger: log})
+			// Through this handle, so the check below sees the switch.
+			rr, err := replay(ctx, ReplayOptions{Store: o.Store, From: r.From, To: r.To, Config: cfg,
+				Runner: o.Runner, Read: o.Read, Logger: log}, st)
 			if err != nil {
 				return rep, fmt.Errorf("reconcile: repair: %w", err)
 			}

@@ -107,6 +107,7 @@ func testReconcile(t *testing.T, cfg storeio.Config, n int) {
 		t.Errorf("after repair: %d mismatches (%+v), exceeds %v", n, rep.Repair.After.Mismatches[:min(n, 5)], rep.ExceedsThreshold)
 	}
 	ref := reference.Recount(l.lines, testWindows, testTopN, nil)
+	awaitSwitch(cfg)
 	if d := diffResults(served(t, st, l.from, l.to), inRange(ref, l.from, l.to)); d != "" {
 		t.Errorf("after repair the store differs from the reference recount:\n%s", d)
 	}

@@ -140,6 +140,13 @@ type ReplayResult struct {
 //
 // A failed pipeline leaves the reserved generation uncommitted (never served).
 func Replay(ctx context.Context, o ReplayOptions) (ReplayResult, error) {
+	return replay(ctx, o, nil)
+}
+
+// replay is Replay through st when not nil: the generation is reserved and
+// committed through that handle, so its next read sees the switch at once
+// (another Cassandra handle sees it within its generation cache TTL, 1 s).
+func replay(ctx context.Context, o ReplayOptions, st store.Store) (ReplayResult, error) {
 	start := time.Now()
 	if err := CheckRange(o.From, o.To); err != nil {
 		return ReplayResult{}, fmt.Errorf("replay: %w", err)
@@ -162,11 +169,13 @@ func Replay(ctx context.Context, o ReplayOptions) (ReplayResult, error) {
 	from, to := o.From.UTC(), o.To.UTC()
 	res := ReplayResult{From: from, To: to, ReadFrom: from.Add(-time.Duration(slices.Max(cfg.WindowSizes)-1) * time.Minute)}
 
-	st, err := storeio.Open(ctx, o.Store, nil)
-	if err != nil {
-		return res, fmt.Errorf("replay: open the store: %w", err)
+	if st == nil {
+		var err error
+		if st, err = storeio.Open(ctx, o.Store, nil); err != nil {
+			return res, fmt.Errorf("replay: open the store: %w", err)
+		}
+		defer st.Close()
 	}
-	defer st.Close()
 	gen, err := st.NewGeneration(ctx, from.Unix(), to.Unix())
 	if err != nil {
 		return res, fmt.Errorf("replay: reserve a generation: %w", err)

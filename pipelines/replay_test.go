@@ -73,6 +73,15 @@ func genLog(t testing.TB, n int) testLog {
 	return l
 }
 
+// awaitSwitch waits until another handle of cfg's store sees a generation
+// commit: at once on Pebble (one store per process), within the generation
+// cache TTL (1 s) on Cassandra.
+func awaitSwitch(cfg storeio.Config) {
+	if cfg.Backend == storeio.Cassandra {
+		time.Sleep(1500 * time.Millisecond)
+	}
+}
+
 func testConfig() transforms.Config {
 	cfg := transforms.DefaultConfig()
 	cfg.WindowSizes = testWindows
@@ -283,6 +292,7 @@ func testReplay(t *testing.T, cfg storeio.Config, n int) {
 			t.Fatalf("replay %d: %v", i+1, err)
 		}
 		gens = append(gens, res.Generation)
+		awaitSwitch(cfg)
 		if res.ClicksRead == 0 || res.RecordsWritten == 0 {
 			t.Errorf("replay %d read %d clicks and wrote %d records", i+1, res.ClicksRead, res.RecordsWritten)
 		}
@@ -510,6 +520,7 @@ func testReplayAtomic(t *testing.T, cfg storeio.Config, n int) {
 	if got, err := st.Count(ctx, "ad-live", "", to.Unix(), to.Add(10*time.Minute).Unix()); err != nil || got != wantLive || nLive == 0 {
 		t.Errorf("live writes of newer minutes during the replay: count %d, %v; want %d from %d writes", got, err, wantLive, nLive)
 	}
+	awaitSwitch(cfg)
 	o, err := read(true)
 	if err != nil {
 		t.Fatal(err)
