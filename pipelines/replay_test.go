@@ -265,7 +265,7 @@ func TestReplayCassandra(t *testing.T) { testReplay(t, cassandraStore(t), 6000) 
 // (GB counted as UK); a replay of a middle part of the range restores exactly
 // the reference recount there — counts, filtered counts and top lists whose
 // windows reach back before the range — and leaves the minutes outside the
-// range as they were; a second replay changes nothing.
+// range as they were; a second replay, on the direct runner, changes nothing.
 func testReplay(t *testing.T, cfg storeio.Config, n int) {
 	ctx := context.Background()
 	l := genLog(t, n)
@@ -287,7 +287,11 @@ func testReplay(t *testing.T, cfg storeio.Config, n int) {
 
 	var gens []store.Generation
 	for i := 0; i < 2; i++ {
-		res, err := pipelines.Replay(ctx, pipelines.ReplayOptions{Store: cfg, From: from, To: to, Config: testConfig()})
+		// The second replay runs on the direct runner: a cross-check of
+		// the batch pipeline on another runner.
+		runner := []string{runners.Prism, runners.Direct}[i]
+		res, err := pipelines.Replay(ctx, pipelines.ReplayOptions{Store: cfg, From: from, To: to, Config: testConfig(),
+			Runner: runners.Options{Runner: runner}})
 		if err != nil {
 			t.Fatalf("replay %d: %v", i+1, err)
 		}
