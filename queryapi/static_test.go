@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/adclick/adclick/metrics"
+	"github.com/adclick/adclick/queryapi/metrics"
 )
 
 func TestDashboardPageIsSelfContained(t *testing.T) {
