@@ -67,7 +67,10 @@ func Stream(s beam.Scope, cfg StreamConfig) error {
 	if err != nil {
 		return err
 	}
-	kafkaio.WriteKV(s.Scope("results"), cfg.Results, beam.ParDo(s, recordKV, out.Records))
+	for i, recs := range out.RecordParts {
+		rs := s.Scope(fmt.Sprintf("results%d", i))
+		kafkaio.WriteKV(rs, cfg.Results, beam.ParDo(rs, recordKV, recs))
+	}
 	kafkaio.WriteKV(s.Scope("deadletters"), cfg.DeadLetters, beam.ParDo(s, deadLetterKV, out.DeadLetters))
 	return nil
 }

@@ -12,8 +12,13 @@ import (
 // Outputs are what the aggregation composite produces.
 type Outputs struct {
 	// Records are result.Record values: per-ad counts, filtered counts and
-	// top-N lists, as accumulating panes (overwrite by Record.Key).
+	// top-N lists, as accumulating panes (overwrite by Record.Key). Set for
+	// batch only: prism hangs flattening unbounded collections (#33815), so
+	// streaming sinks consume RecordParts one by one instead.
 	Records beam.PCollection
+	// RecordParts are the same records as several collections: counts and
+	// filtered counts, then one per top-N window size.
+	RecordParts []beam.PCollection
 	// DeadLetters are DeadLetter values, one per rejected line.
 	DeadLetters beam.PCollection
 	// Valid are Clicks batches of the valid, unique clicks (too-late ones
@@ -42,7 +47,11 @@ func Aggregate(s beam.Scope, lines beam.PCollection, cfg Config) (Outputs, error
 		EmitValid:  cfg.EmitValid,
 		Fault:      cfg.FaultCountryAs,
 	}, lines)
-	out := Outputs{Records: aggregatePartials(s, partials, cfg), DeadLetters: dead}
+	parts := aggregatePartials(s, partials, cfg)
+	out := Outputs{RecordParts: parts, DeadLetters: dead}
+	if !cfg.Streaming {
+		out.Records = beam.Flatten(s, parts...)
+	}
 	if cfg.EmitValid {
 		out.Valid = valid
 	}
@@ -50,14 +59,15 @@ func Aggregate(s beam.Scope, lines beam.PCollection, cfg Config) (Outputs, error
 }
 
 // AggregateClicks is Aggregate over clicks that were validated before they
-// were stored: the replay from the raw store. Batch: nothing is late.
+// were stored: the replay from the raw store. Batch: nothing is late. It
+// returns the flattened records.
 func AggregateClicks(s beam.Scope, clicks beam.PCollection, cfg Config) (beam.PCollection, error) {
 	if err := cfg.Validate(); err != nil {
 		return beam.PCollection{}, fmt.Errorf("transforms: invalid config: %w", err)
 	}
 	s = s.Scope("adclick.AggregateClicks")
 	partials := beam.ParDo(s, &aggregateClicksFn{MaxClicks: cfg.MaxBundleClicks, Fault: cfg.FaultCountryAs}, clicks)
-	return aggregatePartials(s, partials, cfg), nil
+	return beam.Flatten(s, aggregatePartials(s, partials, cfg)...), nil
 }
 
 // windowing returns the WindowInto options of every stage: the watermark
@@ -77,8 +87,9 @@ func windowing(cfg Config) []beam.WindowIntoOption {
 	}
 }
 
-// aggregatePartials is everything after the fused stage.
-func aggregatePartials(s beam.Scope, partials beam.PCollection, cfg Config) beam.PCollection {
+// aggregatePartials is everything after the fused stage. It returns the
+// result collections, each in the global window.
+func aggregatePartials(s beam.Scope, partials beam.PCollection, cfg Config) []beam.PCollection {
 	opts := windowing(cfg)
 	minute := window.NewFixedWindows(time.Minute)
 
@@ -100,9 +111,9 @@ func aggregatePartials(s beam.Scope, partials beam.PCollection, cfg Config) beam
 		all = append(all, beam.ParDo(ws, &topRecordFn{WindowSize: w}, top))
 	}
 	// Sinks overwrite by key and need no windows: put every result in the
-	// global window so the kinds can be flattened into one output.
+	// global window so batch callers can flatten the kinds into one output.
 	for i, pc := range all {
 		all[i] = beam.WindowInto(s, window.NewGlobalWindows(), pc)
 	}
-	return beam.Flatten(s, all...)
+	return all
 }

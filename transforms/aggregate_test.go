@@ -50,6 +50,22 @@ func batchesOf(lines [][]byte, size int, wm int64) []transforms.Lines {
 	return out
 }
 
+// collectParts collects each part separately (streaming outputs are not
+// flattened).
+func collectParts(t *testing.T, p *beam.Pipeline, parts []beam.PCollection, s beam.Scope) func() []result.Record {
+	var reads []func() []result.Record
+	for i, pc := range parts {
+		reads = append(reads, collect(t, p, pc, s.Scope(fmt.Sprint("part", i))))
+	}
+	return func() []result.Record {
+		var all []result.Record
+		for _, r := range reads {
+			all = append(all, r()...)
+		}
+		return all
+	}
+}
+
 // collect writes the records to a file through the production sink and
 // reads them back.
 func collect(t *testing.T, p *beam.Pipeline, recs beam.PCollection, s beam.Scope) func() []result.Record {
@@ -76,84 +92,6 @@ func collect(t *testing.T, p *beam.Pipeline, recs beam.PCollection, s beam.Scope
 			t.Fatal(err)
 		}
 		return out
-	}
-}
-
-// finals reduces accumulating panes, in any order, to final values: counts
-// only grow from pane to pane, so a key's final count is its largest; a top
-// list's final value is the top-N of each ad's largest count over the panes.
-func finals(recs []result.Record, topN int) reference.Results {
-	r := reference.Results{Counts: map[string]int64{}, Filtered: map[string]int64{}, Top: map[string][]result.AdCount{}}
-	tops := map[string]map[string]int64{}
-	for _, rec := range recs {
-		switch {
-		case rec.Count != nil:
-			k := fmt.Sprintf("%d/%s", rec.Count.Minute, rec.Count.AdID)
-			r.Counts[k] = max(r.Counts[k], rec.Count.Count)
-		case rec.Filtered != nil:
-			k := fmt.Sprintf("%d/%s/%s", rec.Filtered.Minute, rec.Filtered.FilterID, rec.Filtered.AdID)
-			r.Filtered[k] = max(r.Filtered[k], rec.Filtered.Count)
-		case rec.Top != nil:
-			k := fmt.Sprintf("%d/%d", rec.Top.WindowSize, rec.Top.Minute)
-			if tops[k] == nil {
-				tops[k] = map[string]int64{}
-			}
-			for _, a := range rec.Top.Ads {
-				tops[k][a.AdID] = max(tops[k][a.AdID], a.Count)
-			}
-		}
-	}
-	for k, ads := range tops {
-		var l []result.AdCount
-		for ad, n := range ads {
-			l = append(l, result.AdCount{AdID: ad, Count: n})
-		}
-		sort.Slice(l, func(i, j int) bool { return result.Less(l[i], l[j]) })
-		if len(l) > topN {
-			l = l[:topN]
-		}
-		r.Top[k] = l
-	}
-	return r
-}
-
-func compare(t *testing.T, got, want reference.Results) {
-	t.Helper()
-	diff := func(name string, g, w map[string]int64) {
-		n := 0
-		for k, v := range w {
-			if g[k] != v {
-				if n++; n <= 5 {
-					t.Errorf("%s[%s] = %d, want %d", name, k, g[k], v)
-				}
-			}
-		}
-		for k, v := range g {
-			if _, ok := w[k]; !ok {
-				if n++; n <= 5 {
-					t.Errorf("%s[%s] = %d, want no record", name, k, v)
-				}
-			}
-		}
-		if n > 0 {
-			t.Errorf("%s: %d keys differ (of %d expected)", name, n, len(w))
-		}
-	}
-	diff("count", got.Counts, want.Counts)
-	diff("filtered", got.Filtered, want.Filtered)
-	if len(got.Top) != len(want.Top) {
-		t.Errorf("top lists: %d, want %d", len(got.Top), len(want.Top))
-	}
-	n := 0
-	for k, w := range want.Top {
-		if !reflect.DeepEqual(got.Top[k], w) {
-			if n++; n <= 3 {
-				t.Errorf("top[%s] = %v, want %v", k, got.Top[k], w)
-			}
-		}
-	}
-	if len(want.Counts) == 0 {
-		t.Fatal("test input produced no counts: the comparison would be vacuous")
 	}
 }
 
@@ -192,7 +130,7 @@ func TestBatchMatchesReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := reference.Recount(lines, cfg.WindowSizes, cfg.TopN, nil)
-			compare(t, finals(read(), cfg.TopN), want)
+			reference.Compare(t, reference.Finals(read(), cfg.TopN), want)
 
 			c := runners.Counters(res, transforms.MetricNamespace)
 			var rejected int64
@@ -263,12 +201,12 @@ func TestStreamingLateAndDuplicates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	read := collect(t, p, out.Records, s)
+	read := collectParts(t, p, out.RecordParts, s)
 	res, err := ptest.RunWithMetrics(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := finals(read(), cfg.TopN)
+	got := reference.Finals(read(), cfg.TopN)
 	m := func(d time.Duration) string { return fmt.Sprint(at(d).Unix()) }
 	wantCounts := map[string]int64{m(0) + "/ad1": 4, m(time.Minute) + "/ad2": 1, m(7*time.Minute) + "/ad3": 1}
 	if !reflect.DeepEqual(got.Counts, wantCounts) {
@@ -346,7 +284,7 @@ func TestStreamingEqualsBatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			read := collect(t, pl, out.Records, s)
+			read := collectParts(t, pl, out.RecordParts, s)
 			res, err := ptest.RunWithMetrics(pl)
 			if err != nil {
 				t.Fatal(err)
@@ -354,7 +292,7 @@ func TestStreamingEqualsBatch(t *testing.T) {
 			if late := runners.Counters(res, transforms.MetricNamespace)[transforms.MetricTooLate]; late != 0 {
 				t.Fatalf("%d clicks too late: the test's arrival model is wrong", late)
 			}
-			compare(t, finals(read(), cfg.TopN), reference.Recount(lines, cfg.WindowSizes, cfg.TopN, nil))
+			reference.Compare(t, reference.Finals(read(), cfg.TopN), reference.Recount(lines, cfg.WindowSizes, cfg.TopN, nil))
 		})
 	}
 }

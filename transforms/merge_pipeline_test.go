@@ -38,7 +38,7 @@ func TestDuplicatesAcrossStagesMerge(t *testing.T) {
 	pa, _, _ := beam.ParDo3(s.Scope("a"), fn, beam.Create(s.Scope("a"), a))
 	pb, _, _ := beam.ParDo3(s.Scope("b"), fn, beam.Create(s.Scope("b"), b))
 	cfg := DefaultConfig()
-	recs := aggregatePartials(s, beam.Flatten(s, pa, pb), cfg)
+	recs := beam.Flatten(s, aggregatePartials(s, beam.Flatten(s, pa, pb), cfg)...)
 	m := t0.Unix()
 	passert.Equals(s, beam.ParDo(s, countString, recs),
 		fmt.Sprintf("%d/ad1=3", m), fmt.Sprintf("%d/ad2=1", m+60))

@@ -220,6 +220,13 @@ func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in Lines,
 	}
 	f.metrics.in.Inc(ctx, int64(len(in.Lines)))
 	f.metrics.flush(ctx, f.agg)
+	if in.Watermark != NoWatermark {
+		// Streaming: flush with every batch. A streaming source's bundle can
+		// last as long as its checkpoint budget; waiting for FinishBundle
+		// would hold results back and, on prism, leave the partials behind
+		// the watermark the source reported meanwhile.
+		f.agg.flush(emit)
+	}
 	if len(keep) > 0 {
 		valid(Clicks{Clicks: keep})
 	}

@@ -7,9 +7,12 @@ package reference
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 	"unicode/utf8"
 
@@ -287,5 +290,83 @@ func depth(line []byte) int {
 		case json.Delim(']'), json.Delim('}'):
 			d--
 		}
+	}
+}
+
+// Finals reduces accumulating panes, in any order, to final values: counts
+// only grow from pane to pane, so a key's final count is its largest; a top
+// list's final value is the top-N of each ad's largest count over the panes.
+func Finals(recs []result.Record, topN int) Results {
+	r := Results{Counts: map[string]int64{}, Filtered: map[string]int64{}, Top: map[string][]result.AdCount{}}
+	tops := map[string]map[string]int64{}
+	for _, rec := range recs {
+		switch {
+		case rec.Count != nil:
+			k := fmt.Sprintf("%d/%s", rec.Count.Minute, rec.Count.AdID)
+			r.Counts[k] = max(r.Counts[k], rec.Count.Count)
+		case rec.Filtered != nil:
+			k := fmt.Sprintf("%d/%s/%s", rec.Filtered.Minute, rec.Filtered.FilterID, rec.Filtered.AdID)
+			r.Filtered[k] = max(r.Filtered[k], rec.Filtered.Count)
+		case rec.Top != nil:
+			k := fmt.Sprintf("%d/%d", rec.Top.WindowSize, rec.Top.Minute)
+			if tops[k] == nil {
+				tops[k] = map[string]int64{}
+			}
+			for _, a := range rec.Top.Ads {
+				tops[k][a.AdID] = max(tops[k][a.AdID], a.Count)
+			}
+		}
+	}
+	for k, ads := range tops {
+		var l []result.AdCount
+		for ad, n := range ads {
+			l = append(l, result.AdCount{AdID: ad, Count: n})
+		}
+		sort.Slice(l, func(i, j int) bool { return result.Less(l[i], l[j]) })
+		if len(l) > topN {
+			l = l[:topN]
+		}
+		r.Top[k] = l
+	}
+	return r
+}
+
+func Compare(t testing.TB, got, want Results) {
+	t.Helper()
+	diff := func(name string, g, w map[string]int64) {
+		n := 0
+		for k, v := range w {
+			if g[k] != v {
+				if n++; n <= 5 {
+					t.Errorf("%s[%s] = %d, want %d", name, k, g[k], v)
+				}
+			}
+		}
+		for k, v := range g {
+			if _, ok := w[k]; !ok {
+				if n++; n <= 5 {
+					t.Errorf("%s[%s] = %d, want no record", name, k, v)
+				}
+			}
+		}
+		if n > 0 {
+			t.Errorf("%s: %d keys differ (of %d expected)", name, n, len(w))
+		}
+	}
+	diff("count", got.Counts, want.Counts)
+	diff("filtered", got.Filtered, want.Filtered)
+	if len(got.Top) != len(want.Top) {
+		t.Errorf("top lists: %d, want %d", len(got.Top), len(want.Top))
+	}
+	n := 0
+	for k, w := range want.Top {
+		if !reflect.DeepEqual(got.Top[k], w) {
+			if n++; n <= 3 {
+				t.Errorf("top[%s] = %v, want %v", k, got.Top[k], w)
+			}
+		}
+	}
+	if len(want.Counts) == 0 {
+		t.Fatal("test input produced no counts: the comparison would be vacuous")
 	}
 }
