@@ -39,6 +39,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"migrate":    {"apply the Cassandra schema (idempotent)", runMigrate},
 		"aggregate":  {"recount a JSON-lines click log (or a stored range) and print result records", runAggregate},
+		"allinone":   {"run everything in one process (embedded Kafka, generator, log watcher, streaming job, DB writers, Pebble, API and dashboard)", runAllInOne},
 		"stream":     {"run the streaming aggregation job: raw topic → aggregates → results topic", runStream},
 		"dbwriter":   {"consume the results (or raw) topic into the store", runDBWriter},
 		"generate":   {"generate realistic click traffic (JSON lines) with duplicates, late, too-late and malformed lines", runGenerate},
