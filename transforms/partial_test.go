@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/adclick/adclick/transforms/result"
 )
 
 func partialOf(ids []int, attrOf func(int) attrs) Partial {
@@ -116,5 +118,32 @@ func TestTopOf(t *testing.T) {
 		if sel[i].Count > sel[i-1].Count || sel[i].Count == sel[i-1].Count && sel[i].AdID < sel[i-1].AdID {
 			t.Fatalf("not ordered: %v", sel)
 		}
+	}
+}
+
+func TestRecordCoderRoundTrip(t *testing.T) {
+	recs := []result.Record{
+		{Count: &result.Count{AdID: "ad\x001", Minute: 1704103260, Count: 352}},
+		{Filtered: &result.FilteredCount{AdID: "日本", FilterID: "country:US", Minute: -60, Count: 0}},
+		{Top: &result.Top{WindowSize: 60, Minute: 1704103260, Ads: []result.AdCount{{AdID: "a", Count: 9}, {AdID: "b", Count: 1}}}},
+		{Top: &result.Top{WindowSize: 1, Minute: 0, Ads: []result.AdCount{}}},
+	}
+	for _, r := range recs {
+		b, err := encodeRecord(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := decodeRecord(b)
+		if err != nil || string(back.AppendJSON(nil)) != string(r.AppendJSON(nil)) {
+			t.Fatalf("round trip %s -> %s (%v)", r.AppendJSON(nil), back.AppendJSON(nil), err)
+		}
+		for cut := 0; cut < len(b); cut++ {
+			if _, err := decodeRecord(b[:cut]); err == nil {
+				t.Fatalf("decoding %d of %d bytes of %s succeeded", cut, len(b), r.AppendJSON(nil))
+			}
+		}
+	}
+	if _, err := encodeRecord(result.Record{}); err == nil {
+		t.Fatal("empty record encoded")
 	}
 }

@@ -2,7 +2,8 @@ package transforms
 
 import (
 	"context"
-	"encoding/json"
+	"encoding/binary"
+	"errors"
 	"reflect"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
@@ -54,10 +55,108 @@ func init() {
 	beam.RegisterCoder(reflect.TypeOf((*result.Record)(nil)).Elem(), encodeRecord, decodeRecord)
 }
 
-// result.Record has pointer fields; its JSON form (SPEC §4) is also its coder.
-func encodeRecord(r result.Record) ([]byte, error) { return r.AppendJSON(nil), nil }
+// result.Record crosses fusion boundaries in volume (every count and
+// filtered count): a compact binary form, not its JSON.
+const (
+	recCount byte = iota + 1
+	recFiltered
+	recTop
+)
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func encodeRecord(r result.Record) ([]byte, error) {
+	var b []byte
+	switch {
+	case r.Count != nil:
+		b = append(b, recCount)
+		b = appendStr(b, r.Count.AdID)
+		b = binary.AppendVarint(b, r.Count.Minute)
+		b = binary.AppendVarint(b, r.Count.Count)
+	case r.Filtered != nil:
+		b = append(b, recFiltered)
+		b = appendStr(b, r.Filtered.AdID)
+		b = appendStr(b, r.Filtered.FilterID)
+		b = binary.AppendVarint(b, r.Filtered.Minute)
+		b = binary.AppendVarint(b, r.Filtered.Count)
+	case r.Top != nil:
+		b = append(b, recTop)
+		b = binary.AppendVarint(b, int64(r.Top.WindowSize))
+		b = binary.AppendVarint(b, r.Top.Minute)
+		b = binary.AppendUvarint(b, uint64(len(r.Top.Ads)))
+		for _, a := range r.Top.Ads {
+			b = appendStr(b, a.AdID)
+			b = binary.AppendVarint(b, a.Count)
+		}
+	default:
+		return nil, errors.New("transforms: empty record")
+	}
+	return b, nil
+}
+
+type recReader struct {
+	b   []byte
+	err error
+}
+
+func (r *recReader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.err = errCorruptRecord
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *recReader) str() string {
+	l, n := binary.Uvarint(r.b)
+	if n <= 0 || l > uint64(len(r.b)-n) {
+		r.err = errCorruptRecord
+		return ""
+	}
+	s := string(r.b[n : n+int(l)])
+	r.b = r.b[n+int(l):]
+	return s
+}
+
+var errCorruptRecord = errors.New("transforms: corrupt record encoding")
+
 func decodeRecord(b []byte) (result.Record, error) {
-	var r result.Record
-	err := json.Unmarshal(b, &r)
-	return r, err
+	if len(b) == 0 {
+		return result.Record{}, errCorruptRecord
+	}
+	r := &recReader{b: b[1:]}
+	var out result.Record
+	switch b[0] {
+	case recCount:
+		c := &result.Count{AdID: r.str()}
+		c.Minute, c.Count = r.varint(), r.varint()
+		out.Count = c
+	case recFiltered:
+		f := &result.FilteredCount{AdID: r.str(), FilterID: r.str()}
+		f.Minute, f.Count = r.varint(), r.varint()
+		out.Filtered = f
+	case recTop:
+		t := &result.Top{WindowSize: int(r.varint()), Minute: r.varint()}
+		n, k := binary.Uvarint(r.b)
+		if k <= 0 || n > uint64(len(r.b)) {
+			return result.Record{}, errCorruptRecord
+		}
+		r.b = r.b[k:]
+		t.Ads = make([]result.AdCount, 0, n)
+		for i := uint64(0); i < n && r.err == nil; i++ {
+			t.Ads = append(t.Ads, result.AdCount{AdID: r.str(), Count: r.varint()})
+		}
+		out.Top = t
+	default:
+		return result.Record{}, errCorruptRecord
+	}
+	if r.err != nil || len(r.b) != 0 {
+		return result.Record{}, errCorruptRecord
+	}
+	return out, nil
 }

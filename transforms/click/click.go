@@ -168,8 +168,12 @@ func (ps *Parser) Parse(line []byte) (Click, error) {
 	if hasLoneSurrogate(line) {
 		return c, reject(ReasonInvalidUTF8, "", "line has a \\u escape of an unpaired UTF-16 surrogate")
 	}
-	if d := nestingDepth(line); d > MaxNesting {
-		return c, reject(ReasonInvalidJSON, "", "nested %d levels deep, limit %d", d, MaxNesting)
+	// Counting brackets is vectorised; walking the line is needed only when
+	// there are enough of them to nest too deep.
+	if bytes.Count(line, []byte{'['})+bytes.Count(line, []byte{'{'}) > MaxNesting {
+		if d := nestingDepth(line); d > MaxNesting {
+			return c, reject(ReasonInvalidJSON, "", "nested %d levels deep, limit %d", d, MaxNesting)
+		}
 	}
 	// The parser alone is lenient (unknown escapes, leading zeros, raw
 	// control characters); the validator is strict RFC 8259.
