@@ -107,7 +107,7 @@ func parseToken(s string) (Token, error) {
 	if name == "" || len(name) > 64 || strings.IndexFunc(name, func(r rune) bool {
 		return !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
 	}) >= 0 {
-		return Token{}, errors.New("name must be 1-64 characters of A-Z a-z 0-9 - _ .")
+		return Token{}, errors.New("name must be 1-64 characters of A-Z a-z 0-9 - _ and dots")
 	}
 	t := Token{Name: name, Secret: secret}
 	switch role {

@@ -21,9 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/queryapi/metrics"
 	"github.com/adclick/adclick/queryapi/internal/demodata"
 	"github.com/adclick/adclick/queryapi/internal/memstore"
+	"github.com/adclick/adclick/queryapi/metrics"
 	"github.com/adclick/adclick/transforms/click"
 )
 

@@ -242,7 +242,7 @@ func (fn *readRawFn) Teardown() {
 }
 
 func (fn *readRawFn) CreateInitialRestriction(p ReadPlan) ShardSet {
-	return ShardSet{Shards: p.Shards}
+	return ShardSet(p)
 }
 
 // SplitRestriction starts with one restriction per shard, so a runner reads

@@ -15,7 +15,7 @@ import (
 
 // Environment variables run.sh exports.
 const (
-	EnvKafka     = "ADCLICK_TEST_KAFKA_BROKERS"  // host:port[,host:port]
+	EnvKafka     = "ADCLICK_TEST_KAFKA_BROKERS"   // host:port[,host:port]
 	EnvCassandra = "ADCLICK_TEST_CASSANDRA_HOSTS" // host:port[,host:port]
 	EnvSkip      = "ADCLICK_SKIP_INTEGRATION"
 )

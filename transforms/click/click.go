@@ -310,7 +310,7 @@ func parseTimestamp(v *fastjson.Value) (int64, *RejectError) {
 // high-low pair. The JSON parser would keep such an escape as literal text,
 // and the value it stands for is not UTF-8.
 func hasLoneSurrogate(line []byte) bool {
-	if bytes.Index(line, []byte(`\u`)) < 0 {
+	if !bytes.Contains(line, []byte(`\u`)) {
 		return false
 	}
 	for i := 0; i < len(line); i++ {

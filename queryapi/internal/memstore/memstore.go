@@ -20,11 +20,10 @@ import (
 
 // Store is the fake. The zero value is not usable; call New.
 type Store struct {
-	mu       sync.RWMutex
-	counts   map[string]map[int64]int64 // ad "\x00" filter → minute → count
-	tops     map[int]map[int64]result.Top
-	down     bool
-	pingFail bool
+	mu     sync.RWMutex
+	counts map[string]map[int64]int64 // ad "\x00" filter → minute → count
+	tops   map[int]map[int64]result.Top
+	down   bool
 }
 
 // New returns an empty fake store.
