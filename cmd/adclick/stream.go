@@ -139,38 +139,13 @@ func runStreamJob(ctx context.Context, env *cliEnv, cfg pipelines.StreamConfig, 
 	return nil
 }
 
-// storeFlags name a store on the command line.
-type storeFlags struct {
-	backend, pebbleDir, hosts, keyspace string
-}
-
-func (f *storeFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.backend, "store", storeio.Pebble, "store: pebble (embedded) or cassandra")
-	fs.StringVar(&f.pebbleDir, "pebble-dir", "data/pebble", "Pebble database directory (--store pebble)")
-	fs.StringVar(&f.hosts, "cassandra-hosts", "", "Cassandra contact points, host[:port] comma-separated (--store cassandra)")
-	fs.StringVar(&f.keyspace, "keyspace", "adclick", "Cassandra keyspace (--store cassandra)")
-}
-
-func (f *storeFlags) config() (storeio.Config, error) {
-	c := storeio.Config{Backend: f.backend, Path: f.pebbleDir, Keyspace: f.keyspace}
-	for _, h := range strings.Split(f.hosts, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			c.Hosts = append(c.Hosts, h)
-		}
-	}
-	if err := c.Validate(); err != nil {
-		return c, fmt.Errorf("%w: %v", errUsage, err)
-	}
-	return c, nil
-}
-
 // runDBWriter consumes the results (or raw) topic into the store.
 func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "dbwriter")
 	var t topics
-	var sf storeFlags
+	var so storeOptions
 	t.register(fs)
-	sf.register(fs)
+	so.register(fs, "store")
 	kind := fs.String("kind", string(dbwriter.Results), "what to write: results (aggregation topic → aggregate store) or raw (raw topic → raw store)")
 	group := fs.String("group", "", "consumer group (default adclick-dbwriter-<kind>)")
 	if err := parseFlags(fs, env, args); err != nil {
@@ -180,7 +155,7 @@ func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	sc, err := sf.config()
+	sc, err := so.config("store")
 	if err != nil {
 		return err
 	}
