@@ -18,7 +18,7 @@ run: build
 	$(BIN) generate --count 200000 --start 2024-01-01T10:00:00Z --event-rate 1000 \
 	  --dup-share 0.05 --late-share 0.03 --malformed-share 0.01 --append=false --out .cache/sample.jsonl
 	$(BIN) aggregate --input .cache/sample.jsonl --output .cache/results.jsonl --dead-letters .cache/dead-letters.jsonl
-	@echo "results: .cache/results.jsonl ($$(wc -l < .cache/results.jsonl) records); top 5 ads of the last minute:"
+	@echo "results: .cache/results.jsonl ($$(wc -l < .cache/results.jsonl) records); top list of the last minute (first 300 characters):"
 	@grep '"window_size":1,' .cache/results.jsonl | sort | tail -1 | cut -c1-300
 
 # Everything, including the integration tests against a real Apache Kafka and
