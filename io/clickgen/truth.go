@@ -4,9 +4,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/adclick/adclick/transforms/click"
+
+	"github.com/adclick/adclick/io/atomicfile"
 )
 
 // Truth is the ground truth of a generated stream: what each non-normal line
@@ -64,24 +65,8 @@ func (t *Truth) WriteFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("clickgen: encode truth: %w", err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
+	if err := atomicfile.Write(path, append(b, '\n')); err != nil {
 		return fmt.Errorf("clickgen: write truth: %w", err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("clickgen: write truth %s: %w", path, err)
 	}
 	return nil
 }
