@@ -72,7 +72,8 @@ func AggregateClicks(s beam.Scope, clicks beam.PCollection, cfg Config) (beam.PC
 
 // windowing returns the WindowInto options of every stage: the watermark
 // firing, early panes every cfg.EarlyFiring while clicks arrive, a late pane
-// for every late partial, accumulating panes.
+// for every late element. Panes are discarding; the stages accumulate them in
+// keyed state (accumulate.go says why).
 func windowing(cfg Config) []beam.WindowIntoOption {
 	if !cfg.Streaming {
 		return nil // batch: one firing at the end of the input
@@ -82,19 +83,29 @@ func windowing(cfg Config) []beam.WindowIntoOption {
 		LateFiring(trigger.Repeat(trigger.AfterCount(1)))
 	return []beam.WindowIntoOption{
 		beam.Trigger(tr),
-		beam.PanesAccumulate(),
+		beam.PanesDiscard(),
 		beam.AllowedLateness(cfg.AllowedLateness + runnerLatenessMargin),
 	}
 }
 
 // aggregatePartials is everything after the fused stage. It returns the
-// result collections, each in the global window.
+// result collections, each in the global window. Batch has one pane per
+// window and needs no accumulation; streaming adds a keyed-state stage after
+// each aggregation (accumulate.go).
 func aggregatePartials(s beam.Scope, partials beam.PCollection, cfg Config) []beam.PCollection {
 	opts := windowing(cfg)
 	minute := window.NewFixedWindows(time.Minute)
+	global := window.NewGlobalWindows()
+	lateness := cfg.AllowedLateness + runnerLatenessMargin
 
 	windowed := beam.WindowInto(s, minute, partials, opts...)
-	merged := beam.CombinePerKey(s, &mergeFn{}, windowed)
+	var merged beam.PCollection
+	if cfg.Streaming {
+		panes := beam.WindowInto(s, global, beam.CombinePerKey(s, &mergeSetFn{}, windowed))
+		merged = beam.ParDo(s, newAccumulatePartialFn(lateness), panes)
+	} else {
+		merged = beam.CombinePerKey(s, &mergeFn{}, windowed)
+	}
 	records, adCounts := beam.ParDo2(s, &explodeFn{}, merged)
 
 	// Top-N: one snapshot of every ad's count per minute, then for each
@@ -103,17 +114,26 @@ func aggregatePartials(s beam.Scope, partials beam.PCollection, cfg Config) []be
 	// never per-ad elements.
 	adCounts = beam.WindowInto(s, minute, adCounts, opts...)
 	snaps := beam.ParDo(s, stampMinuteFn, beam.CombinePerKey(s, &snapshotFn{}, adCounts))
+	if cfg.Streaming {
+		byMinute := beam.WindowInto(s, global, beam.ParDo(s, keyByMinuteFn, snaps))
+		snaps = beam.ParDo(s, newAccumulateSnapshotFn(lateness), byMinute)
+	}
 	all := []beam.PCollection{records}
 	for _, w := range cfg.WindowSizes {
 		ws := s.Scope(fmt.Sprintf("top%dm", w))
 		slid := beam.WindowInto(ws, window.NewSlidingWindows(time.Minute, time.Duration(w)*time.Minute), snaps, opts...)
-		top := beam.CombinePerKey(ws, &topFn{N: cfg.TopN}, slid)
-		all = append(all, beam.ParDo(ws, &topRecordFn{WindowSize: w}, top))
+		if cfg.Streaming {
+			byEnd := beam.ParDo(ws, keyByWindowEndFn, beam.CombinePerKey(ws, &minutesFn{}, slid))
+			all = append(all, beam.ParDo(ws, newAccumulateTopFn(cfg.TopN, w, lateness), beam.WindowInto(ws, global, byEnd)))
+		} else {
+			top := beam.CombinePerKey(ws, &topFn{N: cfg.TopN}, slid)
+			all = append(all, beam.ParDo(ws, &topRecordFn{WindowSize: w}, top))
+		}
 	}
 	// Sinks overwrite by key and need no windows: put every result in the
 	// global window so batch callers can flatten the kinds into one output.
 	for i, pc := range all {
-		all[i] = beam.WindowInto(s, window.NewGlobalWindows(), pc)
+		all[i] = beam.WindowInto(s, global, pc)
 	}
 	return all
 }

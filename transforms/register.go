@@ -7,6 +7,8 @@ import (
 	"reflect"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/adclick/adclick/transforms/result"
@@ -21,7 +23,16 @@ func init() {
 	register.Function4x0(stampMinuteFn)
 	register.DoFn4x0[beam.Window, string, []result.AdCount, func(result.Record)](&topRecordFn{})
 
+	register.DoFn5x1[state.Provider, timers.Provider, string, Partial, func(string, AdMinute), error](&accumulatePartialFn{})
+	register.DoFn5x1[state.Provider, timers.Provider, string, MinuteSnapshot, func(string, MinuteSnapshot), error](&accumulateSnapshotFn{})
+	register.DoFn5x1[state.Provider, timers.Provider, string, Minutes, func(result.Record), error](&accumulateTopFn{})
+	register.Function2x2(keyByMinuteFn)
+	register.Function4x0(keyByWindowEndFn)
+	register.Emitter2[string, Minutes]()
+
 	register.Combiner3[Partial, Partial, AdMinute](&mergeFn{})
+	register.Combiner3[Partial, Partial, Partial](&mergeSetFn{})
+	register.Combiner3[Minutes, MinuteSnapshot, Minutes](&minutesFn{})
 	register.Combiner3[Snapshot, AdCount, Snapshot](&snapshotFn{})
 	register.Combiner3[Minutes, MinuteSnapshot, []result.AdCount](&topFn{})
 
@@ -31,6 +42,7 @@ func init() {
 	register.Emitter1[result.Record]()
 	register.Emitter2[string, AdCount]()
 	register.Emitter2[string, MinuteSnapshot]()
+	register.Emitter2[string, AdMinute]()
 
 	beam.RegisterType(reflect.TypeOf((*Lines)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*Clicks)(nil)).Elem())
