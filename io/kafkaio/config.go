@@ -45,6 +45,12 @@ type ReadConfig struct {
 	CommitDelay     time.Duration // a safe position is committed this long after it was computed (default 10 s)
 	CommitInterval  time.Duration // how often a safe position is computed (default 5 s)
 
+	// MaxBundleAdvance caps how far the watermark moves within one bundle:
+	// the runner learns a bundle's elements and its new watermark together,
+	// so a bundle that read minutes of backlog would otherwise see its own
+	// older elements dropped as expired (default 20 s; keep it below the
+	// aggregation's runner lateness margin).
+	MaxBundleAdvance time.Duration
 	CheckpointEvery  time.Duration // self-checkpoint after this long (default 1 s)
 	CheckpointAfter  int           // or after this many records (default 500,000)
 	PollTimeout      time.Duration // longest wait for one poll (default 250 ms)
@@ -72,6 +78,7 @@ func (c *ReadConfig) withDefaults() ReadConfig {
 	setDur(&r.CommitDelay, 10*time.Second)
 	setDur(&r.CommitInterval, 5*time.Second)
 	setDur(&r.CheckpointEvery, time.Second)
+	setDur(&r.MaxBundleAdvance, 20*time.Second)
 	setDur(&r.PollTimeout, 250*time.Millisecond)
 	setDur(&r.IdleResume, 100*time.Millisecond)
 	setDur(&r.RequestTimeout, 30*time.Second)
@@ -126,7 +133,7 @@ func (c *ReadConfig) Validate() error {
 		{"WatermarkDelay", r.WatermarkDelay}, {"WatermarkStep", r.WatermarkStep}, {"MaxSkew", r.MaxSkew},
 		{"IdleTimeout", r.IdleTimeout}, {"AllowedLateness", r.AllowedLateness}, {"Margin", r.Margin},
 		{"CommitDelay", r.CommitDelay}, {"CommitInterval", r.CommitInterval},
-		{"CheckpointEvery", r.CheckpointEvery}, {"PollTimeout", r.PollTimeout}, {"IdleResume", r.IdleResume},
+		{"CheckpointEvery", r.CheckpointEvery}, {"MaxBundleAdvance", r.MaxBundleAdvance}, {"PollTimeout", r.PollTimeout}, {"IdleResume", r.IdleResume},
 		{"RequestTimeout", r.RequestTimeout}, {"DialTimeout", r.DialTimeout},
 	} {
 		if d.v < 0 {

@@ -153,6 +153,29 @@ func (s *partState) observe(p *params, off, ts, now int64) int64 {
 	return w
 }
 
+// wouldExceed says whether a record with timestamp ts read at wall time now
+// would move the watermark past limit.
+func (s *partState) wouldExceed(p *params, ts, now, limit int64) bool {
+	if lim := now + p.skew; ts > lim {
+		ts = lim
+	}
+	return ts > s.Max && p.quant(ts-p.delay) > limit
+}
+
+// observeUntimed accounts for a record whose timestamp is not an event time
+// (see NoEventTimeHeader): it moves the read position and applies idle floors
+// but leaves the watermark and the open minutes alone.
+func (s *partState) observeUntimed(off int64) int64 {
+	for s.nextFloor < len(s.Floors) && s.Floors[s.nextFloor].Offset <= off {
+		if f := s.Floors[s.nextFloor].WM; f > s.WM {
+			s.WM = f
+		}
+		s.nextFloor++
+	}
+	s.Next = off + 1
+	return s.WM
+}
+
 // mark records minute m's first offset, unless the minute is already known.
 func (s *partState) mark(m, off, w int64) {
 	i := len(s.Minutes)
@@ -366,11 +389,73 @@ type estimator struct {
 	mu  sync.Mutex
 	s   *partState
 	err error // undecodable state, reported by ProcessElement
+
+	// set by ProcessElement: where this partition's watermark is shared
+	reads *readWatermarks
+	part  int32
 }
 
-// CurrentWatermark is what the runner sees as this partition's watermark.
+// CurrentWatermark is what the runner sees as this partition's watermark:
+// the smallest of the read's partitions in this process (readWatermarks).
 func (e *estimator) CurrentWatermark() time.Time {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	return mtime.Time(e.s.WM).ToTime()
+	wm := e.s.WM
+	e.mu.Unlock()
+	if e.reads != nil {
+		wm = e.reads.set(e.part, wm)
+	}
+	return mtime.Time(wm).ToTime()
+}
+
+// readWatermarks holds the latest watermark of every partition of one read
+// in this process. Prism takes a stage's output watermark from the residuals
+// of whichever bundle finished last, not the minimum over all restrictions,
+// so one partition reporting "12:30" would let the runner drop the elements
+// a lagging partition is still reading at "12:20". Reporting the minimum
+// over the read's partitions keeps every partition's elements on time. On a
+// distributed runner each process sees only its own partitions, and the
+// runner combines restrictions itself.
+type readWatermarks struct {
+	mu sync.Mutex
+	wm map[int32]int64
+}
+
+// set records partition p's watermark and returns the read's minimum.
+func (r *readWatermarks) set(p int32, wm int64) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if old, ok := r.wm[p]; !ok || wm > old {
+		r.wm[p] = wm
+	}
+	m := r.wm[p]
+	for _, w := range r.wm {
+		m = min(m, w)
+	}
+	return m
+}
+
+// done removes a partition whose bounded read completed.
+func (r *readWatermarks) done(p int32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.wm, p)
+}
+
+// readRegistry maps a read (ReadID) to its readWatermarks. It is process
+// state by necessity: the partitions' DoFn instances share nothing else.
+// One entry per Read in a pipeline built in this process.
+var readRegistry = struct {
+	sync.Mutex
+	m map[string]*readWatermarks
+}{m: map[string]*readWatermarks{}}
+
+func watermarksOf(readID string) *readWatermarks {
+	readRegistry.Lock()
+	defer readRegistry.Unlock()
+	r := readRegistry.m[readID]
+	if r == nil {
+		r = &readWatermarks{wm: map[int32]int64{}}
+		readRegistry.m[readID] = r
+	}
+	return r
 }

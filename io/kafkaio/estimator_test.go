@@ -249,3 +249,69 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatal("WriteConfig without topic accepted")
 	}
 }
+
+func TestUntimedRecordsLeaveTheWatermark(t *testing.T) {
+	p := testParams()
+	now := t0 + 10*60_000
+	s := newPartState()
+	s.begin(0, now)
+	s.observe(&p, 0, t0, now)
+	before, minutes := s.WM, len(s.Minutes)
+	// A malformed line stamped with the wall clock, ten minutes ahead of the data.
+	if got := s.observeUntimed(1); got != before {
+		t.Errorf("watermark applied to the untimed record = %d, want %d", got, before)
+	}
+	if s.WM != before || len(s.Minutes) != minutes || s.Next != 2 {
+		t.Errorf("after an untimed record: WM %d (want %d), %d open minutes (want %d), next %d (want 2)",
+			s.WM, before, len(s.Minutes), minutes, s.Next)
+	}
+	// The next click is judged against the data's watermark, not the wall clock.
+	if got := s.observe(&p, 2, t0+1000, now); got != before {
+		t.Errorf("watermark applied to the next click = %d, want %d", got, before)
+	}
+}
+
+func TestWouldExceed(t *testing.T) {
+	p := testParams() // delay 5 s, step 1 s, skew 1 min
+	now := t0 + 10*60_000
+	s := newPartState()
+	s.begin(0, now)
+	s.observe(&p, 0, t0+30_000, now) // WM = t0 + 25 s
+	limit := s.WM + 20_000
+	tests := []struct {
+		name string
+		ts   int64
+		want bool
+	}{
+		{"older record", t0, false},
+		{"within the cap", t0 + 50_000, false},
+		{"exactly at the cap", t0 + 50_999, false},
+		{"past the cap", t0 + 51_000, true},
+		{"far future, clamped to wall+skew and still past", now + 3_600_000, true},
+	}
+	for _, tc := range tests {
+		if got := s.wouldExceed(&p, tc.ts, now, limit); got != tc.want {
+			t.Errorf("%s: wouldExceed(%d) = %v, want %v", tc.name, tc.ts, got, tc.want)
+		}
+	}
+}
+
+func TestReadWatermarksMinimum(t *testing.T) {
+	r := &readWatermarks{wm: map[int32]int64{}}
+	if got := r.set(0, 100); got != 100 {
+		t.Errorf("one partition: %d, want 100", got)
+	}
+	if got := r.set(1, 40); got != 40 {
+		t.Errorf("a lagging partition holds the read: %d, want 40", got)
+	}
+	if got := r.set(0, 500); got != 40 {
+		t.Errorf("the leader moving on: %d, want 40", got)
+	}
+	if got := r.set(1, 30); got != 40 {
+		t.Errorf("a partition's watermark never goes back: %d, want 40", got)
+	}
+	r.done(1)
+	if got := r.set(0, 500); got != 500 {
+		t.Errorf("after the lagging partition finished: %d, want 500", got)
+	}
+}

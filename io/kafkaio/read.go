@@ -2,6 +2,8 @@ package kafkaio
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,8 +65,17 @@ func TryRead(s beam.Scope, cfg ReadConfig) (beam.PCollection, error) {
 	}
 	c := cfg.withDefaults()
 	s = s.Scope("kafkaio.Read")
-	parts := beam.ParDo(s, &discoverFn{Cfg: c}, beam.Impulse(s))
-	return beam.ParDo(s, &readFn{Cfg: c}, parts), nil
+	id := newReadID(c.Topic)
+	parts := beam.ParDo(s, &discoverFn{Cfg: c, ReadID: id}, beam.Impulse(s))
+	return beam.ParDo(s, &readFn{Cfg: c, ReadID: id}, parts), nil
+}
+
+// newReadID names one Read transform of one pipeline: the key its partitions
+// share their watermarks under (readWatermarks).
+func newReadID(topic string) string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return topic + "/" + hex.EncodeToString(b[:])
 }
 
 func newClient(brokers []string, dial time.Duration, opts ...kgo.Opt) (*kgo.Client, error) {
@@ -79,7 +90,8 @@ func newClient(brokers []string, dial time.Duration, opts ...kgo.Opt) (*kgo.Clie
 // discoverFn lists the partitions and resolves each one's start, end and
 // restored estimator.
 type discoverFn struct {
-	Cfg ReadConfig
+	Cfg    ReadConfig
+	ReadID string
 }
 
 func (f *discoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(partitionSpec)) error {
@@ -87,7 +99,13 @@ func (f *discoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(par
 	if err != nil {
 		return err
 	}
+	reads := watermarksOf(f.ReadID)
 	for _, s := range specs {
+		// Every partition holds the read's watermark from the start, also
+		// before its first bundle ran.
+		if st, err := decodeState(s.State); err == nil {
+			reads.set(s.Partition, st.WM)
+		}
 		emit(s)
 	}
 	return nil
@@ -216,6 +234,7 @@ type partClient struct {
 	cl   *kgo.Client
 	adm  *kadm.Client
 	next int64
+	held []*kgo.Record // fetched, not yet read: the next bundle starts with them
 }
 
 // Beam metrics of the reader (a DoFn cannot take a Prometheus registerer: it
@@ -230,7 +249,8 @@ var (
 
 // readFn is the splittable DoFn: one element and restriction per partition.
 type readFn struct {
-	Cfg ReadConfig
+	Cfg    ReadConfig
+	ReadID string
 
 	p       params
 	log     *slog.Logger
@@ -335,22 +355,28 @@ func (fn *readFn) drop(p int32) {
 }
 
 // ProcessElement reads one partition from the restriction's start until a time
-// or record budget is spent, then checkpoints itself: portable runners never
-// ask an unbounded SDF to split, and the runner learns the watermark only at
-// checkpoints.
+// or record budget is spent, or the watermark moved MaxBundleAdvance, then
+// checkpoints itself: portable runners never ask an unbounded SDF to split,
+// and the runner learns the watermark only at checkpoints.
 func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.LockRTracker,
 	p partitionSpec, emit func(beam.EventTime, transforms.Lines)) (sdf.ProcessContinuation, error) {
 	if we.err != nil {
 		return sdf.StopProcessing(), we.err
 	}
+	we.reads, we.part = watermarksOf(fn.ReadID), p.Partition
 	rest := rt.GetRestriction().(Restriction)
 	if rest.Start >= rest.End {
 		rt.TryClaim(rest.End)
+		we.reads.done(p.Partition)
 		return sdf.StopProcessing(), nil
 	}
 	start := time.Now()
 	we.mu.Lock()
 	we.s.begin(rest.Start, start.UnixMilli())
+	limit := int64(mtime.MaxTimestamp)
+	if we.s.WM > minWM {
+		limit = we.s.WM + fn.Cfg.MaxBundleAdvance.Milliseconds()
+	}
 	we.mu.Unlock()
 
 	c, err := fn.client(p.Partition, rest.Start)
@@ -358,36 +384,41 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 		return sdf.StopProcessing(), err
 	}
 	deadline := start.Add(fn.Cfg.CheckpointEvery)
-	read, empty := 0, false
+	read, empty, capped := 0, false, false
 	var batches []transforms.Lines
-	for {
-		wait := min(fn.Cfg.PollTimeout, time.Until(deadline))
-		if wait < time.Millisecond {
-			wait = time.Millisecond
-		}
-		pctx, cancel := context.WithTimeout(ctx, wait)
-		fs := c.cl.PollRecords(pctx, fn.Cfg.MaxPollRecords)
-		cancel()
-		if err := ctx.Err(); err != nil {
-			fn.drop(p.Partition)
-			return sdf.StopProcessing(), fmt.Errorf("kafkaio: reading %s/%d: %w", fn.Cfg.Topic, p.Partition, err)
-		}
-		for _, fe := range fs.Errors() {
-			if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
-				continue
+	for !capped {
+		var recs []*kgo.Record
+		if len(c.held) > 0 {
+			recs, c.held = c.held, nil
+		} else {
+			wait := min(fn.Cfg.PollTimeout, time.Until(deadline))
+			if wait < time.Millisecond {
+				wait = time.Millisecond
 			}
-			var loss *kgo.ErrDataLoss
-			if errors.As(fe.Err, &loss) {
-				// The broker lost records we had not read (or rewrote offsets we
-				// had): nothing to re-read, so say so loudly and go on.
-				fn.log.Error("kafkaio: broker reports data loss", "partition", fe.Partition, "err", fe.Err)
-				mDataLoss.Inc(ctx, 1)
-				continue
+			pctx, cancel := context.WithTimeout(ctx, wait)
+			fs := c.cl.PollRecords(pctx, fn.Cfg.MaxPollRecords)
+			cancel()
+			if err := ctx.Err(); err != nil {
+				fn.drop(p.Partition)
+				return sdf.StopProcessing(), fmt.Errorf("kafkaio: reading %s/%d: %w", fn.Cfg.Topic, p.Partition, err)
 			}
-			fn.drop(p.Partition)
-			return sdf.StopProcessing(), fmt.Errorf("kafkaio: fetching %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
+			for _, fe := range fs.Errors() {
+				if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
+					continue
+				}
+				var loss *kgo.ErrDataLoss
+				if errors.As(fe.Err, &loss) {
+					// The broker lost records we had not read (or rewrote offsets we
+					// had): nothing to re-read, so say so loudly and go on.
+					fn.log.Error("kafkaio: broker reports data loss", "partition", fe.Partition, "err", fe.Err)
+					mDataLoss.Inc(ctx, 1)
+					continue
+				}
+				fn.drop(p.Partition)
+				return sdf.StopProcessing(), fmt.Errorf("kafkaio: fetching %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
+			}
+			recs = fs.Records()
 		}
-		recs := fs.Records()
 		if len(recs) > 0 && recs[0].Offset < c.next {
 			// Offsets reused after a log truncation: they were claimed already.
 			i := 0
@@ -401,6 +432,11 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 		now := time.Now().UnixMilli()
 		if len(recs) == 0 {
 			empty = true
+			if read > 0 {
+				// Checkpoint before the idle rule may move the watermark: the
+				// records read in this bundle must not see it jump.
+				break
+			}
 			we.mu.Lock()
 			we.s.idle(&fn.p, now)
 			we.mu.Unlock()
@@ -412,7 +448,8 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 			}
 			if k > 0 {
 				var ok bool
-				batches, ok = fn.observe(we, rt, recs[:k], now, batches[:0])
+				var n int
+				batches, n, ok = fn.observe(we, rt, recs[:k], now, &limit, read == 0, batches[:0])
 				if !ok {
 					fn.drop(p.Partition)
 					return sdf.StopProcessing(), rt.GetError()
@@ -424,14 +461,19 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 					}
 					emit(ts, b)
 				}
+				if n < k {
+					c.held = recs[n:] // includes any past the end: they are cut again next time
+					k, capped = n, true
+				}
 				read += k
 				c.next = recs[k-1].Offset + 1
 				mRecords.Inc(ctx, int64(k))
 				mBatches.Inc(ctx, int64(len(batches)))
 			}
-			if k < len(recs) || recs[len(recs)-1].Offset+1 >= rest.End {
+			if !capped && (k < len(recs) || recs[len(recs)-1].Offset+1 >= rest.End) {
 				rt.TryClaim(rest.End) // bounded read complete
 				fn.drop(p.Partition)
+				we.reads.done(p.Partition)
 				return sdf.StopProcessing(), nil
 			}
 		}
@@ -445,26 +487,54 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 	rt.Mu.Lock()
 	rt.Rt.(*tracker).checkpoint = true
 	rt.Mu.Unlock()
-	if empty {
+	if empty && !capped {
 		return sdf.ResumeProcessingIn(fn.Cfg.IdleResume), nil
 	}
 	return sdf.ResumeProcessingIn(0), nil
 }
 
-// observe claims recs, feeds them to the estimator and cuts them into batches
-// of equal watermark. It holds the estimator's lock so the state the SDK saves
-// at a checkpoint always matches the claimed position.
-func (fn *readFn) observe(we *estimator, rt *sdf.LockRTracker, recs []*kgo.Record, now int64,
-	out []transforms.Lines) ([]transforms.Lines, bool) {
+// observe claims a prefix of recs, feeds it to the estimator and cuts it into
+// batches of equal watermark. It stops before the first record that would
+// move the watermark past limit, unless that record is the bundle's first
+// (first: nothing read in this bundle yet), and returns how many records it
+// took. It holds the estimator's lock so the state the SDK saves at a
+// checkpoint always matches the claimed position.
+func (fn *readFn) observe(we *estimator, rt *sdf.LockRTracker, recs []*kgo.Record, now int64, limit *int64, first bool,
+	out []transforms.Lines) ([]transforms.Lines, int, bool) {
 	we.mu.Lock()
 	defer we.mu.Unlock()
+	n := len(recs)
+	for i, r := range recs {
+		if untimed(r) {
+			continue
+		}
+		ts := r.Timestamp.UnixMilli()
+		if *limit == int64(mtime.MaxTimestamp) {
+			// A fresh partition: the cap counts from its first timed record.
+			*limit = fn.p.quant(min(ts, now+fn.p.skew)-fn.p.delay) + fn.Cfg.MaxBundleAdvance.Milliseconds()
+			continue
+		}
+		if (i > 0 || !first) && we.s.wouldExceed(&fn.p, ts, now, *limit) {
+			n = i
+			break
+		}
+	}
+	if n == 0 {
+		return out, 0, true
+	}
+	recs = recs[:n]
 	if !rt.TryClaim(recs[len(recs)-1].Offset) {
-		return out, false
+		return out, 0, false
 	}
 	we.s.dataSeen(now)
 	var cur transforms.Lines
 	for i, r := range recs {
-		w := we.s.observe(&fn.p, r.Offset, r.Timestamp.UnixMilli(), now)
+		var w int64
+		if untimed(r) {
+			w = we.s.observeUntimed(r.Offset)
+		} else {
+			w = we.s.observe(&fn.p, r.Offset, r.Timestamp.UnixMilli(), now)
+		}
 		if i > 0 && w != cur.Watermark {
 			out = append(out, cur)
 			cur = transforms.Lines{Lines: make([][]byte, 0, len(recs)-i)}
@@ -475,7 +545,23 @@ func (fn *readFn) observe(we *estimator, rt *sdf.LockRTracker, recs []*kgo.Recor
 		cur.Watermark = w
 		cur.Lines = append(cur.Lines, r.Value)
 	}
-	return append(out, cur), true
+	return append(out, cur), n, true
+}
+
+// NoEventTimeHeader marks a record whose Kafka timestamp is not its event
+// time — a line the producer could not parse, stamped with the wall clock.
+// The reader keeps such records out of the watermark: while a backlog is
+// read, one malformed line stamped "now" would otherwise close every window
+// of the backlog and make all its later clicks too late.
+const NoEventTimeHeader = "adclick-no-event-time"
+
+func untimed(r *kgo.Record) bool {
+	for _, h := range r.Headers {
+		if h.Key == NoEventTimeHeader {
+			return true
+		}
+	}
+	return false
 }
 
 func (fn *readFn) maybeCommit(ctx context.Context, c *partClient, we *estimator, p int32, now int64) {

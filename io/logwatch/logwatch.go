@@ -56,6 +56,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/adclick/adclick/io/kafkaio"
 	"github.com/adclick/adclick/transforms/click"
 )
 
@@ -737,6 +738,7 @@ func (w *Watcher) publish(ctx context.Context, f *tfile, end int64) {
 	} else {
 		w.m.malformed.Inc()
 		r.Timestamp = time.Now()
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: kafkaio.NoEventTimeHeader, Value: []byte("1")})
 	}
 	w.produce(r, q, seq)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/adclick/adclick/io/clickgen"
+	"github.com/adclick/adclick/io/kafkaio"
 	"github.com/adclick/adclick/io/testenv"
 	"github.com/adclick/adclick/transforms/click"
 )
@@ -283,6 +285,9 @@ func TestPublishesEveryLineOnce(t *testing.T) {
 		if err != nil {
 			if len(rec.Key) != 0 {
 				t.Errorf("malformed line published with key %q", rec.Key)
+			}
+			if !slices.ContainsFunc(rec.Headers, func(h kgo.RecordHeader) bool { return h.Key == kafkaio.NoEventTimeHeader }) {
+				t.Errorf("malformed line %q published without the %s header: its wall-clock timestamp would move the watermark", rec.Value, kafkaio.NoEventTimeHeader)
 			}
 			continue
 		}
