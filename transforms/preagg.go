@@ -75,6 +75,10 @@ type bundleAgg struct {
 
 	// per-bundle metric deltas, flushed once per input batch
 	valid, dups, late int64
+
+	// wm is the source watermark of the batch being aggregated (streaming),
+	// NoWatermark in batch. It stamps the emitted partials; see flush.
+	wm int64
 }
 
 func newBundleAgg(latenessMS int64, maxClicks int, fault [2]string) *bundleAgg {
@@ -84,6 +88,7 @@ func newBundleAgg(latenessMS int64, maxClicks int, fault [2]string) *bundleAgg {
 		fault:      fault,
 		parts:      make(map[adMinute]*partialBuilder),
 		seen:       make(map[clickID]struct{}, 1<<12),
+		wm:         NoWatermark,
 	}
 }
 
@@ -124,12 +129,20 @@ func (a *bundleAgg) add(c *click.Click, wm int64) outcome {
 
 func (a *bundleAgg) full() bool { return a.held >= a.maxClicks }
 
-// flush emits every partial, stamped with its minute's start, and forgets
-// them. The seen-set survives until the bundle ends so that duplicates
+// flush emits every partial and forgets them. A partial is stamped with the
+// source watermark clamped into its minute (batch: the minute's start). Why
+// not always the minute's start: on prism an aggregation's output watermark
+// is held by its pending elements and its consumers run only when that
+// watermark moves, so partials stamped at the start of the current minute
+// would hold every early pane back until the minute ends. The seen-set survives until the bundle ends so that duplicates
 // across (ad, minute) keys are still caught after an early flush.
 func (a *bundleAgg) flush(emit func(beam.EventTime, string, Partial)) {
 	for k, b := range a.parts {
-		emit(mtime.FromMilliseconds(k.minute*1000), adMinuteKey(k.minute, k.ad), b.build())
+		ts := k.minute * 1000
+		if a.wm != NoWatermark {
+			ts = min(max(a.wm, ts), ts+59_999)
+		}
+		emit(mtime.FromMilliseconds(ts), adMinuteKey(k.minute, k.ad), b.build())
 	}
 	clear(a.parts)
 	a.held = 0
@@ -199,6 +212,7 @@ func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in Lines,
 		keep = make([]click.Click, 0, len(in.Lines))
 	}
 	rejects := 0
+	f.agg.wm = in.Watermark
 	for _, line := range in.Lines {
 		c, err := f.parser.Parse(line)
 		if err != nil {
