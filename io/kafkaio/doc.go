@@ -54,7 +54,12 @@
 // downstream stages time to fire and write the windows that closed. On start a
 // partition resumes from the committed offset with the estimator restored from
 // the metadata, so re-reading repeats the original run's too-late decisions;
-// without a commit it starts at StartOffset. Commit failures only leave an
+// without a commit it starts at StartOffset. A record re-read after C whose
+// minute was already closed when C was computed (a late click behind the
+// restart point) is judged against that closing watermark, carried in the
+// metadata as closed=ms, and is too late: its window's count is final
+// downstream, and counting the record again would start that window afresh
+// from only the records after C and overwrite the complete count. Commit failures only leave an
 // older, still safe, commit in place.
 //
 // Bounded mode ends when a partition's next offset reaches its end offset; a

@@ -67,6 +67,7 @@ type candidate struct {
 	Offset int64
 	WM     int64
 	Max    int64
+	Closed int64 // the watermark the candidate's open minutes were judged against
 }
 
 // partState is one partition's watermark estimator and commit bookkeeping. It
@@ -77,6 +78,11 @@ type partState struct {
 	WM   int64 // current watermark, Unix ms, monotonic
 	Max  int64 // largest (clamped) record timestamp seen
 	Next int64 // next offset to read
+	// Closed: a minute m with m + closeAfter <= Closed was closed when the
+	// restart point was committed; its windows were complete downstream, so
+	// its records re-read after the restart point are judged too late (they
+	// would otherwise start the window again from a part of its records).
+	Closed int64
 
 	LastData      int64 // wall ms of the last poll that returned records (0: not started)
 	LastCandidate int64 // wall ms of the last commit candidate
@@ -90,7 +96,7 @@ type partState struct {
 }
 
 func newPartState() *partState {
-	return &partState{WM: minWM, Max: minWM, Committed: -1}
+	return &partState{WM: minWM, Max: minWM, Closed: minWM, Committed: -1}
 }
 
 // quant rounds a watermark down to the step, so a batch of records shares one
@@ -139,7 +145,14 @@ func (s *partState) observe(p *params, off, ts, now int64) int64 {
 	if lim := now + p.skew; ts > lim {
 		ts = lim // a bogus future timestamp must not drag the watermark along
 	}
-	if m := minuteStart(ts); m+p.closeAfter > w {
+	m := minuteStart(ts)
+	if m+p.closeAfter <= s.Closed {
+		// Re-read after a restart, in a window closed before the restart
+		// point: its count is final downstream, without this record in a
+		// fresh window. Judge the record by the closing watermark (too late).
+		w = max(w, s.Closed)
+	}
+	if m+p.closeAfter > w {
 		s.mark(m, off, w)
 	}
 	if ts > s.Max {
@@ -243,13 +256,14 @@ func (s *partState) idle(p *params, now int64) bool {
 // window still open, with the estimator as it was just before that offset.
 func (s *partState) safe(p *params) candidate {
 	s.prune(p)
+	closed := max(s.WM, s.Closed)
 	if len(s.Minutes) == 0 {
-		return candidate{Offset: s.Next, WM: s.WM, Max: s.Max}
+		return candidate{Offset: s.Next, WM: s.WM, Max: s.Max, Closed: closed}
 	}
-	c := candidate{Offset: s.Minutes[0].Offset, WM: s.Minutes[0].WM, Max: s.Minutes[0].Max}
+	c := candidate{Offset: s.Minutes[0].Offset, WM: s.Minutes[0].WM, Max: s.Minutes[0].Max, Closed: closed}
 	for _, m := range s.Minutes[1:] {
 		if m.Offset < c.Offset {
-			c = candidate{Offset: m.Offset, WM: m.WM, Max: m.Max}
+			c = candidate{Offset: m.Offset, WM: m.WM, Max: m.Max, Closed: closed}
 		}
 	}
 	return c
@@ -302,7 +316,8 @@ func (s *partState) committed(off int64) {
 const metaVersion = "adclick-wm1"
 
 // metadata encodes the estimator as of candidate c: its watermark and largest
-// timestamp, and the idle floors after its offset.
+// timestamp, the idle floors after its offset and, when later than the
+// watermark, the watermark that closed the minutes before it ("closed=ms").
 func (s *partState) metadata(c candidate) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %d %d", metaVersion, c.WM, c.Max)
@@ -310,6 +325,9 @@ func (s *partState) metadata(c candidate) string {
 		if f.Offset > c.Offset {
 			fmt.Fprintf(&b, " %d:%d", f.Offset, f.WM)
 		}
+	}
+	if c.Closed > c.WM {
+		fmt.Fprintf(&b, " closed=%d", c.Closed)
 	}
 	return b.String()
 }
@@ -331,6 +349,12 @@ func restoreState(meta string) (*partState, error) {
 		return nil, fmt.Errorf("commit metadata max timestamp: %w", err)
 	}
 	for _, kv := range f[3:] {
+		if v, ok := strings.CutPrefix(kv, "closed="); ok {
+			if s.Closed, err = strconv.ParseInt(v, 10, 64); err != nil {
+				return nil, fmt.Errorf("commit metadata closed watermark: %w", err)
+			}
+			continue
+		}
 		o, w, ok := strings.Cut(kv, ":")
 		if !ok {
 			return nil, fmt.Errorf("commit metadata floor %q: want offset:watermark", kv)

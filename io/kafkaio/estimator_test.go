@@ -129,10 +129,26 @@ func TestRestoreReproducesDecisions(t *testing.T) {
 		t.Fatal(err)
 	}
 	re.begin(commitAt, recs[len(recs)-1].now+time.Hour.Milliseconds())
+	closed := 0
 	for i := commitAt; i < int64(len(recs)); i++ {
-		if got := re.observe(&p, i, recs[i].ts, recs[len(recs)-1].now); got != seen[i] {
+		got := re.observe(&p, i, recs[i].ts, recs[len(recs)-1].now)
+		if m := minuteStart(recs[i].ts); m+p.closeAfter <= re.Closed {
+			// Its window closed before the commit: final downstream without a
+			// restart. Re-read, the record must be too late, not the start of
+			// a fresh window holding only the records after the commit.
+			closed++
+			if got < re.Closed {
+				t.Fatalf("replayed record %d of minute %d (closed at the commit, watermark %d) sees watermark %d",
+					i, m, re.Closed, got)
+			}
+			continue
+		}
+		if got != seen[i] {
 			t.Fatalf("replayed record %d sees watermark %d, original %d", i, got, seen[i])
 		}
+	}
+	if closed == 0 {
+		t.Fatal("no record of a closed minute after the commit: the test does not cover them")
 	}
 }
 
@@ -170,13 +186,13 @@ func TestCommitDelayAndBounds(t *testing.T) {
 
 func TestMetadataErrors(t *testing.T) {
 	for _, m := range []string{"", "x 1 2", metaVersion + " 1", metaVersion + " a 2", metaVersion + " 1 2 3",
-		metaVersion + " 1 2 5:1 4:2", metaVersion + " 1 2 5:x"} {
+		metaVersion + " 1 2 5:1 4:2", metaVersion + " 1 2 5:x", metaVersion + " 1 2 closed=x"} {
 		if _, err := restoreState(m); err == nil {
 			t.Errorf("restoreState(%q) accepted", m)
 		}
 	}
-	s, err := restoreState(metaVersion + " 10 20 5:30 7:40")
-	if err != nil || s.WM != 10 || s.Max != 20 || len(s.Floors) != 2 {
+	s, err := restoreState(metaVersion + " 10 20 5:30 7:40 closed=50")
+	if err != nil || s.WM != 10 || s.Max != 20 || len(s.Floors) != 2 || s.Closed != 50 {
 		t.Fatalf("restoreState: %+v, %v", s, err)
 	}
 	b := encodeState(s)
