@@ -2,6 +2,7 @@ package pipelines
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
@@ -59,6 +60,11 @@ func Stream(s beam.Scope, cfg StreamConfig) error {
 	}
 	cfg.Aggregation.Streaming = true
 	cfg.Raw.AllowedLateness = cfg.Aggregation.AllowedLateness
+	// A minute's records must be re-read after a restart while any top-N
+	// window holding it may still change, not only its own minute's window.
+	for _, w := range cfg.Aggregation.WindowSizes {
+		cfg.Raw.WindowSpan = max(cfg.Raw.WindowSpan, time.Duration(w)*time.Minute)
+	}
 	lines, err := kafkaio.TryRead(s, cfg.Raw)
 	if err != nil {
 		return err

@@ -41,6 +41,7 @@ type ReadConfig struct {
 	MaxSkew         time.Duration // timestamps further ahead of wall clock are clamped (default 1 min)
 	IdleTimeout     time.Duration // nothing to read this long: idle rule (default 10 s)
 	AllowedLateness time.Duration // of the windows downstream (default 5 min, SPEC §2)
+	WindowSpan      time.Duration // longest window downstream (n-minute top-N: n min); a minute closes with the last window holding it (default 1 min)
 	Margin          time.Duration // extra event time before a window counts as closed (default 30 s)
 	CommitDelay     time.Duration // a safe position is committed this long after it was computed (default 10 s)
 	CommitInterval  time.Duration // how often a safe position is computed (default 5 s)
@@ -74,6 +75,7 @@ func (c *ReadConfig) withDefaults() ReadConfig {
 	setDur(&r.MaxSkew, time.Minute)
 	setDur(&r.IdleTimeout, 10*time.Second)
 	setDur(&r.AllowedLateness, 5*time.Minute)
+	setDur(&r.WindowSpan, time.Minute)
 	setDur(&r.Margin, 30*time.Second)
 	setDur(&r.CommitDelay, 10*time.Second)
 	setDur(&r.CommitInterval, 5*time.Second)
@@ -131,7 +133,7 @@ func (c *ReadConfig) Validate() error {
 		v    time.Duration
 	}{
 		{"WatermarkDelay", r.WatermarkDelay}, {"WatermarkStep", r.WatermarkStep}, {"MaxSkew", r.MaxSkew},
-		{"IdleTimeout", r.IdleTimeout}, {"AllowedLateness", r.AllowedLateness}, {"Margin", r.Margin},
+		{"IdleTimeout", r.IdleTimeout}, {"AllowedLateness", r.AllowedLateness}, {"WindowSpan", r.WindowSpan}, {"Margin", r.Margin},
 		{"CommitDelay", r.CommitDelay}, {"CommitInterval", r.CommitInterval},
 		{"CheckpointEvery", r.CheckpointEvery}, {"MaxBundleAdvance", r.MaxBundleAdvance}, {"PollTimeout", r.PollTimeout}, {"IdleResume", r.IdleResume},
 		{"RequestTimeout", r.RequestTimeout}, {"DialTimeout", r.DialTimeout},

@@ -43,7 +43,7 @@
 // partition is:
 //
 //	committed offset C ≤ the smallest offset of any record whose event minute m
-//	has m + 60 s + AllowedLateness + Margin > the partition watermark,
+//	has m + WindowSpan + AllowedLateness + Margin > the partition watermark,
 //	and the commit metadata of C is the estimator exactly as it was just before
 //	record C was read (watermark, largest timestamp, later idle floors).
 //

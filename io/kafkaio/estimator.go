@@ -27,7 +27,7 @@ const (
 // params are the estimator's settings in Unix ms, taken from ReadConfig.
 type params struct {
 	delay, skew, idle, step int64
-	closeAfter              int64 // 60 s + allowed lateness + margin
+	closeAfter              int64 // window span (≥ 60 s) + allowed lateness + margin
 	commitDelay, commitEach int64
 }
 
@@ -37,7 +37,7 @@ func (c *ReadConfig) params() params {
 		skew:        c.MaxSkew.Milliseconds(),
 		idle:        c.IdleTimeout.Milliseconds(),
 		step:        c.WatermarkStep.Milliseconds(),
-		closeAfter:  (time.Minute + c.AllowedLateness + c.Margin).Milliseconds(),
+		closeAfter:  (max(c.WindowSpan, time.Minute) + c.AllowedLateness + c.Margin).Milliseconds(),
 		commitDelay: c.CommitDelay.Milliseconds(),
 		commitEach:  c.CommitInterval.Milliseconds(),
 	}
