@@ -207,3 +207,83 @@ func genLines(t *testing.T, n int, cfg clickgen.Config) ([][]byte, *clickgen.Tru
 	}
 	return out, g.Truth()
 }
+
+// TestStreamEarlyPanes checks that, while clicks keep arriving in real time,
+// the top lists of the open minute are re-emitted with growing counts every
+// few seconds (early panes) instead of once when the minute closes. With
+// accumulating panes at the runner, prism held every stage after the first
+// aggregation until windows expired: every batch test passed and the
+// dashboard stayed frozen. The bound is loose on purpose: ≥ 3 updates of one
+// list within 45 s where about 15 are expected.
+func TestStreamEarlyPanes(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "raw", "res", "dead"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	cfg := transforms.DefaultConfig()
+	cfg.Streaming = true
+	cfg.WindowSizes = []int{1}
+	p, s := beam.NewPipelineWithRoot()
+	if err := pipelines.Stream(s, pipelines.StreamConfig{
+		Raw:         kafkaio.ReadConfig{Brokers: brokers, Topic: "raw", Group: "g"},
+		Results:     kafkaio.WriteConfig{Brokers: brokers, Topic: "res"},
+		DeadLetters: kafkaio.WriteConfig{Brokers: brokers, Topic: "dead"},
+		Aggregation: cfg,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	job := make(chan error, 1)
+	go func() { _, err := runners.Run(ctx, p, runners.Options{Runner: runners.Prism}); job <- err }()
+	produced := make(chan struct{})
+	go func() { // 500 clicks/s with the wall clock as event time
+		defer close(produced)
+		g, err := clickgen.New(clickgen.Config{Seed: 1, Ads: 20, Start: time.Now(), EventRate: 500})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic("raw"))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer cl.Close()
+		var pr click.Parser
+		for ctx.Err() == nil {
+			for range 50 {
+				l := append([]byte(nil), g.Next().Data...)
+				r := &kgo.Record{Value: l}
+				if c, err := pr.Parse(l); err == nil {
+					r.Key, r.Timestamp = []byte(c.AdID), time.UnixMilli(c.Time)
+				}
+				cl.Produce(ctx, r, nil)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}()
+	updates := map[int64]map[int64]bool{} // minute → distinct top counts seen
+	most := 0
+	consumeResults(t, brokers, "res", 45*time.Second, func(recs []result.Record) bool {
+		for _, r := range recs {
+			if r.Top == nil || len(r.Top.Ads) == 0 {
+				continue
+			}
+			if updates[r.Top.Minute] == nil {
+				updates[r.Top.Minute] = map[int64]bool{}
+			}
+			updates[r.Top.Minute][r.Top.Ads[0].Count] = true
+			most = max(most, len(updates[r.Top.Minute]))
+		}
+		return most >= 3
+	})
+	cancel()
+	<-job
+	<-produced
+	if most < 3 {
+		t.Fatalf("no top list was updated 3 times within 45 s of live traffic (best: %d; per minute: %v): early panes are not reaching the sinks", most, updates)
+	}
+}

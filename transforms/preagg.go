@@ -130,11 +130,10 @@ func (a *bundleAgg) add(c *click.Click, wm int64) outcome {
 func (a *bundleAgg) full() bool { return a.held >= a.maxClicks }
 
 // flush emits every partial and forgets them. A partial is stamped with the
-// source watermark clamped into its minute (batch: the minute's start). Why
-// not always the minute's start: on prism an aggregation's output watermark
-// is held by its pending elements and its consumers run only when that
-// watermark moves, so partials stamped at the start of the current minute
-// would hold every early pane back until the minute ends. The seen-set survives until the bundle ends so that duplicates
+// source watermark clamped into its minute (batch: the minute's start), so
+// that pending partials hold the next aggregation's output watermark (prism
+// holds it at the oldest pending element) no further back than the source's
+// own watermark, instead of at the start of the open minute. The seen-set survives until the bundle ends so that duplicates
 // across (ad, minute) keys are still caught after an early flush.
 func (a *bundleAgg) flush(emit func(beam.EventTime, string, Partial)) {
 	for k, b := range a.parts {
