@@ -173,8 +173,8 @@ type writer struct {
 func (w *writer) write(ctx context.Context, recs []*kgo.Record) error {
 	switch w.cfg.Kind {
 	case Results:
-		// Panes of one key arrive in order on one partition; only the newest
-		// of the batch needs writing.
+		// Panes of one key arrive on one partition; one merged value per key
+		// and batch is written, merged again with the store's (Merge).
 		latest := make(map[string]int, len(recs))
 		var batch []result.Record
 		for _, r := range recs {
@@ -185,14 +185,14 @@ func (w *writer) write(ctx context.Context, recs []*kgo.Record) error {
 				continue
 			}
 			if i, ok := latest[rec.Key()]; ok {
-				batch[i] = rec
+				batch[i] = mergeRecords(batch[i], rec)
 				continue
 			}
 			latest[rec.Key()] = len(batch)
 			batch = append(batch, rec)
 		}
 		return writeAll(ctx, w, batch, func(ctx context.Context, b []result.Record) error {
-			return w.st.Upsert(ctx, w.cfg.Generation, b)
+			return w.st.Merge(ctx, w.cfg.Generation, b)
 		})
 	default:
 		clicks := make([]click.Click, 0, len(recs))
@@ -211,6 +211,28 @@ func (w *writer) write(ctx context.Context, recs []*kgo.Record) error {
 // writeAll writes batch, retrying with backoff while the store fails. A batch
 // the store refuses as invalid is split until the refused rows are isolated:
 // only those are skipped (loudly), never their neighbours.
+// mergeRecords merges two values of one key as store.AggregateStore.Merge
+// does: results are monotone, so the larger count and the merged top list
+// are the newer ones — and a pane a restarted job recomputed from part of
+// its data never replaces a complete one, in a batch or in the store.
+func mergeRecords(a, b result.Record) result.Record {
+	switch {
+	case a.Count != nil && b.Count != nil:
+		if a.Count.Count > b.Count.Count {
+			return a
+		}
+	case a.Filtered != nil && b.Filtered != nil:
+		if a.Filtered.Count > b.Filtered.Count {
+			return a
+		}
+	case a.Top != nil && b.Top != nil:
+		t := *b.Top
+		t.Ads = store.MergeTop(a.Top.Ads, b.Top.Ads)
+		return result.Record{Top: &t}
+	}
+	return b
+}
+
 func writeAll[T any](ctx context.Context, w *writer, batch []T, op func(context.Context, []T) error) error {
 	if len(batch) == 0 {
 		return nil

@@ -25,11 +25,11 @@ type flaky struct {
 	calls     atomic.Int64
 }
 
-func (f *flaky) Upsert(ctx context.Context, gen store.Generation, recs []result.Record) error {
+func (f *flaky) Merge(ctx context.Context, gen store.Generation, recs []result.Record) error {
 	if f.calls.Add(1) <= f.failFirst {
 		return fmt.Errorf("%w: test outage", store.ErrUnavailable)
 	}
-	return f.Store.Upsert(ctx, gen, recs)
+	return f.Store.Merge(ctx, gen, recs)
 }
 
 func (f *flaky) WriteRaw(ctx context.Context, c []click.Click) error {

@@ -73,6 +73,12 @@ type RawStore interface {
 type AggregateStore interface {
 	// Upsert overwrites each record's key in generation gen.
 	Upsert(ctx context.Context, gen Generation, recs []result.Record) error
+	// Merge is Upsert for the streaming job's monotone results: a count
+	// keeps the larger of the stored and the new value, a top list is
+	// MergeTop(stored, new). A streaming job that restarts recomputes some
+	// panes from part of their data; merging keeps those from lowering what
+	// is stored. Within one generation, use either Upsert or Merge.
+	Merge(ctx context.Context, gen Generation, recs []result.Record) error
 
 	// Count sums the per-minute counts of adID over the minutes in [from, to)
 	// (Unix seconds, minute-aligned), from the generation serving each minute.

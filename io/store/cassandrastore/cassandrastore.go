@@ -622,6 +622,20 @@ func bucketOf(ad string) int {
 // Upsert writes recs into gen, overwriting by key (within one call, the last
 // record of a key wins).
 func (s *Store) Upsert(ctx context.Context, gen store.Generation, recs []result.Record) error {
+	return s.write(ctx, gen, recs, false)
+}
+
+// Merge writes recs into gen, merging with what is stored
+// (store.AggregateStore.Merge). A count is written with its value as the
+// cell's write timestamp, so Cassandra's own last-write-wins keeps the
+// largest whatever the order of arrival and without a read; that is also why
+// one generation must not mix Upsert (wall-clock timestamps) and Merge. A top
+// list is read and merged: one read per list, and lists are few.
+func (s *Store) Merge(ctx context.Context, gen store.Generation, recs []result.Record) error {
+	return s.write(ctx, gen, recs, true)
+}
+
+func (s *Store) write(ctx context.Context, gen store.Generation, recs []result.Record, merge bool) error {
 	for _, r := range recs {
 		if err := store.CheckRecord(r); err != nil {
 			return err
@@ -645,10 +659,16 @@ func (s *Store) Upsert(ctx context.Context, gen store.Generation, recs []result.
 	tops := map[tpk][]stmt{}
 	seen := make(map[string]bool, len(recs))
 	g := int64(gen)
+	if merge {
+		var err error
+		if recs, err = s.mergeTops(ctx, gen, recs); err != nil {
+			return err
+		}
+	}
 	for i := len(recs) - 1; i >= 0; i-- { // the last record of a key wins
 		r := recs[i]
 		k := r.Key()
-		if seen[k] {
+		if seen[k] && !(merge && r.Top == nil) { // merged counts: every write, the timestamps decide
 			continue
 		}
 		seen[k] = true
@@ -667,8 +687,13 @@ func (s *Store) Upsert(ctx context.Context, gen store.Generation, recs []result.
 			continue
 		}
 		p := cpk{ad, filter, dayOf(m)}
-		counts[p] = append(counts[p], stmt{"INSERT INTO counts (gen, ad_id, filter_id, day, minute, count) VALUES (?, ?, ?, ?, ?, ?)",
-			[]any{g, ad, filter, p.day, m, n}})
+		if merge {
+			counts[p] = append(counts[p], stmt{"INSERT INTO counts (gen, ad_id, filter_id, day, minute, count) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
+				[]any{g, ad, filter, p.day, m, n, n}})
+		} else {
+			counts[p] = append(counts[p], stmt{"INSERT INTO counts (gen, ad_id, filter_id, day, minute, count) VALUES (?, ?, ?, ?, ?, ?)",
+				[]any{g, ad, filter, p.day, m, n}})
+		}
 	}
 	// Index rows first, so every row a scan should find is named.
 	type spk struct {
@@ -692,6 +717,51 @@ func (s *Store) Upsert(ctx context.Context, gen store.Generation, recs []result.
 		return err
 	}
 	return s.writeGroups(ctx, "upsert", groups)
+}
+
+// mergeTops replaces each top list of recs by its merge with the stored list
+// and with the batch's earlier lists of the same key, so the last one of a
+// key carries the merge.
+func (s *Store) mergeTops(ctx context.Context, gen store.Generation, recs []result.Record) ([]result.Record, error) {
+	type tk struct {
+		w int
+		m int64
+	}
+	merged := map[tk][]result.AdCount{}
+	out := make([]result.Record, len(recs))
+	for i, r := range recs {
+		out[i] = r
+		if r.Top == nil {
+			continue
+		}
+		k := tk{r.Top.WindowSize, r.Top.Minute}
+		prev, ok := merged[k]
+		if !ok {
+			rctx, cancel := context.WithTimeout(ctx, s.o.ReadTimeout)
+			var blob []byte
+			err := s.s.Query("SELECT ads FROM tops WHERE gen = ? AND window_size = ? AND day = ? AND minute = ?",
+				int64(gen), k.w, dayOf(k.m), k.m).WithContext(rctx).Consistency(s.rcons).Scan(&blob)
+			if err != nil && !errors.Is(err, gocql.ErrNotFound) {
+				err = s.readErr("merge top", rctx, err)
+			}
+			cancel()
+			switch {
+			case errors.Is(err, gocql.ErrNotFound):
+			case err != nil:
+				return nil, err
+			default:
+				if prev, err = store.DecodeTopAds(blob); err != nil {
+					return nil, fmt.Errorf("%w: cassandrastore: merge top: %v", store.ErrUnavailable, err)
+				}
+			}
+		}
+		ads := store.MergeTop(prev, r.Top.Ads)
+		merged[k] = ads
+		t := *r.Top
+		t.Ads = ads
+		out[i] = result.Record{Top: &t}
+	}
+	return out, nil
 }
 
 // Count sums adID's counts over [from, to), each minute from its serving

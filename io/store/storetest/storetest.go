@@ -61,6 +61,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"RawInvalid", testRawInvalid},
 		{"UnicodeAndMaxLengthIDs", testUnicodeIDs},
 		{"UpsertOverwrites", testOverwrite},
+		{"MergeKeepsTheLarger", testMerge},
 		{"CountRangeEdges", testCountRange},
 		{"CountInvalid", testCountInvalid},
 		{"FilteredVsUnfiltered", testFiltered},
@@ -353,6 +354,39 @@ func testOverwrite(t *testing.T, s store.Store, sp *space) {
 	// Same key twice in one batch: the later one wins.
 	must(t, s.Upsert(ctx, 0, []result.Record{cnt("dup", b, 1), cnt("dup", b, 2)}))
 	wantCount(t, s, "dup", "", b, b+60, 2)
+}
+
+func testMerge(t *testing.T, s store.Store, sp *space) {
+	ctx := ctxT(t)
+	b := sp.base()
+	w := sp.win()
+	ac := func(ad string, n int64) result.AdCount { return result.AdCount{AdID: ad, Count: n} }
+	must(t, s.Merge(ctx, 0, []result.Record{cnt("a", b, 5), fcnt("a", "country:US", b, 4), top(w, b, ac("a", 5), ac("b", 3))}))
+	// A pane recomputed from part of the data (a restarted job) lowers nothing.
+	must(t, s.Merge(ctx, 0, []result.Record{cnt("a", b, 2), fcnt("a", "country:US", b, 1), top(w, b, ac("a", 2), ac("c", 1))}))
+	wantCount(t, s, "a", "", b, b+60, 5)
+	wantCount(t, s, "a", "country:US", b, b+60, 4)
+	got, err := s.Top(ctx, w, b)
+	must(t, err)
+	if want := []result.AdCount{ac("a", 5), ac("b", 3)}; !reflect.DeepEqual(got.Ads, want) {
+		t.Errorf("Top after a lower pane = %v, want %v", got.Ads, want)
+	}
+	// A later pane grows it; an ad that overtakes another displaces it.
+	must(t, s.Merge(ctx, 0, []result.Record{cnt("a", b, 8), top(w, b, ac("a", 8), ac("c", 4))}))
+	wantCount(t, s, "a", "", b, b+60, 8)
+	got, err = s.Top(ctx, w, b)
+	must(t, err)
+	if want := []result.AdCount{ac("a", 8), ac("c", 4)}; !reflect.DeepEqual(got.Ads, want) {
+		t.Errorf("Top after a higher pane = %v, want %v", got.Ads, want)
+	}
+	// Within one call, in any order, the larger wins.
+	must(t, s.Merge(ctx, 0, []result.Record{cnt("m", b, 7), cnt("m", b, 3), top(w, b+60, ac("x", 3)), top(w, b+60, ac("x", 1), ac("y", 1))}))
+	wantCount(t, s, "m", "", b, b+60, 7)
+	got, err = s.Top(ctx, w, b+60)
+	must(t, err)
+	if want := []result.AdCount{ac("x", 3), ac("y", 1)}; !reflect.DeepEqual(got.Ads, want) {
+		t.Errorf("Top merged within one call = %v, want %v", got.Ads, want)
+	}
 }
 
 func testCountRange(t *testing.T, s store.Store, sp *space) {

@@ -52,6 +52,16 @@ func key(ad, filter string) string { return ad + "\x00" + filter }
 
 // Upsert implements store.AggregateStore (live generation only).
 func (s *Store) Upsert(ctx context.Context, gen store.Generation, recs []result.Record) error {
+	return s.write(gen, recs, false)
+}
+
+// Merge is Upsert keeping the larger count and merging top lists
+// (store.AggregateStore.Merge).
+func (s *Store) Merge(ctx context.Context, gen store.Generation, recs []result.Record) error {
+	return s.write(gen, recs, true)
+}
+
+func (s *Store) write(gen store.Generation, recs []result.Record, merge bool) error {
 	if gen != store.LiveGeneration {
 		return fmt.Errorf("memstore: only the live generation: %w", store.ErrInvalid)
 	}
@@ -65,6 +75,9 @@ func (s *Store) Upsert(ctx context.Context, gen store.Generation, recs []result.
 		if mm == nil {
 			mm = map[int64]int64{}
 			s.counts[k] = mm
+		}
+		if old, ok := mm[m]; merge && ok && old >= c {
+			return
 		}
 		mm[m] = c
 	}
@@ -82,6 +95,9 @@ func (s *Store) Upsert(ctx context.Context, gen store.Generation, recs []result.
 			}
 			t := *r.Top
 			t.Ads = append([]result.AdCount(nil), t.Ads...)
+			if old, ok := tm[t.Minute]; merge && ok {
+				t.Ads = store.MergeTop(old.Ads, t.Ads)
+			}
 			tm[t.Minute] = t
 		default:
 			return fmt.Errorf("memstore: empty record: %w", store.ErrInvalid)
