@@ -9,12 +9,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+
 	// The direct runner is deprecated upstream; it stays as the batch
 	// cross-check issue 6 asks for.
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct" //lint:ignore SA1019 deliberate cross-check runner
@@ -83,9 +85,21 @@ func Run(ctx context.Context, p *beam.Pipeline, o Options) (beam.PipelineResult,
 		flagsMu.Unlock()
 		return universal.Execute(ctx, p)
 	default:
+		flagsMu.Lock()
+		if !slices.Contains(jobopts.GetExperiments(), prismNoSplit) {
+			*jobopts.Experiments = strings.Trim(*jobopts.Experiments+","+prismNoSplit, ",")
+		}
+		flagsMu.Unlock()
 		return prism.Execute(ctx, p)
 	}
 }
+
+// prismNoSplit turns off prism's splitting of slow bundles. Our sources
+// checkpoint themselves, so nothing needs it, and prism mishandles a split of
+// a bundle that carries timers (apache/beam#35771) — the streaming job's
+// accumulators have timers, and two of four long bounded runs were aborted
+// with "nothing in progress and no refreshes with non zero pending elements".
+const prismNoSplit = "prism_disable_sdf_split"
 
 func defaultString(s, d string) string {
 	if s == "" {
