@@ -4,16 +4,22 @@ GO ?= go
 BIN := bin/adclick
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test test-unit bench lint fmt clean
+.PHONY: all build run recount test test-unit bench lint fmt clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN) ./cmd/adclick
 
-# Until the all-in-one lands: generate a sample click log (with duplicates,
-# late and malformed lines) and recount it on prism.
+# The all-in-one: an embedded Kafka-protocol broker, a click generator writing
+# a log, the log watcher, the streaming job on prism, the DB writers, Pebble and
+# the query API with its dashboard on http://127.0.0.1:8080/. Ctrl-C drains.
 run: build
+	$(BIN) allinone --data-dir .cache/allinone
+
+# A bounded recount: generate a sample click log (with duplicates, late and
+# malformed lines) and recount it on prism.
+recount: build
 	@mkdir -p .cache
 	$(BIN) generate --count 200000 --start 2024-01-01T10:00:00Z --event-rate 1000 \
 	  --dup-share 0.05 --late-share 0.03 --malformed-share 0.01 --append=false --out .cache/sample.jsonl

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +18,7 @@ import (
 	"github.com/adclick/adclick/io/dbwriter"
 	"github.com/adclick/adclick/io/kafkaio"
 	"github.com/adclick/adclick/io/logwatch"
+	"github.com/adclick/adclick/io/store"
 	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/queryapi"
@@ -127,6 +129,8 @@ func runAllInOne(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	g.Go(func() error { return ignoreCancel(srv.ListenAndServe(ctx, *listen)) })
 
+	g.Go(func() error { return printLive(ctx, env, st, agg.WindowSizes[0]) })
+
 	env.log.Info("all-in-one running: open the dashboard; Ctrl-C stops",
 		"dashboard", "http://"+*listen+"/", "api_example", "http://"+*listen+"/ads/popular_ads?window_size=1",
 		"click_log", logPath, "store", sc.Path, "kafka", brokers)
@@ -136,6 +140,38 @@ func runAllInOne(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	env.log.Info("all-in-one stopped; the click log and the store are kept", "data_dir", *dataDir)
 	return err
+}
+
+// printLive logs the newest top list every 10 s, so the terminal shows live
+// aggregates without a browser.
+func printLive(ctx context.Context, env *cliEnv, st store.Store, windowSize int) error {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		m, err := st.LatestTopMinute(ctx, windowSize)
+		if err != nil {
+			if !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+				env.log.Warn("live top: reading the store", "err", err)
+			}
+			continue
+		}
+		top, err := st.Top(ctx, windowSize, m)
+		if err != nil {
+			continue
+		}
+		ads := top.Ads[:min(5, len(top.Ads))]
+		parts := make([]string, len(ads))
+		for i, a := range ads {
+			parts[i] = fmt.Sprintf("%s=%d", a.AdID, a.Count)
+		}
+		env.log.Info("live top ads", "window_minutes", windowSize, "minute", time.Unix(m, 0).UTC().Format("15:04"),
+			"top", strings.Join(parts, " "))
+	}
 }
 
 // generate appends generated clicks to path at rate until ctx ends or the
