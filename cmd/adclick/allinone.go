@@ -39,7 +39,7 @@ func runAllInOne(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "allinone")
 	dataDir := fs.String("data-dir", ".cache/allinone", "where the click log and the Pebble store live")
 	listen := fs.String("listen", "127.0.0.1:8080", "query API and dashboard address")
-	rate := fs.Float64("rate", 2000, "clicks per second the generator writes")
+	rate := fs.Float64("rate", 1000, "clicks per second the generator writes")
 	maxLogMB := fs.Int64("max-log-mb", 256, "the generator stops when the click log reaches this size")
 	partitions := fs.Int("partitions", 4, "partitions of the raw and results topics")
 	dup := fs.Float64("dup-share", 0.03, "share of duplicate lines")
