@@ -94,6 +94,12 @@ func newBundleAgg(latenessMS int64, maxClicks int, fault [2]string) *bundleAgg {
 
 // add offers a valid click read when the source's watermark was wm.
 func (a *bundleAgg) add(c *click.Click, wm int64) outcome {
+	return a.addID(c, idOf(c.EventID), wm)
+}
+
+// addID is add with the event id's hash already computed (id must be
+// idOf(c.EventID)).
+func (a *bundleAgg) addID(c *click.Click, id clickID, wm int64) outcome {
 	minute := c.Minute()
 	// A window [minute, minute+60s) closed more than the allowed lateness
 	// before the watermark is too late (SPEC §2). Batch sources pass
@@ -102,15 +108,22 @@ func (a *bundleAgg) add(c *click.Click, wm int64) outcome {
 		a.late++
 		return tooLate
 	}
-	id := idOf(c.EventID)
-	if _, ok := a.seen[id]; ok {
-		a.dups++
-		return duplicate
-	}
-	if len(a.seen) >= maxSeen {
+	if n := len(a.seen); n < maxSeen {
+		// One map operation instead of a lookup and an insert: the set grew
+		// iff the id is new.
+		a.seen[id] = struct{}{}
+		if len(a.seen) == n {
+			a.dups++
+			return duplicate
+		}
+	} else {
+		if _, ok := a.seen[id]; ok {
+			a.dups++
+			return duplicate
+		}
 		clear(a.seen)
+		a.seen[id] = struct{}{}
 	}
-	a.seen[id] = struct{}{}
 	k := adMinute{minute: minute, ad: c.AdID}
 	b := a.parts[k]
 	if b == nil {
@@ -195,6 +208,9 @@ type aggregateLinesFn struct {
 	Fault      [2]string
 
 	parser  click.Parser
+	one     parsed
+	pp      *parallelParser // nil: always parse inline
+	ppMin   int             // batches of at least this many lines use pp
 	agg     *bundleAgg
 	metrics stageMetrics
 }
@@ -202,6 +218,8 @@ type aggregateLinesFn struct {
 func (f *aggregateLinesFn) Setup() {
 	f.agg = newBundleAgg(f.LatenessMS, f.MaxClicks, f.Fault)
 	f.metrics = newStageMetrics()
+	f.pp = newParallelParser(defaultParseWorkers())
+	f.ppMin = parallelMinLines
 }
 
 func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in Lines,
@@ -210,25 +228,16 @@ func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in Lines,
 	if f.EmitValid {
 		keep = make([]click.Click, 0, len(in.Lines))
 	}
-	rejects := 0
 	f.agg.wm = in.Watermark
-	for _, line := range in.Lines {
-		c, err := f.parser.Parse(line)
-		if err != nil {
-			rejects++
-			r, ok := click.AsReject(err)
-			if !ok { // Parse promises a RejectError; never lose a line if that breaks
-				r = &click.RejectError{Reason: click.ReasonInvalidJSON, Detail: err.Error()}
-			}
-			f.metrics.rejected[r.Reason].Inc(ctx, 1)
-			dead(DeadLetter{Line: click.Truncate(line, DeadLetterMaxLine), Reason: string(r.Reason), Field: r.Field, Detail: r.Detail})
-			continue
-		}
-		if f.agg.add(&c, in.Watermark) != duplicate && f.EmitValid {
-			keep = append(keep, c) // too-late clicks are kept in the raw store (SPEC §2)
-		}
-		if f.agg.full() {
-			f.agg.flush(emit)
+	if f.pp != nil && len(in.Lines) >= f.ppMin {
+		// Parse in parallel, aggregate in line order (parse_parallel.go).
+		f.pp.parse(in.Lines, func(i int, r *parsed) {
+			keep = f.offer(ctx, in.Lines[i], r, in.Watermark, keep, emit, dead)
+		})
+	} else {
+		for _, line := range in.Lines {
+			parseLine(&f.parser, line, &f.one)
+			keep = f.offer(ctx, line, &f.one, in.Watermark, keep, emit, dead)
 		}
 	}
 	f.metrics.in.Inc(ctx, int64(len(in.Lines)))
@@ -243,6 +252,29 @@ func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in Lines,
 	if len(keep) > 0 {
 		valid(Clicks{Clicks: keep})
 	}
+}
+
+// offer handles one parsed line: dead-letter a reject, otherwise offer the
+// click to the bundle aggregator. It returns keep, with the click appended
+// when valid clicks are emitted and it was not a duplicate.
+func (f *aggregateLinesFn) offer(ctx context.Context, line []byte, r *parsed, wm int64, keep []click.Click,
+	emit func(beam.EventTime, string, Partial), dead func(DeadLetter)) []click.Click {
+	if r.err != nil {
+		rj, ok := click.AsReject(r.err)
+		if !ok { // Parse promises a RejectError; never lose a line if that breaks
+			rj = &click.RejectError{Reason: click.ReasonInvalidJSON, Detail: r.err.Error()}
+		}
+		f.metrics.rejected[rj.Reason].Inc(ctx, 1)
+		dead(DeadLetter{Line: click.Truncate(line, DeadLetterMaxLine), Reason: string(rj.Reason), Field: rj.Field, Detail: rj.Detail})
+		return keep
+	}
+	if f.agg.addID(&r.c, r.id, wm) != duplicate && f.EmitValid {
+		keep = append(keep, r.c) // too-late clicks are kept in the raw store (SPEC §2)
+	}
+	if f.agg.full() {
+		f.agg.flush(emit)
+	}
+	return keep
 }
 
 func (f *aggregateLinesFn) FinishBundle(emit func(beam.EventTime, string, Partial), _ func(DeadLetter), _ func(Clicks)) {

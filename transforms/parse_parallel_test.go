@@ -1,0 +1,177 @@
+package transforms
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
+
+	"github.com/adclick/adclick/io/clickgen"
+	"github.com/adclick/adclick/transforms/click"
+)
+
+// stageRun is everything the fused stage emits for one input.
+type stageRun struct {
+	partials []string // "time key encoded-partial", sorted: flush order over a map is random
+	dead     []DeadLetter
+	valid    [][]click.Click
+	metrics  map[string]int64
+}
+
+// runLinesFn runs aggregateLinesFn over batches as one bundle. workers < 2
+// parses inline; otherwise batches of at least ppMin lines go through a
+// parallelParser of that many workers.
+func runLinesFn(t *testing.T, batches []Lines, maxClicks, workers, ppMin int) stageRun {
+	t.Helper()
+	f := &aggregateLinesFn{LatenessMS: (5 * time.Minute).Milliseconds(), MaxClicks: maxClicks, EmitValid: true}
+	f.Setup()
+	f.pp = newParallelParser(workers)
+	f.ppMin = ppMin
+	ctx := metrics.SetPTransformID(metrics.SetBundleID(context.Background(), "bundle"), "fused")
+	var run stageRun
+	emit := func(et beam.EventTime, k string, p Partial) {
+		b, err := encodePartial(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		run.partials = append(run.partials, fmt.Sprintf("%d %s %x", et, k, b))
+	}
+	dead := func(d DeadLetter) { run.dead = append(run.dead, d) }
+	valid := func(c Clicks) { run.valid = append(run.valid, slices.Clone(c.Clicks)) }
+	for _, b := range batches {
+		f.ProcessElement(ctx, b, emit, dead, valid)
+	}
+	f.FinishBundle(emit, dead, valid)
+	slices.Sort(run.partials)
+	run.metrics = map[string]int64{}
+	err := metrics.Extractor{SumInt64: func(l metrics.Labels, v int64) {
+		run.metrics[l.Namespace()+"/"+l.Name()] += v
+	}}.ExtractFrom(metrics.GetStore(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+// conflictingCopies returns, for some valid lines, a copy with the same
+// event_id but other attributes (and sometimes another ad or minute).
+func conflictingCopies(t *testing.T, lines [][]byte, rng *rand.Rand, n int) [][]byte {
+	t.Helper()
+	var p click.Parser
+	var out [][]byte
+	for _, l := range lines {
+		if len(out) == n {
+			break
+		}
+		if rng.IntN(4) != 0 {
+			continue
+		}
+		c, err := p.Parse(l)
+		if err != nil {
+			continue
+		}
+		m := map[string]any{"event_id": c.EventID, "ad_id": c.AdID, "timestamp": c.Time,
+			"country": []string{"US", "GB", "UK", "DE"}[rng.IntN(4)], "device": []string{"mobile", "tv"}[rng.IntN(2)]}
+		switch rng.IntN(3) {
+		case 0:
+			m["ad_id"] = c.AdID + "-other"
+		case 1:
+			m["timestamp"] = c.Time + 60_000
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// TestParallelParseMatchesInline: parsing batches in parallel gives exactly
+// the outputs of parsing them one line at a time — the same partials, dead
+// letters in the same order, valid clicks in the same order, same metrics —
+// on input with exact and conflicting duplicates (within and across
+// batches), malformed and too-late lines, whatever the batch sizes, early
+// flushes and worker counts.
+func TestParallelParseMatchesInline(t *testing.T) {
+	cases := []struct {
+		name      string
+		seed      uint64
+		lines     int
+		batch     int
+		maxClicks int
+		workers   int
+		ppMin     int
+		streaming bool
+	}{
+		{"batch one big bundle", 1, 6000, 4096, 1 << 20, 2, parallelMinLines, false},
+		{"uneven chunks", 2, 5000, 1000, 1 << 20, 3, 1, false},
+		{"tiny batches stay inline", 3, 3000, 7, 1 << 20, 4, parallelMinLines, false},
+		{"early flushes", 4, 5000, 2500, 300, 2, 100, false},
+		{"more workers than chunks", 5, 2000, 300, 1 << 20, 8, 1, false},
+		{"streaming with lateness", 6, 5000, 1500, 1 << 20, 2, 1000, true},
+		{"one line batches", 7, 200, 1, 1 << 20, 2, 1, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(tc.seed, 99))
+			g, err := clickgen.New(clickgen.Config{Seed: tc.seed, Ads: 50, EventRate: 50,
+				DupShare: 0.1, LateShare: 0.05, TooLateShare: 0.05, MalformedShare: 0.05})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := make([][]byte, tc.lines)
+			for i := range lines {
+				lines[i] = bytes.Clone(g.Next().Data)
+			}
+			// Conflicting copies, spliced in at random places (some before
+			// their original, so the copy is the first one seen).
+			for _, c := range conflictingCopies(t, lines, rng, tc.lines/20) {
+				i := rng.IntN(len(lines) + 1)
+				lines = slices.Insert(lines, i, c)
+			}
+			wm := NoWatermark
+			var batches []Lines
+			for i := 0; i < len(lines); i += tc.batch {
+				if tc.streaming {
+					// the watermark a streaming source would report: behind the batch
+					var p click.Parser
+					if c, err := p.Parse(lines[i]); err == nil {
+						wm = max(wm, c.Time-2*time.Minute.Milliseconds())
+					}
+				}
+				batches = append(batches, Lines{Lines: lines[i:min(i+tc.batch, len(lines))], Watermark: wm})
+			}
+
+			want := runLinesFn(t, batches, tc.maxClicks, 1, 0)
+			got := runLinesFn(t, batches, tc.maxClicks, tc.workers, tc.ppMin)
+
+			if want.metrics[MetricNamespace+"/"+MetricDuplicates] == 0 || len(want.dead) == 0 {
+				t.Fatalf("input exercises too little: metrics %v, %d dead letters", want.metrics, len(want.dead))
+			}
+			if tc.streaming && want.metrics[MetricNamespace+"/"+MetricTooLate] == 0 {
+				t.Fatalf("no too-late clicks: metrics %v", want.metrics)
+			}
+			if !reflect.DeepEqual(got.metrics, want.metrics) {
+				t.Errorf("metrics: parallel %v, inline %v", got.metrics, want.metrics)
+			}
+			if !slices.Equal(got.dead, want.dead) {
+				t.Errorf("dead letters differ: parallel %d, inline %d", len(got.dead), len(want.dead))
+			}
+			if !reflect.DeepEqual(got.valid, want.valid) {
+				t.Errorf("valid clicks differ: parallel %d batches, inline %d", len(got.valid), len(want.valid))
+			}
+			if !slices.Equal(got.partials, want.partials) {
+				t.Errorf("partials differ: parallel %d, inline %d", len(got.partials), len(want.partials))
+			}
+		})
+	}
+}
