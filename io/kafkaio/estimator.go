@@ -3,6 +3,7 @@ package kafkaio
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -93,10 +94,18 @@ type partState struct {
 	Pending []candidate  // ascending by At
 
 	nextFloor int // Floors[:nextFloor] are applied
+
+	// shared is the smallest watermark of the read's partitions in this
+	// process (readWatermarks), as last seen; a minute counts as closed for
+	// the commit only when it is closed there too. Top-N snapshots hold every
+	// ad of a minute, from every partition: a partition that committed past a
+	// minute its neighbours still had open made a restarted job rebuild that
+	// minute's snapshot from the other partitions' ads only.
+	shared int64
 }
 
 func newPartState() *partState {
-	return &partState{WM: minWM, Max: minWM, Closed: minWM, Committed: -1}
+	return &partState{WM: minWM, Max: minWM, Closed: minWM, Committed: -1, shared: math.MaxInt64}
 }
 
 // quant rounds a watermark down to the step, so a batch of records shares one
@@ -213,10 +222,14 @@ func (s *partState) mark(m, off, w int64) {
 	}
 }
 
-// prune drops the minutes whose windows are closed at the current watermark.
+// closeWM is the watermark minutes are closed against: the partition's own,
+// or the read's smallest if that is behind.
+func (s *partState) closeWM() int64 { return min(s.WM, s.shared) }
+
+// prune drops the minutes whose windows are closed at closeWM.
 func (s *partState) prune(p *params) {
 	n := 0
-	for n < len(s.Minutes) && s.Minutes[n].Minute+p.closeAfter <= s.WM {
+	for n < len(s.Minutes) && s.Minutes[n].Minute+p.closeAfter <= s.closeWM() {
 		n++
 	}
 	if n > 0 {
@@ -256,7 +269,7 @@ func (s *partState) idle(p *params, now int64) bool {
 // window still open, with the estimator as it was just before that offset.
 func (s *partState) safe(p *params) candidate {
 	s.prune(p)
-	closed := max(s.WM, s.Closed)
+	closed := max(s.closeWM(), s.Closed)
 	if len(s.Minutes) == 0 {
 		return candidate{Offset: s.Next, WM: s.WM, Max: s.Max, Closed: closed}
 	}
@@ -452,6 +465,17 @@ func (r *readWatermarks) set(p int32, wm int64) int64 {
 		r.wm[p] = wm
 	}
 	m := r.wm[p]
+	for _, w := range r.wm {
+		m = min(m, w)
+	}
+	return m
+}
+
+// min returns the read's smallest watermark (math.MaxInt64 if none).
+func (r *readWatermarks) min() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := int64(math.MaxInt64)
 	for _, w := range r.wm {
 		m = min(m, w)
 	}

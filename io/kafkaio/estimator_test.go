@@ -1,6 +1,7 @@
 package kafkaio
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -329,5 +330,28 @@ func TestReadWatermarksMinimum(t *testing.T) {
 	r.done(1)
 	if got := r.set(0, 500); got != 500 {
 		t.Errorf("after the lagging partition finished: %d, want 500", got)
+	}
+}
+
+// TestCommitWaitsForTheSlowestPartition: a minute stays open for the commit
+// while another partition of the read still has it open, so a restart
+// re-reads it everywhere (a top-N snapshot holds the ads of every partition).
+func TestCommitWaitsForTheSlowestPartition(t *testing.T) {
+	p := testParams() // closeAfter = 60 s + 1 min lateness + 10 s margin
+	now := t0 + 60*60_000
+	fresh := func(shared int64) *partState {
+		s := newPartState()
+		s.shared = shared
+		s.begin(0, now)
+		s.observe(&p, 0, t0+1000, now)      // minute t0, offset 0
+		s.observe(&p, 1, t0+10*60_000, now) // ten minutes later: t0 closed by its own watermark
+		return s
+	}
+	if c := fresh(math.MaxInt64).safe(&p); c.Offset != 1 {
+		t.Errorf("alone: safe offset %d, want 1 (minute t0 closed)", c.Offset)
+	}
+	if c := fresh(t0 + 30_000).safe(&p); c.Offset != 0 || c.Closed >= t0+p.closeAfter {
+		t.Errorf("a slower partition at t0+30s: safe offset %d closed %d, want 0 and below %d (minute t0 still open there)",
+			c.Offset, c.Closed, t0+p.closeAfter)
 	}
 }

@@ -566,6 +566,9 @@ func untimed(r *kgo.Record) bool {
 
 func (fn *readFn) maybeCommit(ctx context.Context, c *partClient, we *estimator, p int32, now int64) {
 	we.mu.Lock()
+	if we.reads != nil {
+		we.s.shared = we.reads.min()
+	}
 	off, meta, ok := we.s.commitDue(&fn.p, now)
 	we.mu.Unlock()
 	if !ok {
