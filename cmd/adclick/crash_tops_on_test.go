@@ -1,0 +1,6 @@
+//go:build crashtop
+
+package main
+
+// checkChaosTops compares the chaos run's top lists too (go test -tags crashtop).
+const checkChaosTops = true
