@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/twmb/franz-go/pkg/kfake"
 
 	"github.com/adclick/adclick/io/clickgen"
 	"github.com/adclick/adclick/io/dbwriter"
@@ -19,7 +18,6 @@ import (
 	"github.com/adclick/adclick/io/logwatch"
 	"github.com/adclick/adclick/io/store"
 	"github.com/adclick/adclick/io/store/pebblestore"
-	"github.com/adclick/adclick/io/testenv"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/runners"
 	"github.com/adclick/adclick/transforms"
@@ -33,35 +31,10 @@ import (
 // streaming job → DB writers → store — and checks the stored aggregates
 // against an independent recount minus exactly the too-late clicks, and the
 // raw store against every unique valid click (too-late ones included).
-func TestLogToStores(t *testing.T) {
-	for _, b := range []struct {
-		name    string
-		brokers func(t *testing.T) []string
-	}{
-		{"kfake", func(t *testing.T) []string {
-			c, err := kfake.NewCluster(kfake.NumBrokers(1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(c.Close)
-			return c.ListenAddrs()
-		}},
-		{"kafka", func(t *testing.T) []string { return testenv.Kafka(t) }},
-	} {
-		t.Run(b.name, func(t *testing.T) { testLogToStores(t, b.brokers(t)) })
-	}
-}
+func TestLogToStores(t *testing.T) { onEachKafka(t, testLogToStores) }
 
 func testLogToStores(t *testing.T, brokers []string) {
-	run := fmt.Sprintf("e2e-%d-%d-%d", os.Getpid(), time.Now().UnixNano(), runSeq.Add(1))
-	raw, res, dead := run+"-raw", run+"-results", run+"-dead"
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	for _, topic := range []string{raw, res, dead} {
-		if err := kafkaio.EnsureTopic(ctx, brokers, topic, 3); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cancel()
+	run, raw, res, dead := newTopics(t, brokers, "e2e", 3)
 
 	n := 5000
 	start := time.Now().Add(-7 * time.Minute).Truncate(time.Minute)

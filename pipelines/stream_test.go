@@ -85,36 +85,43 @@ func consumeResults(t *testing.T, brokers []string, topic string, timeout time.D
 // reference recount minus exactly the too-late clicks — counts, filtered
 // counts and every top-N list.
 func TestStream(t *testing.T) {
-	for _, b := range []struct {
-		name    string
-		brokers func(t *testing.T) []string
-	}{
-		{"kfake", func(t *testing.T) []string {
-			c, err := kfake.NewCluster(kfake.NumBrokers(1))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(c.Close)
-			return c.ListenAddrs()
-		}},
-		{"kafka", func(t *testing.T) []string { return testenv.Kafka(t) }},
-	} {
-		t.Run(b.name, func(t *testing.T) { testStream(t, b.brokers(t)) })
-	}
+	onEachKafka(t, testStream)
+}
+
+// onEachKafka runs test against the in-process kfake and against the real
+// Kafka io/testenv started (failing, not skipping, without it).
+func onEachKafka(t *testing.T, test func(t *testing.T, brokers []string)) {
+	t.Run("kfake", func(t *testing.T) {
+		c, err := kfake.NewCluster(kfake.NumBrokers(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		test(t, c.ListenAddrs())
+	})
+	t.Run("kafka", func(t *testing.T) { test(t, testenv.Kafka(t)) })
 }
 
 var runSeq atomic.Int64
 
-func testStream(t *testing.T, brokers []string) {
-	run := fmt.Sprintf("stream-%d-%d-%d", os.Getpid(), time.Now().UnixNano(), runSeq.Add(1))
-	raw, res, dead := run+"-raw", run+"-results", run+"-dead"
+// newTopics creates a fresh raw, results and dead-letter topic: the real
+// Kafka is shared by every test of the run. run names them and the groups.
+func newTopics(t *testing.T, brokers []string, prefix string, partitions int32) (run, raw, res, dead string) {
+	t.Helper()
+	run = fmt.Sprintf("%s-%d-%d-%d", prefix, os.Getpid(), time.Now().UnixNano(), runSeq.Add(1))
+	raw, res, dead = run+"-raw", run+"-results", run+"-dead"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	for _, topic := range []string{raw, res, dead} {
-		if err := kafkaio.EnsureTopic(ctx, brokers, topic, 2); err != nil {
+		if err := kafkaio.EnsureTopic(ctx, brokers, topic, partitions); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cancel()
+	return run, raw, res, dead
+}
+
+func testStream(t *testing.T, brokers []string) {
+	run, raw, res, dead := newTopics(t, brokers, "stream", 2)
 
 	// Event time ends a minute ago, so the idle rule closes every window
 	// soon after the backlog is read.
