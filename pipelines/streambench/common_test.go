@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,8 +22,15 @@ import (
 	"github.com/adclick/adclick/transforms/click"
 )
 
-// benchLines is the size of the pre-filled raw topic.
-const benchLines = 1_000_000
+// benchLines is the size of the pre-filled raw topic: 1,000,000, or
+// ADCLICK_BENCH_LINES for a quicker look (figures in BENCHMARKS.md use the
+// default).
+var benchLines = func() int {
+	if n, err := strconv.Atoi(os.Getenv("ADCLICK_BENCH_LINES")); err == nil && n > 0 {
+		return n
+	}
+	return 1_000_000
+}()
 
 // rawPartitions is the partition count of every raw and results topic (the
 // all-in-one's default).
@@ -69,7 +77,7 @@ func prefilled(b *testing.B, brokers []string) filled {
 	fillOnce.Do(func() {
 		fill.topic = newTopic(b, brokers, "raw", rawPartitions)
 		start := time.Now().Add(-15 * time.Minute).Truncate(time.Minute)
-		g, err := clickgen.New(clickgen.Config{Seed: 4, Start: start, EventRate: benchLines / 600.0,
+		g, err := clickgen.New(clickgen.Config{Seed: 4, Start: start, EventRate: float64(benchLines) / 600.0,
 			DupShare: 0.05, LateShare: 0.02, TooLateShare: 0.005, MalformedShare: 0.01, Truth: true})
 		if err != nil {
 			fillErr = err
