@@ -137,7 +137,7 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 	// --max-in-flight 4 makes the log watcher wait for the broker every few lines, so
 	// publishing the log takes long enough to be killed in the middle of it.
 	lw := newComponent(t, dir, "logwatcher", "logwatcher", "--files", s.log, "--state", state,
-		"--brokers", brokers, "--topic", raw, "--max-in-flight", "4")
+		"--kafka-brokers", brokers, "--raw-topic", raw, "--max-in-flight", "4")
 	st := newComponent(t, dir, "stream", "stream", "--kafka-brokers", brokers, "--raw-topic", raw,
 		"--results-topic", res, "--dead-letter-topic", dead, "--group", id+"-stream",
 		"--idle-timeout", "3s", "--watermark-delay", "1s", "--window-sizes", windows, "--top-n", strconv.Itoa(s.topN))

@@ -19,8 +19,13 @@ import (
 func runLogwatcher(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "logwatcher")
 	files := fs.String("files", "", "comma-separated globs of the click log files to tail (required)")
-	brokers := fs.String("brokers", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
-	topic := fs.String("topic", "clicks-raw", "Kafka topic for the raw clicks")
+	// The same flag names and defaults as stream and allinone, so that the
+	// commands run with defaults meet on one topic. --brokers and --topic
+	// were this command's names before; they stay as aliases.
+	var t topics
+	t.registerRaw(fs)
+	fs.StringVar(&t.brokers, "brokers", t.brokers, "alias of --kafka-brokers (deprecated)")
+	fs.StringVar(&t.raw, "topic", t.raw, "alias of --raw-topic (deprecated)")
 	state := fs.String("state", "", "JSON file that keeps the acknowledged file positions (required)")
 	poll := fs.Duration("poll-interval", logwatch.DefaultPollInterval, "how often idle files and the globs are checked")
 	commit := fs.Duration("commit-interval", logwatch.DefaultCommitInterval, "how often acknowledged positions are persisted")
@@ -39,12 +44,16 @@ func runLogwatcher(ctx context.Context, env *cliEnv, args []string) error {
 	if *state == "" {
 		return fmt.Errorf("%w: --state is required (where acknowledged positions are kept)", errUsage)
 	}
+	brokers, err := t.brokerList()
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	w, err := logwatch.New(logwatch.Config{
 		Globs:            splitList(*files),
-		Brokers:          splitList(*brokers),
-		Topic:            *topic,
+		Brokers:          brokers,
+		Topic:            t.raw,
 		StatePath:        *state,
 		PollInterval:     *poll,
 		CommitInterval:   *commit,

@@ -25,6 +25,8 @@ func TestLogwatcherUsage(t *testing.T) {
 		{[]string{"--files", "[", "--state", "s.json"}, "bad glob"},
 		{[]string{"--files", "x.log", "--state", "s.json", "--salt-hot-ads", "ad-1"}, "buckets"},
 		{[]string{"--files", "x.log", "--state", "s.json", "--poll-interval", "soon"}, "poll-interval"},
+		{[]string{"--files", "x.log", "--state", "s.json", "--kafka-brokers", " "}, "--kafka-brokers is empty"},
+		{[]string{"--files", "x.log", "--state", "s.json", "--brokers", " "}, "--kafka-brokers is empty"}, // the old name is an alias
 	} {
 		var errb bytes.Buffer
 		args := append([]string{"logwatcher"}, tc.args...)
@@ -50,7 +52,7 @@ func TestLogwatcherEndToEnd(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	env := map[string]string{"ADCLICK_BROKERS": strings.Join(c.ListenAddrs(), ","), "ADCLICK_TOPIC": "raw"}
+	env := map[string]string{"ADCLICK_KAFKA_BROKERS": strings.Join(c.ListenAddrs(), ","), "ADCLICK_RAW_TOPIC": "raw"}
 	go func() {
 		done <- run(ctx, []string{"logwatcher", "--files", filepath.Join(dir, "*.log"), "--state", state}, genEnv(io.Discard, io.Discard, env))
 	}()
