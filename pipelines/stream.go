@@ -65,6 +65,11 @@ func Stream(s beam.Scope, cfg StreamConfig) error {
 	for _, w := range cfg.Aggregation.WindowSizes {
 		cfg.Raw.WindowSpan = max(cfg.Raw.WindowSpan, time.Duration(w)*time.Minute)
 	}
+	// The reader commits a restart point only once every results writer has
+	// written what the minutes it closes produced (kafkaio.Gate): counts and
+	// filtered counts, then one part per top-N window size.
+	gate := kafkaio.NewGate(1 + len(cfg.Aggregation.WindowSizes))
+	cfg.Raw.Gate = gate
 	lines, err := kafkaio.TryRead(s, cfg.Raw)
 	if err != nil {
 		return err
@@ -73,9 +78,12 @@ func Stream(s beam.Scope, cfg StreamConfig) error {
 	if err != nil {
 		return err
 	}
+	if len(out.RecordParts) != gate.Sinks {
+		return fmt.Errorf("pipelines: %d result parts, the commit gate expects %d", len(out.RecordParts), gate.Sinks)
+	}
 	for i, recs := range out.RecordParts {
 		rs := s.Scope(fmt.Sprintf("results%d", i))
-		kafkaio.WriteKV(rs, cfg.Results, beam.ParDo(rs, recordKV, recs))
+		kafkaio.WriteKVGated(rs, cfg.Results, beam.ParDo(rs, recordKV, recs), gate, fmt.Sprintf("results%d", i))
 	}
 	kafkaio.WriteKV(s.Scope("deadletters"), cfg.DeadLetters, beam.ParDo(s, deadLetterKV, out.DeadLetters))
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+
 	"sync/atomic"
 	"testing"
 	"time"
@@ -293,4 +294,78 @@ func TestStreamEarlyPanes(t *testing.T) {
 	if most < 3 {
 		t.Fatalf("no top list was updated 3 times within 45 s of live traffic (best: %d; per minute: %v): early panes are not reaching the sinks", most, updates)
 	}
+}
+
+// TestStreamCommitsAfterResults checks the restart point's promise: when the
+// job commits an offset whose metadata closes minutes, every result of those
+// minutes is already in the results topic (kafkaio.Gate), and the commit does
+// come once they are. Event time lies well behind the clock and the lateness
+// is zero, so the idle rule closes every minute soon after the backlog is
+// read; at the first commit that reaches the end of the raw topic, the
+// results topic must already hold the complete counts and top lists.
+func TestStreamCommitsAfterResults(t *testing.T) {
+	onEachKafka(t, testStreamCommitsAfterResults)
+}
+
+func testStreamCommitsAfterResults(t *testing.T, brokers []string) {
+	run, raw, res, dead := newTopics(t, brokers, "commit", 2)
+	n := 3000
+	start := time.Now().Add(-30 * time.Minute).Truncate(time.Minute)
+	lines, _ := genLines(t, n, clickgen.Config{Seed: 7, Ads: 20, Start: start, EventRate: float64(n) / (5 * 60), DupShare: 0.05})
+	produceLines(t, brokers, raw, lines)
+
+	cfg := transforms.DefaultConfig()
+	cfg.Streaming = true
+	cfg.AllowedLateness = 0
+	cfg.WindowSizes = []int{1, 2}
+	scfg := pipelines.StreamConfig{
+		Raw: kafkaio.ReadConfig{Brokers: brokers, Topic: raw, Group: run, IdleTimeout: time.Second,
+			MaxSkew: time.Second, WatermarkDelay: time.Second, CommitInterval: 100 * time.Millisecond, CommitDelay: time.Millisecond},
+		Results:     kafkaio.WriteConfig{Brokers: brokers, Topic: res},
+		DeadLetters: kafkaio.WriteConfig{Brokers: brokers, Topic: dead},
+		Aggregation: cfg,
+	}
+	p, s := beam.NewPipelineWithRoot()
+	if err := pipelines.Stream(s, scfg); err != nil {
+		t.Fatal(err)
+	}
+	jctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := runners.Run(jctx, p, runners.Options{Runner: runners.Prism}); done <- err }()
+	defer func() { stop(); <-done }()
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ends, err := adm.ListEndOffsets(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if ctx.Err() != nil {
+			offs, err := adm.FetchOffsets(context.Background(), run)
+			t.Fatalf("the job never committed the end of the raw topic (%v): the commit gate does not open; committed %+v (%v)", ends, offs, err)
+		}
+		offs, err := adm.FetchOffsets(ctx, run)
+		if err == nil {
+			all := true
+			ends.Each(func(e kadm.ListedOffset) {
+				o, ok := offs.Lookup(raw, e.Partition)
+				all = all && ok && o.At == e.Offset
+			})
+			if all {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Read what the results topic holds right now: it must be complete.
+	want := reference.Recount(lines, cfg.WindowSizes, cfg.TopN, nil)
+	got := reference.Finals(consumeResults(t, brokers, res, 5*time.Second, nil), cfg.TopN)
+	reference.Compare(t, got, want)
 }

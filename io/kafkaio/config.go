@@ -44,7 +44,10 @@ type ReadConfig struct {
 	WindowSpan      time.Duration // longest window downstream (n-minute top-N: n min); a minute closes with the last window holding it (default 1 min)
 	Margin          time.Duration // extra event time before a window counts as closed (default 30 s)
 	CommitDelay     time.Duration // a safe position is committed this long after it was computed (default 10 s)
-	CommitInterval  time.Duration // how often a safe position is computed (default 5 s)
+	// Gate, when set, also holds each commit until the gated writers have
+	// written every result of the minutes it closes (see Gate).
+	Gate           Gate
+	CommitInterval time.Duration // how often a safe position is computed (default 5 s)
 
 	// MaxBundleAdvance caps how far the watermark moves within one bundle:
 	// the runner learns a bundle's elements and its new watermark together,

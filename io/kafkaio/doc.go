@@ -50,8 +50,10 @@
 // The reader tracks, in bounded memory, each open event minute's first offset
 // and the estimator at that offset; every CommitInterval it computes the safe
 // position (the smallest such offset, or the next offset when no minute is
-// open) and commits it to Group once it is CommitDelay old, which gives the
-// downstream stages time to fire and write the windows that closed. On start a
+// open) and commits it to Group once it is CommitDelay old and, with a Gate
+// (the streaming pipeline sets one), once the gated writers' watermark has
+// passed the minutes it closes: only then are their results in the sink's
+// topic, whatever the load. On start a
 // partition resumes from the committed offset with the estimator restored from
 // the metadata, so re-reading repeats the original run's too-late decisions;
 // without a commit it starts at StartOffset. A record re-read after C whose

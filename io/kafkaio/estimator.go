@@ -283,8 +283,10 @@ func (s *partState) safe(p *params) candidate {
 }
 
 // commitDue records a commit candidate every commit interval and returns the
-// newest candidate that is at least CommitDelay old, if any, with its metadata.
-func (s *partState) commitDue(p *params, now int64) (off int64, meta string, ok bool) {
+// newest candidate that is at least CommitDelay old and closes nothing past
+// final (the gated sinks' progress, see Gate; math.MaxInt64 without a gate),
+// if any, with its metadata. Older candidates are dropped with it.
+func (s *partState) commitDue(p *params, now, final int64) (off int64, meta string, ok bool) {
 	if s.LastCandidate == 0 || now-s.LastCandidate >= p.commitEach {
 		c := s.safe(p)
 		c.At = now
@@ -296,7 +298,7 @@ func (s *partState) commitDue(p *params, now int64) (off int64, meta string, ok 
 	}
 	i := -1
 	for j, c := range s.Pending {
-		if now-c.At >= p.commitDelay {
+		if now-c.At >= p.commitDelay && c.Closed <= final {
 			i = j
 		}
 	}

@@ -1,6 +1,7 @@
 package kafkaio
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -107,7 +108,7 @@ func TestRestoreReproducesDecisions(t *testing.T) {
 		seen[i] = orig.observe(&p, int64(i), r.ts, r.now)
 		orig.dataSeen(r.now)
 		if i == 320 {
-			off, m, ok := orig.commitDue(&p, r.now)
+			off, m, ok := orig.commitDue(&p, r.now, math.MaxInt64)
 			if !ok {
 				t.Fatal("no commit due")
 			}
@@ -166,19 +167,19 @@ func TestCommitDelayAndBounds(t *testing.T) {
 	if len(s.Minutes) > 4 {
 		t.Fatalf("%d open minutes kept, want at most 4", len(s.Minutes))
 	}
-	if _, _, ok := s.commitDue(&p, now); ok {
+	if _, _, ok := s.commitDue(&p, now, math.MaxInt64); ok {
 		t.Fatal("commit due before CommitDelay")
 	}
-	if _, _, ok := s.commitDue(&p, now+p.commitDelay-1); ok {
+	if _, _, ok := s.commitDue(&p, now+p.commitDelay-1, math.MaxInt64); ok {
 		t.Fatal("commit due before CommitDelay")
 	}
-	off, meta, ok := s.commitDue(&p, now+p.commitDelay)
+	off, meta, ok := s.commitDue(&p, now+p.commitDelay, math.MaxInt64)
 	if !ok || off != s.Minutes[0].Offset || !strings.HasPrefix(meta, metaVersion+" ") {
 		t.Fatalf("commit %d %q %v, want offset %d", off, meta, ok, s.Minutes[0].Offset)
 	}
 	for range 3 * maxPending {
 		now += p.commitEach
-		s.commitDue(&p, now-p.commitDelay*10) // never due
+		s.commitDue(&p, now-p.commitDelay*10, math.MaxInt64) // never due
 	}
 	if len(s.Pending) > maxPending {
 		t.Fatalf("%d pending candidates", len(s.Pending))
@@ -353,5 +354,49 @@ func TestCommitWaitsForTheSlowestPartition(t *testing.T) {
 	if c := fresh(t0 + 30_000).safe(&p); c.Offset != 0 || c.Closed >= t0+p.closeAfter {
 		t.Errorf("a slower partition at t0+30s: safe offset %d closed %d, want 0 and below %d (minute t0 still open there)",
 			c.Offset, c.Closed, t0+p.closeAfter)
+	}
+}
+
+func TestCommitWaitsForTheGate(t *testing.T) {
+	p := testParams()
+	s := newPartState()
+	now := t0 + 10*60_000
+	s.begin(0, now)
+	for i := range 30 {
+		s.observe(&p, int64(i), t0+int64(i)*60_000, now)
+	}
+	c := s.safe(&p)
+	if c.Closed <= minWM {
+		t.Fatalf("test needs a candidate that closes minutes; closed %d", c.Closed)
+	}
+	due := now + p.commitDelay
+	if _, _, ok := s.commitDue(&p, now, minWM); ok {
+		t.Fatal("commit due at once")
+	}
+	if _, _, ok := s.commitDue(&p, due, c.Closed-1); ok {
+		t.Fatal("commit due while the sinks have not passed what it closes")
+	}
+	off, meta, ok := s.commitDue(&p, due, c.Closed)
+	if !ok || off != c.Offset || !strings.Contains(meta, fmt.Sprintf("closed=%d", c.Closed)) {
+		t.Fatalf("commit %d %q %v once the sinks passed %d; want offset %d", off, meta, ok, c.Closed, c.Offset)
+	}
+}
+
+func TestGateProgressIsTheSlowestSink(t *testing.T) {
+	g := NewGate(2)
+	if got := g.progress(); got != minWM {
+		t.Fatalf("progress %d before any sink reported, want none", got)
+	}
+	reportProgress(g.ID, "a", 5000)
+	if got := g.progress(); got != minWM {
+		t.Fatalf("progress %d with one of two sinks, want none", got)
+	}
+	reportProgress(g.ID, "b", 3000)
+	reportProgress(g.ID, "b", 2000) // never backwards
+	if got := g.progress(); got != 3000 {
+		t.Fatalf("progress %d, want 3000 (the slower sink)", got)
+	}
+	if other := NewGate(2); other.ID == g.ID || other.progress() != minWM {
+		t.Fatal("gates share progress")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"reflect"
 	"slices"
 	"time"
@@ -565,11 +566,15 @@ func untimed(r *kgo.Record) bool {
 }
 
 func (fn *readFn) maybeCommit(ctx context.Context, c *partClient, we *estimator, p int32, now int64) {
+	final := int64(math.MaxInt64)
+	if fn.Cfg.Gate.ID != "" {
+		final = fn.Cfg.Gate.progress()
+	}
 	we.mu.Lock()
 	if we.reads != nil {
 		we.s.shared = we.reads.min()
 	}
-	off, meta, ok := we.s.commitDue(&fn.p, now)
+	off, meta, ok := we.s.commitDue(&fn.p, now, final)
 	we.mu.Unlock()
 	if !ok {
 		return
