@@ -142,13 +142,7 @@ func testStream(t *testing.T, brokers []string) {
 		DeadLetters: kafkaio.WriteConfig{Brokers: brokers, Topic: dead},
 		Aggregation: cfg,
 	}
-	p, s := beam.NewPipelineWithRoot()
-	if err := pipelines.Stream(s, scfg); err != nil {
-		t.Fatal(err)
-	}
-	jctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { _, err := runners.Run(jctx, p, runners.Options{Runner: runners.Prism}); done <- err }()
+	stop := startStream(t, scfg)
 
 	tooLate := map[string]bool{}
 	for _, id := range truth.TooLate {
@@ -161,7 +155,6 @@ func testStream(t *testing.T, brokers []string) {
 		return mapsEqual(got.Counts, want.Counts) && mapsEqual(got.Filtered, want.Filtered) && reflect.DeepEqual(got.Top, want.Top)
 	})
 	stop()
-	<-done
 	reference.Compare(t, got, want)
 	if want.Rejected == 0 {
 		t.Fatal("the generated log has no malformed lines: the test would not check dead letters")
@@ -169,6 +162,20 @@ func testStream(t *testing.T, brokers []string) {
 	if got := countRecords(t, brokers, dead); got != want.Rejected {
 		t.Errorf("dead letters = %d, want %d", got, want.Rejected)
 	}
+}
+
+// startStream runs the streaming job on prism until the returned stop is
+// called; stop waits for the job to end.
+func startStream(t *testing.T, scfg pipelines.StreamConfig) (stop func()) {
+	t.Helper()
+	p, s := beam.NewPipelineWithRoot()
+	if err := pipelines.Stream(s, scfg); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := runners.Run(ctx, p, runners.Options{Runner: runners.Prism}); done <- err }()
+	return func() { cancel(); <-done }
 }
 
 // countRecords counts the records of a topic.
@@ -325,14 +332,7 @@ func testStreamCommitsAfterResults(t *testing.T, brokers []string) {
 		DeadLetters: kafkaio.WriteConfig{Brokers: brokers, Topic: dead},
 		Aggregation: cfg,
 	}
-	p, s := beam.NewPipelineWithRoot()
-	if err := pipelines.Stream(s, scfg); err != nil {
-		t.Fatal(err)
-	}
-	jctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { _, err := runners.Run(jctx, p, runners.Options{Runner: runners.Prism}); done <- err }()
-	defer func() { stop(); <-done }()
+	defer startStream(t, scfg)()
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
