@@ -211,16 +211,11 @@ func mapsEqual(a, b map[string]int64) bool {
 
 func genLines(t *testing.T, n int, cfg clickgen.Config) ([][]byte, *clickgen.Truth) {
 	t.Helper()
-	cfg.Truth = true
-	g, err := clickgen.New(cfg)
+	lines, truth, err := clickgen.Lines(n, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([][]byte, n)
-	for i := range out {
-		out[i] = append([]byte(nil), g.Next().Data...)
-	}
-	return out, g.Truth()
+	return lines, truth
 }
 
 // TestStreamEarlyPanes checks that, while clicks keep arriving in real time,

@@ -30,16 +30,11 @@ func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
 // generate returns n generated lines (copies) and the generator's truth.
 func generate(t *testing.T, n int, cfg clickgen.Config) ([][]byte, *clickgen.Truth) {
 	t.Helper()
-	cfg.Truth = true
-	g, err := clickgen.New(cfg)
+	lines, truth, err := clickgen.Lines(n, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([][]byte, n)
-	for i := range out {
-		out[i] = append([]byte(nil), g.Next().Data...)
-	}
-	return out, g.Truth()
+	return lines, truth
 }
 
 func batchesOf(lines [][]byte, size int, wm int64) []transforms.Lines {

@@ -328,16 +328,11 @@ func writeLog(t *testing.T, path string, lines [][]byte) int64 {
 // genCrashLines generates n lines with their truth.
 func genCrashLines(t *testing.T, n int, cfg clickgen.Config) ([][]byte, *clickgen.Truth) {
 	t.Helper()
-	cfg.Truth = true
-	g, err := clickgen.New(cfg)
+	lines, truth, err := clickgen.Lines(n, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := make([][]byte, n)
-	for i := range out {
-		out[i] = append([]byte(nil), g.Next().Data...)
-	}
-	return out, g.Truth()
+	return lines, truth
 }
 
 // positionAt says whether the log watcher's state file records offset size

@@ -286,6 +286,21 @@ func New(cfg Config) (*Generator, error) {
 	return g, nil
 }
 
+// Lines generates n lines at once (each its own copy) with the truth about
+// them: what tests compare a pipeline's results against.
+func Lines(n int, cfg Config) ([][]byte, *Truth, error) {
+	cfg.Truth = true
+	g, err := New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = append([]byte(nil), g.Next().Data...)
+	}
+	return out, g.Truth(), nil
+}
+
 // Config returns the configuration in effect, defaults filled in.
 func (g *Generator) Config() Config { return g.cfg }
 
