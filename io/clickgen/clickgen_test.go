@@ -408,3 +408,27 @@ func BenchmarkRunToWriter(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestLinesMatchesTheGenerator(t *testing.T) {
+	cfg := Config{Seed: 3, DupShare: 0.2}
+	lines, truth, err := Lines(500, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Truth = true
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range lines {
+		if want := g.Next().Data; string(l) != string(want) {
+			t.Fatalf("line %d: %q, the generator gives %q", i, l, want)
+		}
+	}
+	if truth == nil || len(truth.Duplicates) != len(g.Truth().Duplicates) || len(truth.Duplicates) == 0 {
+		t.Fatalf("truth %+v, the generator's %+v", truth, g.Truth())
+	}
+	if _, _, err := Lines(1, Config{DupShare: 2}); err == nil {
+		t.Fatal("an invalid config was accepted")
+	}
+}
