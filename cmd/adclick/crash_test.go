@@ -79,7 +79,9 @@ func TestCrash(t *testing.T) {
 	// Every minute a stored row can have: too-late clicks are up to an hour
 	// behind, top lists of 5-minute windows end up to 4 minutes after the log.
 	from := start.Add(-2 * time.Hour).Truncate(time.Hour).Unix()
-	to := time.Now().Add(time.Hour).Truncate(time.Hour).Unix()
+	// (An hour up from now, rounded down, was only the current hour's end: a
+	// run started at hh:59 missed its last top lists.)
+	to := time.Now().Add(2 * time.Hour).Truncate(time.Hour).Unix()
 
 	t0 := time.Now()
 	calm := s.run(t, "calm", nil, from, to)

@@ -69,6 +69,9 @@ type candidate struct {
 	WM     int64
 	Max    int64
 	Closed int64 // the watermark the candidate's open minutes were judged against
+	// Need: the gated sinks must have passed this before the candidate is
+	// committed (partState.Final when it was computed).
+	Need int64
 }
 
 // partState is one partition's watermark estimator and commit bookkeeping. It
@@ -95,6 +98,12 @@ type partState struct {
 
 	nextFloor int // Floors[:nextFloor] are applied
 
+	// Final is the latest end (minute + closeAfter) of the minutes pruned as
+	// closed: their records lie before any later candidate's offset and are
+	// not re-read after a restart, so their results must be written before
+	// such a candidate is committed (Gate).
+	Final int64
+
 	// shared is the smallest watermark of the read's partitions in this
 	// process (readWatermarks), as last seen; a minute counts as closed for
 	// the commit only when it is closed there too. Top-N snapshots hold every
@@ -105,7 +114,7 @@ type partState struct {
 }
 
 func newPartState() *partState {
-	return &partState{WM: minWM, Max: minWM, Closed: minWM, Committed: -1, shared: math.MaxInt64}
+	return &partState{WM: minWM, Max: minWM, Closed: minWM, Final: minWM, Committed: -1, shared: math.MaxInt64}
 }
 
 // quant rounds a watermark down to the step, so a batch of records shares one
@@ -233,6 +242,7 @@ func (s *partState) prune(p *params) {
 		n++
 	}
 	if n > 0 {
+		s.Final = max(s.Final, s.Minutes[n-1].Minute+p.closeAfter)
 		s.Minutes = append(s.Minutes[:0], s.Minutes[n:]...)
 	}
 }
@@ -271,19 +281,19 @@ func (s *partState) safe(p *params) candidate {
 	s.prune(p)
 	closed := max(s.closeWM(), s.Closed)
 	if len(s.Minutes) == 0 {
-		return candidate{Offset: s.Next, WM: s.WM, Max: s.Max, Closed: closed}
+		return candidate{Offset: s.Next, WM: s.WM, Max: s.Max, Closed: closed, Need: s.Final}
 	}
-	c := candidate{Offset: s.Minutes[0].Offset, WM: s.Minutes[0].WM, Max: s.Minutes[0].Max, Closed: closed}
+	c := candidate{Offset: s.Minutes[0].Offset, WM: s.Minutes[0].WM, Max: s.Minutes[0].Max, Closed: closed, Need: s.Final}
 	for _, m := range s.Minutes[1:] {
 		if m.Offset < c.Offset {
-			c = candidate{Offset: m.Offset, WM: m.WM, Max: m.Max, Closed: closed}
+			c = candidate{Offset: m.Offset, WM: m.WM, Max: m.Max, Closed: closed, Need: s.Final}
 		}
 	}
 	return c
 }
 
 // commitDue records a commit candidate every commit interval and returns the
-// newest candidate that is at least CommitDelay old and closes nothing past
+// newest candidate that is at least CommitDelay old and needs nothing past
 // final (the gated sinks' progress, see Gate; math.MaxInt64 without a gate),
 // if any, with its metadata. Older candidates are dropped with it.
 func (s *partState) commitDue(p *params, now, final int64) (off int64, meta string, ok bool) {
@@ -298,7 +308,7 @@ func (s *partState) commitDue(p *params, now, final int64) (off int64, meta stri
 	}
 	i := -1
 	for j, c := range s.Pending {
-		if now-c.At >= p.commitDelay && c.Closed <= final {
+		if now-c.At >= p.commitDelay && c.Need <= final {
 			i = j
 		}
 	}

@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"math"
-	"strconv"
 	"sync"
 	"time"
 
@@ -34,8 +32,8 @@ func init() {
 //
 // How the sinks' watermark is learnt: each gated writer emits one marker per
 // bundle, after which a stateful stage sets an event-time timer at the
-// marker's time. The timer fires once the writers' output watermark has
-// passed it, and prism holds that watermark while any element the writers
+// marker's time (and keeps re-setting it further on, see progressFn). The
+// timer fires once the writers' output watermark has passed it, and prism holds that watermark while any element the writers
 // are yet to write is pending (a result on its way, late or not, holds every
 // stage from the source to the writer at most at the source watermark it
 // left with). The timer publishes its time to a process-wide registry the
@@ -132,31 +130,46 @@ func (f *writeMarkFn) ProcessElement(ctx context.Context, ts beam.EventTime, k, 
 	return f.writeFn.ProcessElement(ctx, k, v)
 }
 
-// progressStep rounds marker times up, so a busy sink keeps a handful of
-// pending timers, not one per bundle.
+// progressStep is the finest step of a sink's progress.
 const progressStep = time.Second
 
-// progressFn sets a timer per marker time (rounded up to progressStep) and
-// reports the time when it fires: the writers' output watermark passed it.
+// progressAhead stops a sink's timer loop this far past the wall clock: the
+// reader's watermark never gets there (records are clamped to MaxSkew ahead),
+// except at the end of a bounded read, where it jumps to the end of time.
+const progressAhead = time.Minute
+
+// progressFn learns how far the writers' output watermark has come. Each
+// marker sets the sink's timer at the marker's time; when the timer fires
+// (the watermark passed it) the time is published and the timer set again
+// further on, so the progress follows the watermark also while no data
+// flows (the idle rule moves the watermark then, and the minutes it closes
+// must still be committed). Each step is an eighth of the way to the wall
+// clock (at least a second), so catching up from far behind takes tens of
+// firings, not one per second of event time.
 type progressFn struct {
 	Gate, Sink string
 	Timer      timers.EventTime
 }
 
 func (f *progressFn) ProcessElement(tp timers.Provider, _ string, t int64) {
-	step := progressStep.Milliseconds()
-	at := t - t%step
-	if at < t {
-		at += step
-	}
-	f.Timer.Set(tp, time.UnixMilli(at), timers.WithTag(strconv.FormatInt(at, 10)))
+	f.Timer.Set(tp, time.UnixMilli(roundUp(t, progressStep.Milliseconds())))
 }
 
-func (f *progressFn) OnTimer(_ context.Context, _ timers.Provider, _ string, tc timers.Context) error {
-	t, err := strconv.ParseInt(tc.Tag, 10, 64)
-	if err != nil {
-		return fmt.Errorf("kafkaio: progress timer tag %q: %w", tc.Tag, err) // tags come from ProcessElement
-	}
+func (f *progressFn) OnTimer(_ context.Context, ts beam.EventTime, tp timers.Provider, _ string, _ timers.Context) {
+	t := ts.Milliseconds()
 	reportProgress(f.Gate, f.Sink, t)
-	return nil
+	now := time.Now().UnixMilli()
+	if t > now+progressAhead.Milliseconds() {
+		return // the end of a bounded read; a later marker starts again
+	}
+	step := max(progressStep.Milliseconds(), (now-t)/8)
+	f.Timer.Set(tp, time.UnixMilli(roundUp(t+step, progressStep.Milliseconds())))
+}
+
+func roundUp(t, step int64) int64 {
+	r := t - t%step
+	if r < t {
+		r += step
+	}
+	return r
 }

@@ -579,7 +579,7 @@ func (fn *readFn) maybeCommit(ctx context.Context, c *partClient, we *estimator,
 	if !ok {
 		return
 	}
-	fn.log.Debug("kafkaio: committing safe offset", "partition", p, "offset", off, "metadata", meta)
+	fn.log.Debug("kafkaio: committing safe offset", "partition", p, "offset", off, "metadata", meta, "sinks_passed", final)
 	if err := commit(ctx, c.adm, fn.Cfg.Group, fn.Cfg.Topic, p, off, meta, fn.Cfg.RequestTimeout); err != nil {
 		// Safe to go on: the previous commit stays, and it is further back.
 		fn.log.Warn("kafkaio: commit failed", "partition", p, "offset", off, "err", err)
