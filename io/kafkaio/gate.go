@@ -163,6 +163,11 @@ func (f *progressFn) OnTimer(_ context.Context, ts beam.EventTime, tp timers.Pro
 		return // the end of a bounded read; a later marker starts again
 	}
 	step := max(progressStep.Milliseconds(), (now-t)/8)
+	if t >= now {
+		// Only the end of a bounded read gets the watermark past the clock:
+		// one more firing past progressAhead ends the loop.
+		step = progressAhead.Milliseconds() + 1
+	}
 	f.Timer.Set(tp, time.UnixMilli(roundUp(t+step, progressStep.Milliseconds())))
 }
 
