@@ -128,7 +128,13 @@ func (p *Producer) promise(r *kgo.Record, err error) {
 	defer p.mu.Unlock()
 	if p.err == nil {
 		p.err = fmt.Errorf("kafkaio: producing to %s: %w", p.topic, err)
-		p.log.Error("kafkaio: produce failed", "err", err)
+		if errors.Is(err, context.Canceled) {
+			// A shutdown: the bundle fails and its records are produced again
+			// after the restart; not worth an error line on every Ctrl-C.
+			p.log.Info("kafkaio: produce cancelled", "err", err)
+		} else {
+			p.log.Error("kafkaio: produce failed", "err", err)
+		}
 	}
 }
 
