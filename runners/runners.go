@@ -85,12 +85,22 @@ func Run(ctx context.Context, p *beam.Pipeline, o Options) (beam.PipelineResult,
 		flagsMu.Unlock()
 		return universal.Execute(ctx, p)
 	default:
+		// The job gets a name of its own so that it can be cancelled when
+		// ctx ends (cancelJob says why). The name travels in a process-wide
+		// flag: two Runs starting at the same instant could both read the
+		// later name, and then the first to end would cancel both.
+		name := newJobName()
 		flagsMu.Lock()
 		if !slices.Contains(jobopts.GetExperiments(), prismNoSplit) {
 			*jobopts.Experiments = strings.Trim(*jobopts.Experiments+","+prismNoSplit, ",")
 		}
+		*jobopts.JobName = name
 		flagsMu.Unlock()
-		return prism.Execute(ctx, p)
+		res, err := prism.Execute(ctx, p)
+		if ctx.Err() != nil && *jobopts.Endpoint != "" {
+			cancelJob(*jobopts.Endpoint, name)
+		}
+		return res, err
 	}
 }
 
