@@ -283,12 +283,13 @@ func (s *partState) safe(p *params) candidate {
 	if len(s.Minutes) == 0 {
 		return candidate{Offset: s.Next, WM: s.WM, Max: s.Max, Closed: closed, Need: s.Final}
 	}
-	c := candidate{Offset: s.Minutes[0].Offset, WM: s.Minutes[0].WM, Max: s.Minutes[0].Max, Closed: closed, Need: s.Final}
+	c := candidate{Offset: s.Minutes[0].Offset, WM: s.Minutes[0].WM, Max: s.Minutes[0].Max, Closed: closed}
 	for _, m := range s.Minutes[1:] {
 		if m.Offset < c.Offset {
-			c = candidate{Offset: m.Offset, WM: m.WM, Max: m.Max, Closed: closed, Need: s.Final}
+			c = candidate{Offset: m.Offset, WM: m.WM, Max: m.Max, Closed: closed}
 		}
 	}
+	c.Need = s.Final
 	return c
 }
 

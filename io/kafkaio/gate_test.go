@@ -69,22 +69,10 @@ func TestGateHoldsCommitsUntilWritten(t *testing.T) {
 			}
 			defer cl.Close()
 			adm := kadm.NewClient(cl)
-			deadline := time.Now().Add(60 * time.Second)
-			for {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				got, err := adm.FetchOffsetsForTopics(ctx, group, in)
-				cancel()
-				if o, ok := got.Lookup(in, 0); err == nil && ok && o.At == 100 {
-					break
-				}
-				if err := run.failed(); err != nil {
-					t.Fatal(err)
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("the minute's commit never came (%v): the gate does not open", err)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			waitCommitted(t, adm, group, in, run, func(got kadm.OffsetResponses) bool {
+				o, ok := got.Lookup(in, 0)
+				return ok && o.At == 100 // the minute's commit; never coming means the gate does not open
+			})
 			// The commit is there: everything it closes must be written.
 			ends, err := adm.ListEndOffsets(context.Background(), out)
 			if err != nil {

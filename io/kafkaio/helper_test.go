@@ -13,6 +13,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -129,6 +130,28 @@ func produce(t testing.TB, brokers []string, topic string, recs []rec) {
 		if err := cl.ProduceSync(ctx, rs[i:min(i+10_000, len(rs))]...).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// waitCommitted polls group's committed offsets of topic until ok accepts
+// them, failing the test if the pipeline ends or 60 s pass first.
+func waitCommitted(t *testing.T, adm *kadm.Client, group, topic string, run *streamRun, ok func(kadm.OffsetResponses) bool) kadm.OffsetResponses {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, err := adm.FetchOffsetsForTopics(ctx, group, topic)
+		cancel()
+		if err == nil && ok(got) {
+			return got
+		}
+		if err := run.failed(); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the expected commits were not seen within 60 s: %v %+v", err, got)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

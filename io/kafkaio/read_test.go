@@ -260,25 +260,11 @@ func TestCommitAndRestore(t *testing.T) {
 			}
 			defer cl.Close()
 			adm := kadm.NewClient(cl)
-			deadline := time.Now().Add(60 * time.Second)
-			var got kadm.OffsetResponses
-			for {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				got, err = adm.FetchOffsetsForTopics(ctx, group, in)
-				cancel()
+			waitCommitted(t, adm, group, in, run, func(got kadm.OffsetResponses) bool {
 				o0, ok0 := got.Lookup(in, 0)
 				o1, ok1 := got.Lookup(in, 1)
-				if err == nil && ok0 && ok1 && o0.At == 100 && o1.At >= 0 {
-					break
-				}
-				if err := run.failed(); err != nil {
-					t.Fatal(err)
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("commits not seen within 60 s: %v %+v", err, got)
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
+				return ok0 && ok1 && o0.At == 100 && o1.At >= 0
+			})
 			time.Sleep(time.Second) // more commit rounds: partition 1 must stay put
 			run.stop(t)
 
