@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -282,9 +281,6 @@ func recountCounts(ctx context.Context, o ReconcileOptions, cfg transforms.Confi
 
 func readRecords(path string, fn func(result.Record)) error {
 	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil // nothing to recount: textio wrote no file
-	}
 	if err != nil {
 		return err
 	}

@@ -5,9 +5,6 @@ import (
 	"fmt"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/io/textio"
-	// textio needs the local file system registered.
-	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/io/filesystem/local"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
 	"github.com/adclick/adclick/io/textlines"
@@ -34,17 +31,25 @@ func RecountFiles(s beam.Scope, paths []string, cfg transforms.Config, outPath, 
 	if err != nil {
 		return err
 	}
-	WriteRecords(s, out.Records, outPath)
+	// The parts, not the flattened Records: each part's lines are then
+	// written in the stage that made them.
+	WriteRecords(s, outPath, out.RecordParts...)
 	if deadPath != "" {
-		textio.Write(s.Scope("deadletters"), deadPath, beam.ParDo(s, deadLetterJSON, out.DeadLetters))
+		s := s.Scope("deadletters")
+		textlines.Write(s, deadPath, beam.ParDo(s, deadLetterJSON, out.DeadLetters))
 	}
 	return nil
 }
 
-// WriteRecords writes result records as SPEC §4 JSON lines to one file.
-func WriteRecords(s beam.Scope, records beam.PCollection, path string) {
+// WriteRecords writes the result records of every collection as SPEC §4
+// JSON lines to one file, which appears once complete.
+func WriteRecords(s beam.Scope, path string, records ...beam.PCollection) {
 	s = s.Scope("WriteRecords")
-	textio.Write(s, path, beam.ParDo(s, recordJSON, records))
+	lines := make([]beam.PCollection, len(records))
+	for i, r := range records {
+		lines[i] = beam.ParDo(s, recordJSON, r)
+	}
+	textlines.Write(s, path, lines...)
 }
 
 func recordJSON(r result.Record, emit func(string)) {

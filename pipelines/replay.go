@@ -252,6 +252,6 @@ func RecountStore(s beam.Scope, st storeio.Config, from, to time.Time, cfg trans
 	if err != nil {
 		return err
 	}
-	WriteRecords(s, recs, outPath)
+	WriteRecords(s, outPath, recs)
 	return nil
 }

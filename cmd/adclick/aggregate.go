@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -157,7 +156,7 @@ func aggregateStore(ctx context.Context, env *cliEnv, so *storeOptions, rf *rang
 		return fmt.Errorf("pipeline failed: %w", err)
 	}
 	if output == "-" {
-		if err := copyFile(env.stdout, outPath); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := copyFile(env.stdout, outPath); err != nil {
 			return err
 		}
 	}
