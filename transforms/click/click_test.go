@@ -6,27 +6,32 @@ import (
 	"time"
 )
 
+// validMS is the event time of most validCases.
+var validMS = time.Date(2024, 1, 1, 10, 1, 35, 123e6, time.UTC).UnixMilli()
+
+// validCases are lines Parse accepts, with the click each gives.
+var validCases = []struct {
+	name string
+	line string
+	want Click
+}{
+	{"rfc3339 with fraction", `{"event_id":"e1","ad_id":"ad1","timestamp":"2024-01-01T10:01:35.123Z"}`, Click{EventID: "e1", AdID: "ad1", Time: validMS}},
+	{"epoch millis", `{"event_id":"e1","ad_id":"ad1","timestamp":1704103295123}`, Click{EventID: "e1", AdID: "ad1", Time: validMS}},
+	{"offset converted to UTC", `{"event_id":"e1","ad_id":"ad1","timestamp":"2024-01-01T12:01:35.123+02:00"}`, Click{EventID: "e1", AdID: "ad1", Time: validMS}},
+	{"all attributes", `{"event_id":"e","ad_id":"a","timestamp":1704103295123,"user_id":"u","ip":"1.2.3.4","country":"US","device":"mobile","ad_format":"banner"}`,
+		Click{EventID: "e", AdID: "a", Time: validMS, UserID: "u", IP: "1.2.3.4", Country: "US", Device: "mobile", AdFormat: "banner"}},
+	{"unknown fields ignored", `{"event_id":"e","ad_id":"a","timestamp":1704103295123,"extra":{"x":[1,2]},"n":null}`, Click{EventID: "e", AdID: "a", Time: validMS}},
+	{"escapes and unicode", `{"event_id":"e\"\\\u00e9😀","ad_id":"日本","timestamp":1704103295123}`, Click{EventID: "e\"\\é😀", AdID: "日本", Time: validMS}},
+	{"surrogate pair escape", `{"event_id":"\ud83d\ude00","ad_id":"a","timestamp":1704103295123}`, Click{EventID: "😀", AdID: "a", Time: validMS}},
+	{"empty optional is no value", `{"event_id":"e","ad_id":"a","timestamp":1704103295123,"country":""}`, Click{EventID: "e", AdID: "a", Time: validMS}},
+	{"max length ids", `{"event_id":"` + strings.Repeat("x", 256) + `","ad_id":"a","timestamp":1704103295123}`, Click{EventID: strings.Repeat("x", 256), AdID: "a", Time: validMS}},
+	{"first millisecond of 2000", `{"event_id":"e","ad_id":"a","timestamp":"2000-01-01T00:00:00Z"}`, Click{EventID: "e", AdID: "a", Time: 946684800000}},
+	{"last millisecond of 2100", `{"event_id":"e","ad_id":"a","timestamp":4133980799999}`, Click{EventID: "e", AdID: "a", Time: 4133980799999}},
+	{"whitespace around", " \t{ \"event_id\" : \"e\" , \"ad_id\":\"a\",\"timestamp\":1704103295123 } ", Click{EventID: "e", AdID: "a", Time: validMS}},
+}
+
 func TestParseValid(t *testing.T) {
-	ms := time.Date(2024, 1, 1, 10, 1, 35, 123e6, time.UTC).UnixMilli()
-	tests := []struct {
-		name string
-		line string
-		want Click
-	}{
-		{"rfc3339 with fraction", `{"event_id":"e1","ad_id":"ad1","timestamp":"2024-01-01T10:01:35.123Z"}`, Click{EventID: "e1", AdID: "ad1", Time: ms}},
-		{"epoch millis", `{"event_id":"e1","ad_id":"ad1","timestamp":1704103295123}`, Click{EventID: "e1", AdID: "ad1", Time: ms}},
-		{"offset converted to UTC", `{"event_id":"e1","ad_id":"ad1","timestamp":"2024-01-01T12:01:35.123+02:00"}`, Click{EventID: "e1", AdID: "ad1", Time: ms}},
-		{"all attributes", `{"event_id":"e","ad_id":"a","timestamp":1704103295123,"user_id":"u","ip":"1.2.3.4","country":"US","device":"mobile","ad_format":"banner"}`,
-			Click{EventID: "e", AdID: "a", Time: ms, UserID: "u", IP: "1.2.3.4", Country: "US", Device: "mobile", AdFormat: "banner"}},
-		{"unknown fields ignored", `{"event_id":"e","ad_id":"a","timestamp":1704103295123,"extra":{"x":[1,2]},"n":null}`, Click{EventID: "e", AdID: "a", Time: ms}},
-		{"escapes and unicode", `{"event_id":"e\"\\\u00e9😀","ad_id":"日本","timestamp":1704103295123}`, Click{EventID: "e\"\\é😀", AdID: "日本", Time: ms}},
-		{"surrogate pair escape", `{"event_id":"\ud83d\ude00","ad_id":"a","timestamp":1704103295123}`, Click{EventID: "😀", AdID: "a", Time: ms}},
-		{"empty optional is no value", `{"event_id":"e","ad_id":"a","timestamp":1704103295123,"country":""}`, Click{EventID: "e", AdID: "a", Time: ms}},
-		{"max length ids", `{"event_id":"` + strings.Repeat("x", 256) + `","ad_id":"a","timestamp":1704103295123}`, Click{EventID: strings.Repeat("x", 256), AdID: "a", Time: ms}},
-		{"first millisecond of 2000", `{"event_id":"e","ad_id":"a","timestamp":"2000-01-01T00:00:00Z"}`, Click{EventID: "e", AdID: "a", Time: 946684800000}},
-		{"last millisecond of 2100", `{"event_id":"e","ad_id":"a","timestamp":4133980799999}`, Click{EventID: "e", AdID: "a", Time: 4133980799999}},
-		{"whitespace around", " \t{ \"event_id\" : \"e\" , \"ad_id\":\"a\",\"timestamp\":1704103295123 } ", Click{EventID: "e", AdID: "a", Time: ms}},
-	}
+	tests := validCases
 	var p Parser
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -46,52 +51,55 @@ func TestParseValid(t *testing.T) {
 	}
 }
 
+// rejectCases are lines Parse rejects, with the reason and field.
+var rejectCases = []struct {
+	name   string
+	line   string
+	reason Reason
+	field  string
+}{
+	{"empty line", ``, ReasonInvalidJSON, ""},
+	{"not json", `hello`, ReasonInvalidJSON, ""},
+	{"truncated", `{"event_id":"e","ad_id":"a"`, ReasonInvalidJSON, ""},
+	{"trailing garbage", `{"event_id":"e","ad_id":"a","timestamp":1704103295123} x`, ReasonInvalidJSON, ""},
+	{"unknown escape", `{"event_id":"a\x41","ad_id":"a","timestamp":1704103295123}`, ReasonInvalidJSON, ""},
+	{"leading zero", `{"event_id":"e","ad_id":"a","timestamp":01704103295123}`, ReasonInvalidJSON, ""},
+	{"raw control char beside an escape", "{\"event_id\":\"a\x07\\\\n\",\"ad_id\":\"a\",\"timestamp\":1704103295123}", ReasonInvalidJSON, ""},
+	{"raw control char", "{\"event_id\":\"a\tb\",\"ad_id\":\"a\",\"timestamp\":1704103295123}", ReasonInvalidJSON, ""},
+	{"array", `[1,2]`, ReasonNotObject, ""},
+	{"string", `"x"`, ReasonNotObject, ""},
+	{"null", `null`, ReasonNotObject, ""},
+	{"missing event_id", `{"ad_id":"a","timestamp":1704103295123}`, ReasonMissingField, "event_id"},
+	{"missing ad_id", `{"event_id":"e","timestamp":1704103295123}`, ReasonMissingField, "ad_id"},
+	{"missing timestamp", `{"event_id":"e","ad_id":"a"}`, ReasonMissingField, "timestamp"},
+	{"empty event_id", `{"event_id":"","ad_id":"a","timestamp":1704103295123}`, ReasonEmptyField, "event_id"},
+	{"empty ad_id", `{"event_id":"e","ad_id":"","timestamp":1704103295123}`, ReasonEmptyField, "ad_id"},
+	{"empty timestamp", `{"event_id":"e","ad_id":"a","timestamp":""}`, ReasonEmptyField, "timestamp"},
+	{"numeric event_id", `{"event_id":5,"ad_id":"a","timestamp":1704103295123}`, ReasonWrongType, "event_id"},
+	{"null ad_id", `{"event_id":"e","ad_id":null,"timestamp":1704103295123}`, ReasonWrongType, "ad_id"},
+	{"numeric country", `{"event_id":"e","ad_id":"a","timestamp":1704103295123,"country":1}`, ReasonWrongType, "country"},
+	{"object device", `{"event_id":"e","ad_id":"a","timestamp":1704103295123,"device":{}}`, ReasonWrongType, "device"},
+	{"bool timestamp", `{"event_id":"e","ad_id":"a","timestamp":true}`, ReasonWrongType, "timestamp"},
+	{"long event_id", `{"event_id":"` + strings.Repeat("x", 257) + `","ad_id":"a","timestamp":1704103295123}`, ReasonFieldTooLong, "event_id"},
+	{"long ip", `{"event_id":"e","ad_id":"a","timestamp":1704103295123,"ip":"` + strings.Repeat("x", 257) + `"}`, ReasonFieldTooLong, "ip"},
+	{"bad rfc3339", `{"event_id":"e","ad_id":"a","timestamp":"2024-01-01 10:00:00"}`, ReasonBadTimestamp, "timestamp"},
+	{"no zone", `{"event_id":"e","ad_id":"a","timestamp":"2024-01-01T10:00:00"}`, ReasonBadTimestamp, "timestamp"},
+	{"fractional millis", `{"event_id":"e","ad_id":"a","timestamp":1704103295123.5}`, ReasonBadTimestamp, "timestamp"},
+	{"exponent millis", `{"event_id":"e","ad_id":"a","timestamp":1.7e12}`, ReasonBadTimestamp, "timestamp"},
+	{"1999", `{"event_id":"e","ad_id":"a","timestamp":"1999-12-31T23:59:59Z"}`, ReasonTimeOutOfRange, "timestamp"},
+	{"2101", `{"event_id":"e","ad_id":"a","timestamp":4133980800000}`, ReasonTimeOutOfRange, "timestamp"},
+	{"seconds not millis", `{"event_id":"e","ad_id":"a","timestamp":1704103295}`, ReasonTimeOutOfRange, "timestamp"},
+	{"huge integer", `{"event_id":"e","ad_id":"a","timestamp":123456789012345678901234567890}`, ReasonTimeOutOfRange, "timestamp"},
+	{"duplicate key", `{"event_id":"e","ad_id":"a","ad_id":"b","timestamp":1704103295123}`, ReasonDuplicateField, "ad_id"},
+	{"invalid utf8", "{\"event_id\":\"e\xff\",\"ad_id\":\"a\",\"timestamp\":1704103295123}", ReasonInvalidUTF8, ""},
+	{"lone surrogate", `{"event_id":"e\ud800","ad_id":"a","timestamp":1704103295123}`, ReasonInvalidUTF8, ""},
+	{"reversed surrogates", `{"event_id":"\ude00\ud83d","ad_id":"a","timestamp":1704103295123}`, ReasonInvalidUTF8, ""},
+	{"too long line", `{"event_id":"e","ad_id":"a","timestamp":1704103295123,"pad":"` + strings.Repeat("p", MaxLineBytes) + `"}`, ReasonTooLong, ""},
+	{"deep nesting", strings.Repeat("[", 60000), ReasonInvalidJSON, ""},
+}
+
 func TestParseRejects(t *testing.T) {
-	long := strings.Repeat("x", 257)
-	tests := []struct {
-		name   string
-		line   string
-		reason Reason
-		field  string
-	}{
-		{"empty line", ``, ReasonInvalidJSON, ""},
-		{"not json", `hello`, ReasonInvalidJSON, ""},
-		{"truncated", `{"event_id":"e","ad_id":"a"`, ReasonInvalidJSON, ""},
-		{"trailing garbage", `{"event_id":"e","ad_id":"a","timestamp":1704103295123} x`, ReasonInvalidJSON, ""},
-		{"unknown escape", `{"event_id":"a\x41","ad_id":"a","timestamp":1704103295123}`, ReasonInvalidJSON, ""},
-		{"leading zero", `{"event_id":"e","ad_id":"a","timestamp":01704103295123}`, ReasonInvalidJSON, ""},
-		{"raw control char", "{\"event_id\":\"a\tb\",\"ad_id\":\"a\",\"timestamp\":1704103295123}", ReasonInvalidJSON, ""},
-		{"array", `[1,2]`, ReasonNotObject, ""},
-		{"string", `"x"`, ReasonNotObject, ""},
-		{"null", `null`, ReasonNotObject, ""},
-		{"missing event_id", `{"ad_id":"a","timestamp":1704103295123}`, ReasonMissingField, "event_id"},
-		{"missing ad_id", `{"event_id":"e","timestamp":1704103295123}`, ReasonMissingField, "ad_id"},
-		{"missing timestamp", `{"event_id":"e","ad_id":"a"}`, ReasonMissingField, "timestamp"},
-		{"empty event_id", `{"event_id":"","ad_id":"a","timestamp":1704103295123}`, ReasonEmptyField, "event_id"},
-		{"empty ad_id", `{"event_id":"e","ad_id":"","timestamp":1704103295123}`, ReasonEmptyField, "ad_id"},
-		{"empty timestamp", `{"event_id":"e","ad_id":"a","timestamp":""}`, ReasonEmptyField, "timestamp"},
-		{"numeric event_id", `{"event_id":5,"ad_id":"a","timestamp":1704103295123}`, ReasonWrongType, "event_id"},
-		{"null ad_id", `{"event_id":"e","ad_id":null,"timestamp":1704103295123}`, ReasonWrongType, "ad_id"},
-		{"numeric country", `{"event_id":"e","ad_id":"a","timestamp":1704103295123,"country":1}`, ReasonWrongType, "country"},
-		{"object device", `{"event_id":"e","ad_id":"a","timestamp":1704103295123,"device":{}}`, ReasonWrongType, "device"},
-		{"bool timestamp", `{"event_id":"e","ad_id":"a","timestamp":true}`, ReasonWrongType, "timestamp"},
-		{"long event_id", `{"event_id":"` + long + `","ad_id":"a","timestamp":1704103295123}`, ReasonFieldTooLong, "event_id"},
-		{"long ip", `{"event_id":"e","ad_id":"a","timestamp":1704103295123,"ip":"` + long + `"}`, ReasonFieldTooLong, "ip"},
-		{"bad rfc3339", `{"event_id":"e","ad_id":"a","timestamp":"2024-01-01 10:00:00"}`, ReasonBadTimestamp, "timestamp"},
-		{"no zone", `{"event_id":"e","ad_id":"a","timestamp":"2024-01-01T10:00:00"}`, ReasonBadTimestamp, "timestamp"},
-		{"fractional millis", `{"event_id":"e","ad_id":"a","timestamp":1704103295123.5}`, ReasonBadTimestamp, "timestamp"},
-		{"exponent millis", `{"event_id":"e","ad_id":"a","timestamp":1.7e12}`, ReasonBadTimestamp, "timestamp"},
-		{"1999", `{"event_id":"e","ad_id":"a","timestamp":"1999-12-31T23:59:59Z"}`, ReasonTimeOutOfRange, "timestamp"},
-		{"2101", `{"event_id":"e","ad_id":"a","timestamp":4133980800000}`, ReasonTimeOutOfRange, "timestamp"},
-		{"seconds not millis", `{"event_id":"e","ad_id":"a","timestamp":1704103295}`, ReasonTimeOutOfRange, "timestamp"},
-		{"huge integer", `{"event_id":"e","ad_id":"a","timestamp":123456789012345678901234567890}`, ReasonTimeOutOfRange, "timestamp"},
-		{"duplicate key", `{"event_id":"e","ad_id":"a","ad_id":"b","timestamp":1704103295123}`, ReasonDuplicateField, "ad_id"},
-		{"invalid utf8", "{\"event_id\":\"e\xff\",\"ad_id\":\"a\",\"timestamp\":1704103295123}", ReasonInvalidUTF8, ""},
-		{"lone surrogate", `{"event_id":"e\ud800","ad_id":"a","timestamp":1704103295123}`, ReasonInvalidUTF8, ""},
-		{"reversed surrogates", `{"event_id":"\ude00\ud83d","ad_id":"a","timestamp":1704103295123}`, ReasonInvalidUTF8, ""},
-		{"too long line", `{"event_id":"e","ad_id":"a","timestamp":1704103295123,"pad":"` + strings.Repeat("p", MaxLineBytes) + `"}`, ReasonTooLong, ""},
-		{"deep nesting", strings.Repeat("[", 60000), ReasonInvalidJSON, ""},
-	}
+	tests := rejectCases
 	var p Parser
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
