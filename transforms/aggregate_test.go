@@ -66,7 +66,7 @@ func collectParts(t *testing.T, p *beam.Pipeline, parts []beam.PCollection, s be
 func collect(t *testing.T, p *beam.Pipeline, recs beam.PCollection, s beam.Scope) func() []result.Record {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "records.jsonl")
-	pipelines.WriteRecords(s, recs, path)
+	pipelines.WriteRecords(s, path, recs)
 	return func() []result.Record {
 		f, err := os.Open(path)
 		if err != nil {

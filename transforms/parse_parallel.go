@@ -9,16 +9,17 @@ import (
 	"github.com/adclick/adclick/transforms/click"
 )
 
-// Parallel parsing of large batches in the fused stage.
+// Parallel work on large batches in the fused stage.
 //
-// Strict validation is the costliest per-line step, and a recount file is
-// one bundle on one goroutine, so the stage would use one core. Large
-// batches are therefore parsed by a few goroutines, each with its own
-// click.Parser, into a slice indexed by line; the stage then feeds the
-// results to the bundle aggregator sequentially, in line order. Parsing is a
-// pure function of the line, so everything order-dependent (first copy of an
-// event id wins, dead letters in order, metrics) is exactly as if the lines
-// had been parsed one by one.
+// A recount file is one bundle on one goroutine, so the stage would use one
+// core. Large batches are therefore worked on by a few goroutines in two
+// steps: every line is parsed (a pure function of the line) into a slice
+// indexed by line; then the valid clicks are aggregated by shards, one
+// goroutine each, a click going to the shard its event id's hash selects.
+// Every copy of an event id lands in the same shard and each shard takes its
+// clicks in line order, so "the first copy seen counts" holds exactly as if
+// one goroutine had done it all; dead letters and valid clicks are emitted
+// afterwards on the caller's goroutine, in line order.
 const (
 	// parallelMinLines: smaller batches (streaming polls) are parsed inline;
 	// starting goroutines would cost more than it saves.
@@ -61,75 +62,69 @@ func newParallelParser(workers int) *parallelParser {
 	return &parallelParser{parsers: make([]click.Parser, workers)}
 }
 
+// workers is how many goroutines the parser uses, the caller's included.
+func (pp *parallelParser) workers() int { return len(pp.parsers) }
+
 // defaultParseWorkers sizes the pool by GOMAXPROCS.
 func defaultParseWorkers() int { return min(runtime.GOMAXPROCS(0), maxParseWorkers) }
 
-// parse parses lines and calls each for every line, in line order, on the
-// caller's goroutine. Helpers take chunks in order; the caller hands each
-// chunk to each as soon as it is parsed, and parses the next chunk itself
-// when no helper has taken it yet, so aggregating one chunk overlaps with
-// parsing the following ones. The *parsed is valid only during the call.
-func (pp *parallelParser) parse(lines [][]byte, each func(i int, r *parsed)) {
+// parseAll parses every line. The result is valid until the next call; call
+// release once done with it so the clicks' strings can be collected.
+func (pp *parallelParser) parseAll(lines [][]byte) []parsed {
 	n := len(lines)
 	if cap(pp.out) < n {
 		pp.out = make([]parsed, n)
 	}
 	out := pp.out[:n]
-	defer clear(out) // drop the clicks' strings until the next batch
 	chunks := (n + parseChunk - 1) / parseChunk
-	done := make([]chan struct{}, chunks)
-	for k := range done {
-		done[k] = make(chan struct{})
-	}
+	var next atomic.Int64 // the first chunk nobody has taken
+	parallel(min(len(pp.parsers), chunks), func(w int) {
+		p := &pp.parsers[w]
+		for {
+			k := int(next.Add(1)) - 1
+			if k >= chunks {
+				return
+			}
+			for i, end := k*parseChunk, min((k+1)*parseChunk, n); i < end; i++ {
+				parseLine(p, lines[i], &out[i])
+			}
+		}
+	})
+	return out
+}
+
+func (pp *parallelParser) release() { clear(pp.out) }
+
+// parallel runs fn(0) … fn(n-1) on n goroutines, fn(0) on the caller's, and
+// returns when all have. A panic in any of them is re-raised on the caller's
+// goroutine, as it would be had the work been done inline, instead of
+// crashing the worker process.
+func parallel(n int, fn func(i int)) {
 	var (
-		next     atomic.Int64 // the first chunk nobody has taken
 		wg       sync.WaitGroup
 		panicked atomic.Pointer[string]
 	)
-	parseChunkAt := func(p *click.Parser, k int) {
+	run := func(i int) {
 		defer func() {
-			// Parse promises never to panic; if it did, fail the bundle on
-			// the DoFn's goroutine, as the inline path would, rather than
-			// crash the worker process. Recorded before done[k] closes.
 			if r := recover(); r != nil {
-				msg := fmt.Sprintf("transforms: parse panicked: %v", r)
+				msg := fmt.Sprintf("transforms: parallel work panicked: %v", r)
 				panicked.CompareAndSwap(nil, &msg)
-				next.Store(int64(chunks))
 			}
-			close(done[k])
 		}()
-		for i, end := k*parseChunk, min((k+1)*parseChunk, n); i < end; i++ {
-			parseLine(p, lines[i], &out[i])
-		}
+		fn(i)
 	}
-	for w := 1; w < min(len(pp.parsers), chunks); w++ {
+	for i := 1; i < n; i++ {
 		wg.Add(1)
-		go func(p *click.Parser) {
+		go func() {
 			defer wg.Done()
-			for {
-				k := int(next.Add(1)) - 1
-				if k >= chunks {
-					return
-				}
-				parseChunkAt(p, k)
-			}
-		}(&pp.parsers[w])
+			run(i)
+		}()
 	}
-	// Helpers finish (or skip) their chunks before out is reused, also when
-	// each panics.
-	defer wg.Wait()
-	defer next.Store(int64(chunks))
-	for k := 0; k < chunks; k++ {
-		if next.CompareAndSwap(int64(k), int64(k+1)) {
-			parseChunkAt(&pp.parsers[0], k)
-		} else {
-			<-done[k] // a helper has it
-		}
-		if msg := panicked.Load(); msg != nil {
-			panic(*msg)
-		}
-		for i, end := k*parseChunk, min((k+1)*parseChunk, n); i < end; i++ {
-			each(i, &out[i])
-		}
+	if n > 0 {
+		run(0)
+	}
+	wg.Wait()
+	if msg := panicked.Load(); msg != nil {
+		panic(*msg)
 	}
 }

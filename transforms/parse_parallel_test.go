@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,7 +21,10 @@ import (
 
 // stageRun is everything the fused stage emits for one input.
 type stageRun struct {
-	partials []string // "time key encoded-partial", sorted: flush order over a map is random
+	// partials merged per key, as "key encoded-union": how many partials a
+	// key's clicks are split into depends on the shards and the flushes, the
+	// union of them must not.
+	partials []string
 	dead     []DeadLetter
 	valid    [][]click.Click
 	metrics  map[string]int64
@@ -33,16 +37,17 @@ func runLinesFn(t *testing.T, batches []Lines, maxClicks, workers, ppMin int) st
 	t.Helper()
 	f := &aggregateLinesFn{LatenessMS: (5 * time.Minute).Milliseconds(), MaxClicks: maxClicks, EmitValid: true}
 	f.Setup()
-	f.pp = newParallelParser(workers)
+	f.setWorkers(workers)
 	f.ppMin = ppMin
 	ctx := metrics.SetPTransformID(metrics.SetBundleID(context.Background(), "bundle"), "fused")
 	var run stageRun
+	union := map[string]Partial{}
 	emit := func(et beam.EventTime, k string, p Partial) {
-		b, err := encodePartial(p)
-		if err != nil {
-			t.Fatal(err)
+		minute, _, ok := splitAdMinuteKey(k)
+		if !ok || et.Milliseconds() < minute*1000 || et.Milliseconds() >= (minute+60)*1000 {
+			t.Fatalf("partial %s stamped %v, outside its minute", k, et)
 		}
-		run.partials = append(run.partials, fmt.Sprintf("%d %s %x", et, k, b))
+		union[k] = mergePartials(union[k], p)
 	}
 	dead := func(d DeadLetter) { run.dead = append(run.dead, d) }
 	valid := func(c Clicks) { run.valid = append(run.valid, slices.Clone(c.Clicks)) }
@@ -50,6 +55,15 @@ func runLinesFn(t *testing.T, batches []Lines, maxClicks, workers, ppMin int) st
 		f.ProcessElement(ctx, b, emit, dead, valid)
 	}
 	f.FinishBundle(emit, dead, valid)
+	for k, p := range union {
+		// Entries are sorted by id; the attribute dictionary's order
+		// depends on the merge order, so print the attributes themselves.
+		var b strings.Builder
+		for _, e := range p.Entries {
+			fmt.Fprintf(&b, " %x%x:%v", e.ID.Hi, e.ID.Lo, p.Attrs[e.Attr])
+		}
+		run.partials = append(run.partials, k+b.String())
+	}
 	slices.Sort(run.partials)
 	run.metrics = map[string]int64{}
 	err := metrics.Extractor{SumInt64: func(l metrics.Labels, v int64) {
@@ -95,9 +109,10 @@ func conflictingCopies(t *testing.T, lines [][]byte, rng *rand.Rand, n int) [][]
 	return out
 }
 
-// TestParallelParseMatchesInline: parsing batches in parallel gives exactly
-// the outputs of parsing them one line at a time — the same partials, dead
-// letters in the same order, valid clicks in the same order, same metrics —
+// TestParallelParseMatchesInline: parsing and aggregating batches in parallel
+// gives exactly the outputs of doing it one line at a time on one goroutine —
+// the same partials (merged per key), dead letters in the same order, valid
+// clicks in the same order, same metrics —
 // on input with exact and conflicting duplicates (within and across
 // batches), malformed and too-late lines, whatever the batch sizes, early
 // flushes and worker counts.
@@ -119,6 +134,7 @@ func TestParallelParseMatchesInline(t *testing.T) {
 		{"more workers than chunks", 5, 2000, 300, 1 << 20, 8, 1, false},
 		{"streaming with lateness", 6, 5000, 1500, 1 << 20, 2, 1000, true},
 		{"one line batches", 7, 200, 1, 1 << 20, 2, 1, false},
+		{"inline and parallel batches in one bundle", 8, 5000, 1500, 1 << 20, 2, 1000, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -69,9 +69,10 @@ type bundleAgg struct {
 	maxClicks  int
 	fault      [2]string // Config.FaultCountryAs
 
-	parts map[adMinute]*partialBuilder
-	seen  map[clickID]struct{}
-	held  int // clicks held in parts
+	parts   map[adMinute]*partialBuilder
+	seen    map[clickID]struct{}
+	maxSeen int // bound on len(seen); see maxSeen
+	held    int // clicks held in parts
 
 	// per-bundle metric deltas, flushed once per input batch
 	valid, dups, late int64
@@ -88,6 +89,7 @@ func newBundleAgg(latenessMS int64, maxClicks int, fault [2]string) *bundleAgg {
 		fault:      fault,
 		parts:      make(map[adMinute]*partialBuilder),
 		seen:       make(map[clickID]struct{}, 1<<12),
+		maxSeen:    maxSeen,
 		wm:         NoWatermark,
 	}
 }
@@ -108,7 +110,7 @@ func (a *bundleAgg) addID(c *click.Click, id clickID, wm int64) outcome {
 		a.late++
 		return tooLate
 	}
-	if n := len(a.seen); n < maxSeen {
+	if n := len(a.seen); n < a.maxSeen {
 		// One map operation instead of a lookup and an insert: the set grew
 		// iff the id is new.
 		a.seen[id] = struct{}{}
@@ -207,19 +209,40 @@ type aggregateLinesFn struct {
 	EmitValid  bool
 	Fault      [2]string
 
-	parser  click.Parser
-	one     parsed
-	pp      *parallelParser // nil: always parse inline
-	ppMin   int             // batches of at least this many lines use pp
-	agg     *bundleAgg
-	metrics stageMetrics
+	parser   click.Parser
+	one      parsed
+	pp       *parallelParser // nil: always parse inline
+	ppMin    int             // batches of at least this many lines use pp
+	shards   []*bundleAgg    // by event id hash; one unless pp is set
+	outcomes []outcome       // per line of a parallel batch
+	metrics  stageMetrics
 }
 
 func (f *aggregateLinesFn) Setup() {
-	f.agg = newBundleAgg(f.LatenessMS, f.MaxClicks, f.Fault)
 	f.metrics = newStageMetrics()
-	f.pp = newParallelParser(defaultParseWorkers())
+	f.setWorkers(defaultParseWorkers())
+}
+
+// setWorkers sizes the parallel parser and the aggregation shards: one shard
+// per worker, so that both steps of a large batch use every worker.
+func (f *aggregateLinesFn) setWorkers(n int) {
+	f.pp = newParallelParser(n)
 	f.ppMin = parallelMinLines
+	k := 1
+	if f.pp != nil {
+		k = f.pp.workers()
+	}
+	f.shards = make([]*bundleAgg, k)
+	for i := range f.shards {
+		f.shards[i] = newBundleAgg(f.LatenessMS, max(1, f.MaxClicks/k), f.Fault)
+		f.shards[i].maxSeen = maxSeen / k
+	}
+}
+
+// shard is where a click with this event id hash is aggregated. Every copy of
+// an id goes to the same shard, whichever path parsed it.
+func (f *aggregateLinesFn) shard(id clickID) *bundleAgg {
+	return f.shards[id.Lo%uint64(len(f.shards))]
 }
 
 func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in Lines,
@@ -228,57 +251,90 @@ func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in Lines,
 	if f.EmitValid {
 		keep = make([]click.Click, 0, len(in.Lines))
 	}
-	f.agg.wm = in.Watermark
+	for _, a := range f.shards {
+		a.wm = in.Watermark
+	}
 	if f.pp != nil && len(in.Lines) >= f.ppMin {
-		// Parse in parallel, aggregate in line order (parse_parallel.go).
-		f.pp.parse(in.Lines, func(i int, r *parsed) {
-			keep = f.offer(ctx, in.Lines[i], r, in.Watermark, keep, emit, dead)
-		})
+		keep = f.processParallel(ctx, in, keep, dead)
 	} else {
 		for _, line := range in.Lines {
 			parseLine(&f.parser, line, &f.one)
-			keep = f.offer(ctx, line, &f.one, in.Watermark, keep, emit, dead)
+			if f.one.err != nil {
+				f.deadLetter(ctx, line, f.one.err, dead)
+				continue
+			}
+			a := f.shard(f.one.id)
+			if a.addID(&f.one.c, f.one.id, in.Watermark) != duplicate && f.EmitValid {
+				keep = append(keep, f.one.c) // too-late clicks are kept in the raw store (SPEC §2)
+			}
+			if a.full() {
+				a.flush(emit)
+			}
 		}
 	}
 	f.metrics.in.Inc(ctx, int64(len(in.Lines)))
-	f.metrics.flush(ctx, f.agg)
-	if in.Watermark != NoWatermark {
+	for _, a := range f.shards {
+		f.metrics.flush(ctx, a)
 		// Streaming: flush with every batch. A streaming source's bundle can
 		// last as long as its checkpoint budget; waiting for FinishBundle
 		// would hold results back and, on prism, leave the partials behind
 		// the watermark the source reported meanwhile.
-		f.agg.flush(emit)
+		if in.Watermark != NoWatermark || a.full() {
+			a.flush(emit)
+		}
 	}
 	if len(keep) > 0 {
 		valid(Clicks{Clicks: keep})
 	}
 }
 
-// offer handles one parsed line: dead-letter a reject, otherwise offer the
-// click to the bundle aggregator. It returns keep, with the click appended
-// when valid clicks are emitted and it was not a duplicate.
-func (f *aggregateLinesFn) offer(ctx context.Context, line []byte, r *parsed, wm int64, keep []click.Click,
-	emit func(beam.EventTime, string, Partial), dead func(DeadLetter)) []click.Click {
-	if r.err != nil {
-		rj, ok := click.AsReject(r.err)
-		if !ok { // Parse promises a RejectError; never lose a line if that breaks
-			rj = &click.RejectError{Reason: click.ReasonInvalidJSON, Detail: r.err.Error()}
+// processParallel parses a large batch on every worker, aggregates it on
+// every shard, then emits dead letters and valid clicks in line order
+// (parse_parallel.go).
+func (f *aggregateLinesFn) processParallel(ctx context.Context, in Lines, keep []click.Click, dead func(DeadLetter)) []click.Click {
+	out := f.pp.parseAll(in.Lines)
+	defer f.pp.release()
+	if cap(f.outcomes) < len(out) {
+		f.outcomes = make([]outcome, len(out))
+	}
+	outcomes := f.outcomes[:len(out)]
+	k := uint64(len(f.shards))
+	parallel(len(f.shards), func(s int) {
+		a := f.shards[s]
+		for i := range out {
+			r := &out[i]
+			if r.err != nil || r.id.Lo%k != uint64(s) {
+				continue
+			}
+			outcomes[i] = a.addID(&r.c, r.id, in.Watermark)
 		}
-		f.metrics.rejected[rj.Reason].Inc(ctx, 1)
-		dead(DeadLetter{Line: click.Truncate(line, DeadLetterMaxLine), Reason: string(rj.Reason), Field: rj.Field, Detail: rj.Detail})
-		return keep
-	}
-	if f.agg.addID(&r.c, r.id, wm) != duplicate && f.EmitValid {
-		keep = append(keep, r.c) // too-late clicks are kept in the raw store (SPEC §2)
-	}
-	if f.agg.full() {
-		f.agg.flush(emit)
+	})
+	for i := range out {
+		r := &out[i]
+		switch {
+		case r.err != nil:
+			f.deadLetter(ctx, in.Lines[i], r.err, dead)
+		case f.EmitValid && outcomes[i] != duplicate:
+			keep = append(keep, r.c)
+		}
 	}
 	return keep
 }
 
+// deadLetter emits a rejected line with its reason.
+func (f *aggregateLinesFn) deadLetter(ctx context.Context, line []byte, err error, dead func(DeadLetter)) {
+	rj, ok := click.AsReject(err)
+	if !ok { // Parse promises a RejectError; never lose a line if that breaks
+		rj = &click.RejectError{Reason: click.ReasonInvalidJSON, Detail: err.Error()}
+	}
+	f.metrics.rejected[rj.Reason].Inc(ctx, 1)
+	dead(DeadLetter{Line: click.Truncate(line, DeadLetterMaxLine), Reason: string(rj.Reason), Field: rj.Field, Detail: rj.Detail})
+}
+
 func (f *aggregateLinesFn) FinishBundle(emit func(beam.EventTime, string, Partial), _ func(DeadLetter), _ func(Clicks)) {
-	f.agg.endBundle(emit)
+	for _, a := range f.shards {
+		a.endBundle(emit)
+	}
 }
 
 // aggregateClicksFn is the fused per-click stage for clicks that were
