@@ -25,6 +25,7 @@ type stageRun struct {
 	// key's clicks are split into depends on the shards and the flushes, the
 	// union of them must not.
 	partials []string
+	emitted  int // partials emitted, before merging
 	dead     []DeadLetter
 	valid    [][]click.Click
 	metrics  map[string]int64
@@ -48,6 +49,7 @@ func runLinesFn(t *testing.T, batches []Lines, maxClicks, workers, ppMin int) st
 			t.Fatalf("partial %s stamped %v, outside its minute", k, et)
 		}
 		union[k] = mergePartials(union[k], p)
+		run.emitted++
 	}
 	dead := func(d DeadLetter) { run.dead = append(run.dead, d) }
 	valid := func(c Clicks) { run.valid = append(run.valid, slices.Clone(c.Clicks)) }
@@ -187,6 +189,11 @@ func TestParallelParseMatchesInline(t *testing.T) {
 			}
 			if !slices.Equal(got.partials, want.partials) {
 				t.Errorf("partials differ: parallel %d, inline %d", len(got.partials), len(want.partials))
+			}
+			// Without early or per-batch flushes, both emit each key once:
+			// the shards' partials of a key are joined before they leave.
+			if !tc.streaming && tc.maxClicks >= tc.lines && got.emitted != want.emitted {
+				t.Errorf("parallel emitted %d partials, inline %d", got.emitted, want.emitted)
 			}
 		})
 	}

@@ -70,6 +70,11 @@ type partialBuilder struct {
 }
 
 func (b *partialBuilder) add(id clickID, a attrs) {
+	b.entries = append(b.entries, entry{ID: id, Attr: b.attrIndex(a)})
+}
+
+// attrIndex interns a in the builder's dictionary.
+func (b *partialBuilder) attrIndex(a attrs) uint32 {
 	i, ok := b.attrIdx[a]
 	if !ok {
 		if b.attrIdx == nil {
@@ -79,7 +84,19 @@ func (b *partialBuilder) add(id clickID, a attrs) {
 		b.attrs = append(b.attrs, a)
 		b.attrIdx[a] = i
 	}
-	b.entries = append(b.entries, entry{ID: id, Attr: i})
+	return i
+}
+
+// absorb appends o's clicks to b (o is not used afterwards).
+func (b *partialBuilder) absorb(o *partialBuilder) {
+	remap := make([]uint32, len(o.attrs))
+	for i, a := range o.attrs {
+		remap[i] = b.attrIndex(a)
+	}
+	b.entries = slices.Grow(b.entries, len(o.entries))
+	for _, e := range o.entries {
+		b.entries = append(b.entries, entry{ID: e.ID, Attr: remap[e.Attr]})
+	}
 }
 
 // build sorts and deduplicates. Duplicates were already dropped by the

@@ -70,7 +70,7 @@ type bundleAgg struct {
 	fault      [2]string // Config.FaultCountryAs
 
 	parts   map[adMinute]*partialBuilder
-	seen    map[clickID]struct{}
+	seen    idSet
 	maxSeen int // bound on len(seen); see maxSeen
 	held    int // clicks held in parts
 
@@ -88,7 +88,6 @@ func newBundleAgg(latenessMS int64, maxClicks int, fault [2]string) *bundleAgg {
 		maxClicks:  maxClicks,
 		fault:      fault,
 		parts:      make(map[adMinute]*partialBuilder),
-		seen:       make(map[clickID]struct{}, 1<<12),
 		maxSeen:    maxSeen,
 		wm:         NoWatermark,
 	}
@@ -110,21 +109,18 @@ func (a *bundleAgg) addID(c *click.Click, id clickID, wm int64) outcome {
 		a.late++
 		return tooLate
 	}
-	if n := len(a.seen); n < a.maxSeen {
-		// One map operation instead of a lookup and an insert: the set grew
-		// iff the id is new.
-		a.seen[id] = struct{}{}
-		if len(a.seen) == n {
+	if a.seen.len() < a.maxSeen {
+		if !a.seen.add(id) {
 			a.dups++
 			return duplicate
 		}
 	} else {
-		if _, ok := a.seen[id]; ok {
+		if a.seen.has(id) {
 			a.dups++
 			return duplicate
 		}
-		clear(a.seen)
-		a.seen[id] = struct{}{}
+		a.seen.reset()
+		a.seen.add(id)
 	}
 	k := adMinute{minute: minute, ad: c.AdID}
 	b := a.parts[k]
@@ -164,7 +160,7 @@ func (a *bundleAgg) flush(emit func(beam.EventTime, string, Partial)) {
 
 func (a *bundleAgg) endBundle(emit func(beam.EventTime, string, Partial)) {
 	a.flush(emit)
-	clear(a.seen)
+	a.seen.reset()
 }
 
 // stageMetrics are the Beam counters of the fused stage.
@@ -268,20 +264,22 @@ func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in Lines,
 				keep = append(keep, f.one.c) // too-late clicks are kept in the raw store (SPEC §2)
 			}
 			if a.full() {
-				a.flush(emit)
+				f.flush(emit)
 			}
 		}
 	}
 	f.metrics.in.Inc(ctx, int64(len(in.Lines)))
+	full := false
 	for _, a := range f.shards {
 		f.metrics.flush(ctx, a)
-		// Streaming: flush with every batch. A streaming source's bundle can
-		// last as long as its checkpoint budget; waiting for FinishBundle
-		// would hold results back and, on prism, leave the partials behind
-		// the watermark the source reported meanwhile.
-		if in.Watermark != NoWatermark || a.full() {
-			a.flush(emit)
-		}
+		full = full || a.full()
+	}
+	// Streaming: flush with every batch. A streaming source's bundle can
+	// last as long as its checkpoint budget; waiting for FinishBundle would
+	// hold results back and, on prism, leave the partials behind the
+	// watermark the source reported meanwhile.
+	if in.Watermark != NoWatermark || full {
+		f.flush(emit)
 	}
 	if len(keep) > 0 {
 		valid(Clicks{Clicks: keep})
@@ -331,9 +329,32 @@ func (f *aggregateLinesFn) deadLetter(ctx context.Context, line []byte, err erro
 	dead(DeadLetter{Line: click.Truncate(line, DeadLetterMaxLine), Reason: string(rj.Reason), Field: rj.Field, Detail: rj.Detail})
 }
 
+// flush emits every shard's partials, one per (ad, minute): a key's clicks
+// in several shards are joined first (no id is in two shards, so this is a
+// concatenation). Emitting one partial per shard would make the next stage
+// merge them, copying every id once more, and the runner's pre-combine
+// cannot do it first: it holds only 2,000 keys.
+func (f *aggregateLinesFn) flush(emit func(beam.EventTime, string, Partial)) {
+	base := f.shards[0]
+	for _, a := range f.shards[1:] {
+		for k, b := range a.parts {
+			if d := base.parts[k]; d != nil {
+				d.absorb(b)
+			} else {
+				base.parts[k] = b
+			}
+		}
+		base.held += a.held
+		clear(a.parts)
+		a.held = 0
+	}
+	base.flush(emit)
+}
+
 func (f *aggregateLinesFn) FinishBundle(emit func(beam.EventTime, string, Partial), _ func(DeadLetter), _ func(Clicks)) {
+	f.flush(emit)
 	for _, a := range f.shards {
-		a.endBundle(emit)
+		a.seen.reset()
 	}
 }
 
