@@ -1,7 +1,6 @@
 package click
 
 import (
-	"bytes"
 	"encoding/json"
 	"strconv"
 	"testing"
@@ -24,21 +23,8 @@ type legacyParser struct {
 // error is always a *RejectError. It never panics, whatever the input.
 func (ps *legacyParser) Parse(line []byte) (Click, error) {
 	var c Click
-	if len(line) > MaxLineBytes {
-		return c, reject(ReasonTooLong, "", "line is %d bytes, limit %d", len(line), MaxLineBytes)
-	}
-	if !utf8.Valid(line) {
-		return c, reject(ReasonInvalidUTF8, "", "line is not valid UTF-8")
-	}
-	if hasLoneSurrogate(line) {
-		return c, reject(ReasonInvalidUTF8, "", "line has a \\u escape of an unpaired UTF-16 surrogate")
-	}
-	// Counting brackets is vectorised; walking the line is needed only when
-	// there are enough of them to nest too deep.
-	if bytes.Count(line, []byte{'['})+bytes.Count(line, []byte{'{'}) > MaxNesting {
-		if d := nestingDepth(line); d > MaxNesting {
-			return c, reject(ReasonInvalidJSON, "", "nested %d levels deep, limit %d", d, MaxNesting)
-		}
+	if rerr := precheck(line); rerr != nil {
+		return c, rerr
 	}
 	// The parser alone is lenient (unknown escapes, leading zeros, raw
 	// control characters); the validator is strict RFC 8259.

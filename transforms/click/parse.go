@@ -79,22 +79,8 @@ func (k vkind) String() string {
 // error is always a *RejectError. It never panics, whatever the input.
 func (ps *Parser) Parse(line []byte) (Click, error) {
 	var c Click
-	if len(line) > MaxLineBytes {
-		return c, reject(ReasonTooLong, "", "line is %d bytes, limit %d", len(line), MaxLineBytes)
-	}
-	if !utf8.Valid(line) {
-		return c, reject(ReasonInvalidUTF8, "", "line is not valid UTF-8")
-	}
-	if hasLoneSurrogate(line) {
-		return c, reject(ReasonInvalidUTF8, "", "line has a \\u escape of an unpaired UTF-16 surrogate")
-	}
-	// Counting brackets is vectorised; walking the line is needed only when
-	// there are enough of them to nest too deep. Past this check the
-	// scanner's recursion is bounded.
-	if bytes.Count(line, []byte{'['})+bytes.Count(line, []byte{'{'}) > MaxNesting {
-		if d := nestingDepth(line); d > MaxNesting {
-			return c, reject(ReasonInvalidJSON, "", "nested %d levels deep, limit %d", d, MaxNesting)
-		}
+	if rerr := precheck(line); rerr != nil {
+		return c, rerr
 	}
 	ps.vals = [len(fieldNames)]span{}
 	ps.scratch = ps.scratch[:0]
@@ -175,6 +161,29 @@ func (ps *Parser) Parse(line []byte) (Click, error) {
 		c.IP = all[len(eid)+len(uid):]
 	}
 	return c, nil
+}
+
+// precheck applies the checks that come before JSON validation, in their
+// order of precedence: length, UTF-8, unpaired surrogate escapes, nesting.
+func precheck(line []byte) *RejectError {
+	if len(line) > MaxLineBytes {
+		return reject(ReasonTooLong, "", "line is %d bytes, limit %d", len(line), MaxLineBytes)
+	}
+	if !utf8.Valid(line) {
+		return reject(ReasonInvalidUTF8, "", "line is not valid UTF-8")
+	}
+	if hasLoneSurrogate(line) {
+		return reject(ReasonInvalidUTF8, "", "line has a \\u escape of an unpaired UTF-16 surrogate")
+	}
+	// Counting brackets is vectorised; walking the line is needed only when
+	// there are enough of them to nest too deep. Past this check the
+	// scanner's recursion is bounded.
+	if bytes.Count(line, []byte{'['})+bytes.Count(line, []byte{'{'}) > MaxNesting {
+		if d := nestingDepth(line); d > MaxNesting {
+			return reject(ReasonInvalidJSON, "", "nested %d levels deep, limit %d", d, MaxNesting)
+		}
+	}
+	return nil
 }
 
 // interned returns b as a string shared with earlier equal values.
