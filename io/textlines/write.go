@@ -29,7 +29,8 @@ import (
 //
 // Part files of bundles that failed and were retried are never emitted, so
 // they are not joined (they are removed with the parts directory): a retry
-// cannot duplicate lines.
+// cannot duplicate lines. A job killed midway leaves its parts directory
+// (path + ".parts-<random>") behind, and the old output, if any, untouched.
 //
 // Parts are local files, so the sink is for runners whose workers share the
 // submitting machine's file system: prism, the direct runner, Flink in
