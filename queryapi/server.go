@@ -216,7 +216,9 @@ func (s *Server) Handler() http.Handler { return s.handler }
 func (s *Server) build() {
 	mx := chi.NewMux()
 	s.mux = mx
-	mx.Use(s.observe, s.recoverer,
+	// GetHead: HEAD is answered by the GET handler (net/http drops the body),
+	// as HTTP requires of every GET resource.
+	mx.Use(s.observe, s.recoverer, middleware.GetHead,
 		middleware.Compress(5, "application/json", "text/html", "text/plain", "image/svg+xml"))
 	mx.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, codeNotFound, "no such route: see /openapi.json")
@@ -274,6 +276,9 @@ func (s *Server) allowed(r *http.Request) []string {
 	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
 		if s.mux.Match(chi.NewRouteContext(), m, path) {
 			out = append(out, m)
+			if m == http.MethodGet {
+				out = append(out, http.MethodHead)
+			}
 		}
 	}
 	return out

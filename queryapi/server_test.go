@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -196,10 +198,11 @@ func TestRoutingErrors(t *testing.T) {
 		{http.MethodGet, "/nope", 404, codeNotFound, ""},
 		{http.MethodGet, "/ads/ad1", 404, codeNotFound, ""},
 		{http.MethodGet, "/ads//aggregated_count?from=2024-01-01T10:00&to=2024-01-01T10:01", 400, codeInvalid, ""},
-		{http.MethodPost, "/ads/ad1/aggregated_count?from=2024-01-01T10:00&to=2024-01-01T10:01", 405, codeMethodNotAllowed, "GET"},
-		{http.MethodDelete, "/ads/popular_ads", 405, codeMethodNotAllowed, "GET"},
+		{http.MethodPost, "/ads/ad1/aggregated_count?from=2024-01-01T10:00&to=2024-01-01T10:01", 405, codeMethodNotAllowed, "GET, HEAD"},
+		{http.MethodDelete, "/ads/popular_ads", 405, codeMethodNotAllowed, "GET, HEAD"},
 		{http.MethodGet, "/admin/replay", 405, codeMethodNotAllowed, "POST"},
-		{http.MethodPut, "/healthz", 405, codeMethodNotAllowed, "GET"},
+		{http.MethodPut, "/healthz", 405, codeMethodNotAllowed, "GET, HEAD"},
+		{http.MethodHead, "/admin/replay", 405, codeMethodNotAllowed, "POST"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.target, func(t *testing.T) {
@@ -212,6 +215,60 @@ func TestRoutingErrors(t *testing.T) {
 			}
 			if got := r.header.Get("Allow"); got != tt.allow {
 				t.Errorf("Allow %q, want %q", got, tt.allow)
+			}
+		})
+	}
+}
+
+// TestHead: HEAD on a GET route answers as GET would, through a real HTTP
+// server (which drops the body); the read routes still need their token.
+func TestHead(t *testing.T) {
+	ts := newTestServer(t, nil)
+	srv := httptest.NewServer(ts.Handler())
+	t.Cleanup(srv.Close)
+	send := func(t *testing.T, method, target, token string) (*http.Response, []byte) {
+		t.Helper()
+		req, err := http.NewRequest(method, srv.URL+target, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, b
+	}
+	tests := []struct {
+		target, token string
+		code          int
+	}{
+		{"/healthz", "", 200},
+		{"/openapi.json", "", 200},
+		{"/ads/popular_ads?window_size=1", adminToken, 200},
+		{"/ads/popular_ads?window_size=1", "", 401},
+		{"/ads/popular_ads?window_size=7", adminToken, 400},
+		{"/nope", adminToken, 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.target, func(t *testing.T) {
+			get, getBody := send(t, http.MethodGet, tt.target, tt.token)
+			head, headBody := send(t, http.MethodHead, tt.target, tt.token)
+			if head.StatusCode != tt.code || get.StatusCode != tt.code {
+				t.Fatalf("HEAD %d, GET %d, want %d", head.StatusCode, get.StatusCode, tt.code)
+			}
+			if len(headBody) != 0 || len(getBody) == 0 {
+				t.Errorf("HEAD body %d bytes, GET body %d bytes", len(headBody), len(getBody))
+			}
+			if h, g := head.Header.Get("Content-Type"), get.Header.Get("Content-Type"); h != g {
+				t.Errorf("HEAD Content-Type %q, GET %q", h, g)
 			}
 		})
 	}
