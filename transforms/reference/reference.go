@@ -7,7 +7,9 @@ package reference
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"sort"
 	"strconv"
@@ -63,7 +65,9 @@ func Valid(line []byte) (Click, bool) {
 	if end, err := dec.Token(); err != nil || end != json.Delim('}') {
 		return c, false
 	}
-	if _, err := dec.Token(); err == nil { // trailing data
+	// Only whitespace may follow the object: a second value or a syntax
+	// error (say a stray letter) both make the line invalid.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return c, false
 	}
 	str := func(k string, required bool) (string, bool) {
