@@ -104,6 +104,10 @@ func TestBatchMatchesReference(t *testing.T) {
 			DupShare: 0.2, MalformedShare: 0.1, LateShare: 0.1, TooLateShare: 0.05}, nil},
 		{"one line per batch, small top-N, odd windows", 1500, 1, clickgen.Config{Seed: 3, Ads: 30, Start: start, EventRate: 10, DupShare: 0.3},
 			func(c *transforms.Config) { c.TopN = 3; c.WindowSizes = []int{2, 7} }},
+		// Batches of at least parallelMinLines go through the parallel
+		// parse and the aggregation shards (parse_parallel.go).
+		{"large batches, parsed and aggregated in parallel", 20000, 4096, clickgen.Config{Seed: 5, Ads: 300, Start: start, EventRate: 100,
+			DupShare: 0.2, MalformedShare: 0.05, LateShare: 0.1}, nil},
 		{"tiny bundles flush early", 3000, 100, clickgen.Config{Seed: 4, Ads: 20, Start: start, EventRate: 20, DupShare: 0.25},
 			func(c *transforms.Config) { c.MaxBundleClicks = 7 }},
 	}
