@@ -7,6 +7,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window/trigger"
+	"github.com/zeebo/xxh3"
 )
 
 // Outputs are what the aggregation composite produces.
@@ -70,6 +71,16 @@ func AggregateClicks(s beam.Scope, clicks beam.PCollection, cfg Config) (beam.PC
 	return beam.Flatten(s, aggregatePartials(s, partials, cfg)...), nil
 }
 
+// splitByKeyFn sends a partial to one of two outputs by a hash of its key,
+// so that every partial of a key goes the same way.
+func splitByKeyFn(et beam.EventTime, key string, p Partial, a, b func(beam.EventTime, string, Partial)) {
+	if xxh3.HashString(key)&1 == 0 {
+		a(et, key, p)
+	} else {
+		b(et, key, p)
+	}
+}
+
 // windowing returns the WindowInto options of every stage: the watermark
 // firing, early panes every cfg.EarlyFiring while clicks arrive, a late pane
 // for every late element. Panes are discarding; the stages accumulate them in
@@ -98,15 +109,31 @@ func aggregatePartials(s beam.Scope, partials beam.PCollection, cfg Config) []be
 	global := window.NewGlobalWindows()
 	lateness := cfg.AllowedLateness + runnerLatenessMargin
 
-	windowed := beam.WindowInto(s, minute, partials, opts...)
-	var merged beam.PCollection
+	var all, adCountParts []beam.PCollection
 	if cfg.Streaming {
+		windowed := beam.WindowInto(s, minute, partials, opts...)
 		panes := beam.WindowInto(s, global, beam.CombinePerKey(s, &mergeSetFn{}, windowed))
-		merged = beam.ParDo(s, newAccumulatePartialFn(lateness), panes)
+		records, adCounts := beam.ParDo2(s, &explodeFn{}, beam.ParDo(s, newAccumulatePartialFn(lateness), panes))
+		all, adCountParts = append(all, records), append(adCountParts, adCounts)
 	} else {
-		merged = beam.CombinePerKey(s, &mergeFn{}, windowed)
+		// Batch: the partials are split in two by key, and each half is
+		// merged and exploded by its own stage. Prism runs an aggregation's
+		// output as one bundle on one goroutine, but runs independent
+		// stages side by side, so the merge — the costliest step after the
+		// shuffle — uses two cores instead of one.
+		halves := [2]beam.PCollection{}
+		halves[0], halves[1] = beam.ParDo2(s, splitByKeyFn, partials)
+		for i, h := range halves {
+			hs := s.Scope(fmt.Sprintf("half%d", i))
+			merged := beam.CombinePerKey(hs, &mergeFn{}, beam.WindowInto(hs, minute, h))
+			records, adCounts := beam.ParDo2(hs, &explodeFn{}, merged)
+			all, adCountParts = append(all, records), append(adCountParts, adCounts)
+		}
 	}
-	records, adCounts := beam.ParDo2(s, &explodeFn{}, merged)
+	adCounts := adCountParts[0]
+	if len(adCountParts) > 1 {
+		adCounts = beam.Flatten(s, adCountParts...)
+	}
 
 	// Top-N: one snapshot of every ad's count per minute, then for each
 	// window size W the sum over the W minutes of sliding windows. Only
@@ -118,7 +145,6 @@ func aggregatePartials(s beam.Scope, partials beam.PCollection, cfg Config) []be
 		byMinute := beam.WindowInto(s, global, beam.ParDo(s, keyByMinuteFn, snaps))
 		snaps = beam.ParDo(s, newAccumulateSnapshotFn(lateness), byMinute)
 	}
-	all := []beam.PCollection{records}
 	for _, w := range cfg.WindowSizes {
 		ws := s.Scope(fmt.Sprintf("top%dm", w))
 		slid := beam.WindowInto(ws, window.NewSlidingWindows(time.Minute, time.Duration(w)*time.Minute), snaps, opts...)

@@ -21,6 +21,7 @@ func init() {
 	register.DoFn3x0[context.Context, Clicks, func(beam.EventTime, string, Partial)](&aggregateClicksFn{})
 	register.DoFn4x0[string, AdMinute, func(result.Record), func(string, AdCount)](&explodeFn{})
 	register.Function4x0(stampMinuteFn)
+	register.Function5x0(splitByKeyFn)
 	register.DoFn4x0[beam.Window, string, []result.AdCount, func(result.Record)](&topRecordFn{})
 
 	register.DoFn5x1[state.Provider, timers.Provider, string, Partial, func(string, AdMinute), error](&accumulatePartialFn{})
