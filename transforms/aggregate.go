@@ -18,7 +18,8 @@ type Outputs struct {
 	// streaming sinks consume RecordParts one by one instead.
 	Records beam.PCollection
 	// RecordParts are the same records as several collections: counts and
-	// filtered counts, then one per top-N window size.
+	// filtered counts (two collections in batch, one per merge stage), then
+	// one per top-N window size.
 	RecordParts []beam.PCollection
 	// DeadLetters are DeadLetter values, one per rejected line.
 	DeadLetters beam.PCollection

@@ -10,7 +10,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func init() {
@@ -63,12 +62,7 @@ func TestGateHoldsCommitsUntilWritten(t *testing.T) {
 			WriteKVGated(s, WriteConfig{Brokers: brokers, Topic: out}, beam.ParDo(s, keyByLine, lines), gate, "out")
 			run := runStreaming(t, p)
 
-			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
-			adm := kadm.NewClient(cl)
+			adm := newAdmin(t, brokers)
 			waitCommitted(t, adm, group, in, run, func(got kadm.OffsetResponses) bool {
 				o, ok := got.Lookup(in, 0)
 				return ok && o.At == 100 // the minute's commit; never coming means the gate does not open

@@ -133,6 +133,17 @@ func produce(t testing.TB, brokers []string, topic string, recs []rec) {
 	}
 }
 
+// newAdmin returns an admin client of brokers, closed when the test ends.
+func newAdmin(t *testing.T, brokers []string) *kadm.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return kadm.NewClient(cl)
+}
+
 // waitCommitted polls group's committed offsets of topic until ok accepts
 // them, failing the test if the pipeline ends or 60 s pass first.
 func waitCommitted(t *testing.T, adm *kadm.Client, group, topic string, run *streamRun, ok func(kadm.OffsetResponses) bool) kadm.OffsetResponses {

@@ -16,7 +16,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/adclick/adclick/transforms"
 )
@@ -254,12 +253,7 @@ func TestCommitAndRestore(t *testing.T) {
 			p, s := beam.NewPipelineWithRoot()
 			beam.ParDo(s, flattenLines, Read(s, cfg))
 			run := runStreaming(t, p)
-			cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cl.Close()
-			adm := kadm.NewClient(cl)
+			adm := newAdmin(t, brokers)
 			waitCommitted(t, adm, group, in, run, func(got kadm.OffsetResponses) bool {
 				o0, ok0 := got.Lookup(in, 0)
 				o1, ok1 := got.Lookup(in, 1)

@@ -229,47 +229,26 @@ func (ps *Parser) scanTop(sc *scanner) (vkind, int) {
 		top = sc.value()
 	} else {
 		top = kObject
-		sc.i++
-		sc.ws()
-		if sc.i < len(sc.b) && sc.b[sc.i] == '}' {
-			sc.i++
-		} else {
-			for sc.err == "" {
-				start, end, escaped := sc.str()
-				if sc.err != "" {
-					break
-				}
-				key := sc.b[start:end]
-				if escaped {
-					n := len(ps.scratch)
-					ps.scratch = unescape(ps.scratch, key)
-					key = ps.scratch[n:]
-				}
-				sc.ws()
-				sc.expect(':')
-				sc.ws()
-				vstart := sc.i
-				kind := sc.value()
-				if i := fieldIndex(key); i >= 0 && sc.err == "" {
-					if ps.vals[i].kind != kNone && dup < 0 {
-						dup = i
-					}
-					v := span{start: vstart, end: sc.i, kind: kind}
-					if kind == kString {
-						v.start, v.end, v.escaped = vstart+1, sc.i-1, sc.lastEscaped
-					}
-					ps.vals[i] = v
-				}
-				sc.ws()
-				if sc.i < len(sc.b) && sc.b[sc.i] == ',' {
-					sc.i++
-					sc.ws()
-					continue
-				}
-				sc.expect('}')
-				break
+		sc.object(func(kstart, kend int, kescaped bool, vstart int, kind vkind) {
+			key := sc.b[kstart:kend]
+			if kescaped {
+				n := len(ps.scratch)
+				ps.scratch = unescape(ps.scratch, key)
+				key = ps.scratch[n:]
 			}
-		}
+			i := fieldIndex(key)
+			if i < 0 {
+				return
+			}
+			if ps.vals[i].kind != kNone && dup < 0 {
+				dup = i
+			}
+			v := span{start: vstart, end: sc.i, kind: kind}
+			if kind == kString {
+				v.start, v.end, v.escaped = vstart+1, sc.i-1, sc.lastEscaped
+			}
+			ps.vals[i] = v
+		})
 	}
 	if sc.err != "" {
 		return kNone, -1
@@ -337,46 +316,10 @@ func (sc *scanner) value() vkind {
 		sc.str()
 		return kString
 	case c == '{':
-		sc.i++
-		sc.ws()
-		if sc.i < len(sc.b) && sc.b[sc.i] == '}' {
-			sc.i++
-			return kObject
-		}
-		for sc.err == "" {
-			sc.str()
-			sc.ws()
-			sc.expect(':')
-			sc.ws()
-			sc.value()
-			sc.ws()
-			if sc.i < len(sc.b) && sc.b[sc.i] == ',' {
-				sc.i++
-				sc.ws()
-				continue
-			}
-			sc.expect('}')
-			break
-		}
+		sc.object(nil)
 		return kObject
 	case c == '[':
-		sc.i++
-		sc.ws()
-		if sc.i < len(sc.b) && sc.b[sc.i] == ']' {
-			sc.i++
-			return kArray
-		}
-		for sc.err == "" {
-			sc.value()
-			sc.ws()
-			if sc.i < len(sc.b) && sc.b[sc.i] == ',' {
-				sc.i++
-				sc.ws()
-				continue
-			}
-			sc.expect(']')
-			break
-		}
+		sc.items(']', func() { sc.value() })
 		return kArray
 	case c == '-' || (c >= '0' && c <= '9'):
 		sc.number()
@@ -393,6 +336,45 @@ func (sc *scanner) value() vkind {
 	}
 	sc.fail("want a value")
 	return kNone
+}
+
+// items scans the members of an object or the elements of an array, from
+// the opening bracket at sc.i up to and including close; item scans one.
+func (sc *scanner) items(close byte, item func()) {
+	sc.i++
+	sc.ws()
+	if sc.i < len(sc.b) && sc.b[sc.i] == close {
+		sc.i++
+		return
+	}
+	for sc.err == "" {
+		item()
+		sc.ws()
+		if sc.i < len(sc.b) && sc.b[sc.i] == ',' {
+			sc.i++
+			sc.ws()
+			continue
+		}
+		sc.expect(close)
+		return
+	}
+}
+
+// object scans an object starting at sc.i. member, if not nil, is told of
+// each valid member: its key's span (escapes not decoded), and where its
+// value starts and of what kind it is (it ends at sc.i).
+func (sc *scanner) object(member func(kstart, kend int, kescaped bool, vstart int, kind vkind)) {
+	sc.items('}', func() {
+		kstart, kend, kescaped := sc.str()
+		sc.ws()
+		sc.expect(':')
+		sc.ws()
+		vstart := sc.i
+		kind := sc.value()
+		if member != nil && sc.err == "" {
+			member(kstart, kend, kescaped, vstart, kind)
+		}
+	})
 }
 
 func (sc *scanner) literal(lit string) {
