@@ -51,6 +51,10 @@ func fixture() []result.Record {
 		top(1, 0, result.AdCount{AdID: "ünï", Count: 9}, result.AdCount{AdID: "ad1", Count: 5}, result.AdCount{AdID: "a/b", Count: 3}),
 		top(1, 2, result.AdCount{AdID: "ad1", Count: 11}),
 		top(5, 2, result.AdCount{AdID: "ad1", Count: 23}, result.AdCount{AdID: "ünï", Count: 9}, result.AdCount{AdID: "ad2", Count: 4}, result.AdCount{AdID: "a/b", Count: 3}),
+		// As the pipeline writes them, 5-minute lists go on until the last
+		// window that still holds minute 2 (the newest 1-minute list): the
+		// default popular_ads window is minute 6 − 4 = minute 2, not 6.
+		top(5, 6, result.AdCount{AdID: "ad1", Count: 11}),
 	}
 }
 
@@ -114,7 +118,9 @@ func newTestServerOn(t testing.TB, st storeUnderTest, edit func(*Config)) *testS
 	}
 	reg := prometheus.NewRegistry()
 	logs := &syncBuffer{}
-	clk := &fakeClock{t: time.Unix(t0, 0)}
+	// The clock stands after the fixture's data (up to t0+60 min), as it does
+	// in a running system: popular_ads never answers a window after now.
+	clk := &fakeClock{t: time.Unix(t0, 0).Add(2 * time.Hour)}
 	cfg := Config{
 		Store:      st,
 		Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),

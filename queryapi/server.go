@@ -155,6 +155,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxRange < time.Minute {
 		return nil, fmt.Errorf("queryapi: max range %v is under a minute", cfg.MaxRange)
 	}
+	if cfg.QueryTimeout < 0 {
+		return nil, fmt.Errorf("queryapi: query timeout %v is negative", cfg.QueryTimeout)
+	}
 	windows := map[int]bool{}
 	for _, w := range cfg.WindowSizes {
 		if w < 1 || w > 100_000 {
@@ -357,7 +360,9 @@ func (s *Server) aggregatedCount(w http.ResponseWriter, r *http.Request, q map[s
 		s.fail(w, r, badParam("from must be before to (the range is [from, to))"))
 		return
 	}
-	if time.Duration(to-from)*time.Second > s.cfg.MaxRange {
+	// Compared in seconds: multiplying the range into a time.Duration
+	// overflows past ~292 years and let any range through.
+	if to-from > int64(s.cfg.MaxRange/time.Second) {
 		s.fail(w, r, badParam("the range is %d minutes; at most %d allowed", (to-from)/60, int64(s.cfg.MaxRange/time.Minute)))
 		return
 	}
@@ -414,7 +419,7 @@ func (s *Server) popularAds(w http.ResponseWriter, r *http.Request, q map[string
 			return
 		}
 	} else {
-		minute, err = s.cfg.Store.LatestTopMinute(ctx, ws)
+		latest, err := s.cfg.Store.LatestTopMinute(ctx, ws)
 		if errors.Is(err, store.ErrNotFound) {
 			writeError(w, http.StatusNotFound, codeNotFound, fmt.Sprintf("no top list is stored yet for window_size %d", ws))
 			return
@@ -423,6 +428,7 @@ func (s *Server) popularAds(w http.ResponseWriter, r *http.Request, q map[string
 			s.fail(w, r, fmt.Errorf("latest top minute %d: %w", ws, err))
 			return
 		}
+		minute = defaultTopMinute(latest, ws, s.cfg.Now())
 	}
 	top, err := s.cfg.Store.Top(ctx, ws, minute)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -438,6 +444,25 @@ func (s *Server) popularAds(w http.ResponseWriter, r *http.Request, q map[string
 		ads = []result.AdCount{}
 	}
 	writeFast(w, popularResponse{WindowSize: ws, Minute: result.FormatMinute(minute), Ads: ads})
+}
+
+// defaultTopMinute is the minute popular_ads answers without `minute`: the
+// window that ends at the newest minute with data, never later than now.
+//
+// The newest stored list is not that window: the pipeline writes a list for
+// every minute whose window holds a click (SPEC §4), so a click in minute D
+// makes lists up to D+W-1, and the newest W-minute list ends W-1 minutes
+// after the newest data — in the future while clicks arrive (issue 15: "the
+// last hour" at 09:03 answered the window ending 10:02, which held one
+// minute of data). The newest data minute is therefore the newest list's
+// minute minus W-1. A click stamped ahead of the clock would still push that
+// past now; the cap keeps the answer a window that has ended or is ending.
+func defaultTopMinute(latest int64, windowSize int, now time.Time) int64 {
+	m := latest - int64(windowSize-1)*60
+	if nowMinute := now.Unix() - now.Unix()%60; m > nowMinute {
+		m = nowMinute
+	}
+	return m
 }
 
 func (s *Server) windowList() string {
