@@ -363,8 +363,21 @@ func permanent(err error) bool {
 	return false
 }
 
+// ctxDone fails a call whose context has ended, before it sends another
+// query: the loops below send one per hour or day of a range, and must stop
+// when the caller gives up rather than rely on each query failing fast.
+func ctxDone(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: cassandrastore: %w", store.ErrUnavailable, err)
+	}
+	return nil
+}
+
 func (s *Store) readErr(op string, ctx context.Context, err error) error {
 	s.m.failures.WithLabelValues(op).Inc()
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return fmt.Errorf("%w: cassandrastore: %s cancelled: %w", store.ErrUnavailable, op, ctx.Err())
+	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, gocql.ErrTimeoutNoResponse) || ctx.Err() != nil {
 		return fmt.Errorf("%w: cassandrastore: %s timed out after %s: %v", store.ErrUnavailable, op, s.o.ReadTimeout, err)
 	}
@@ -567,6 +580,9 @@ func (s *Store) ReadRaw(ctx context.Context, shard store.Shard, fn func(click.Cl
 		return fmt.Errorf("%w: shard ends before it starts", store.ErrInvalid)
 	}
 	for h := hourOf(lo); h*1000 < hi; h += 3600 {
+		if err := ctxDone(ctx); err != nil {
+			return err
+		}
 		var ads []string
 		qctx, cancel := context.WithTimeout(ctx, s.o.ReadTimeout)
 		it := s.s.Query("SELECT ad_id FROM raw_partitions WHERE hour = ? AND tok >= ? AND tok <= ?", h, r.Lo, r.Hi).
@@ -581,6 +597,9 @@ func (s *Store) ReadRaw(ctx context.Context, shard store.Shard, fn func(click.Cl
 			return s.readErr("read_raw", qctx, err)
 		}
 		for _, ad := range ads {
+			if err := ctxDone(ctx); err != nil {
+				return err
+			}
 			if err := s.readPartition(ctx, ad, h, max(lo, h*1000), min(hi, (h+3600)*1000), fn); err != nil {
 				return err
 			}
@@ -785,6 +804,9 @@ func (s *Store) Count(ctx context.Context, adID, filterID string, from, to int64
 	var total int64
 	for _, seg := range sv.Segments(from, to) {
 		for d := dayOf(seg.From); d < seg.To; d += day {
+			if err := ctxDone(ctx); err != nil {
+				return 0, err
+			}
 			var n int64
 			err := s.s.Query("SELECT sum(count) FROM counts WHERE gen = ? AND ad_id = ? AND filter_id = ? AND day = ? AND minute >= ? AND minute < ?",
 				int64(seg.Gen), adID, filterID, d, max(seg.From, d), min(seg.To, d+day)).
@@ -867,6 +889,9 @@ func (s *Store) LatestTopMinute(ctx context.Context, windowSize int) (int64, err
 			if found && d+day <= best {
 				break
 			}
+			if err := ctxDone(ctx); err != nil {
+				return 0, err
+			}
 			if gen != store.LiveGeneration {
 				for i := len(segs) - 1; i >= 0; i-- {
 					lo, hi := max(segs[i].From, d), min(segs[i].To, d+day)
@@ -941,6 +966,9 @@ func (s *Store) ScanCounts(ctx context.Context, from, to int64, fn func(result.R
 		for d := dayOf(seg.From); d < seg.To; d += day {
 			lo, hi := max(seg.From, d), min(seg.To, d+day)
 			for b := 0; b < 16; b++ {
+				if err := ctxDone(ctx); err != nil {
+					return err
+				}
 				qctx, cancel := context.WithTimeout(ctx, s.o.ReadTimeout)
 				it := s.s.Query("SELECT ad_id, filter_id FROM count_series WHERE gen = ? AND day = ? AND bucket = ?", int64(seg.Gen), d, b).
 					WithContext(qctx).Consistency(s.rcons).PageSize(5000).Iter()
@@ -955,6 +983,9 @@ func (s *Store) ScanCounts(ctx context.Context, from, to int64, fn func(result.R
 					return s.readErr("scan_counts", qctx, err)
 				}
 				for _, x := range list {
+					if err := ctxDone(ctx); err != nil {
+						return err
+					}
 					if err := s.scanSeries(ctx, seg.Gen, x.ad, x.filter, d, lo, hi, fn); err != nil {
 						return err
 					}
@@ -1019,6 +1050,9 @@ func (s *Store) loadGenerations(ctx context.Context) (*servingState, error) {
 
 // servingNow returns the serving map, refreshed if older than the cache TTL.
 func (s *Store) servingNow(ctx context.Context) (*store.Serving, error) {
+	if err := ctxDone(ctx); err != nil {
+		return nil, err
+	}
 	st := s.serving.Load()
 	if time.Since(st.at) < s.o.GenerationCacheTTL {
 		return st.sv, nil

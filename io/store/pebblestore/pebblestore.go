@@ -245,7 +245,7 @@ func (s *Store) check(ctx context.Context) error {
 		return fmt.Errorf("%w: pebblestore: closed", store.ErrUnavailable)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+		return fmt.Errorf("%w: pebblestore: %w", store.ErrUnavailable, err)
 	}
 	return nil
 }
@@ -530,6 +530,11 @@ func (s *Store) Count(ctx context.Context, adID, filterID string, from, to int64
 	var lo, hi []byte
 	for _, seg := range s.serving.Load().Segments(from, to) {
 		for h := hourOf(seg.From); h < seg.To; h += 3600 {
+			// One seek per hour: a range of centuries is millions of
+			// them, so the caller's deadline must be able to stop it.
+			if err := s.check(ctx); err != nil {
+				return 0, err
+			}
 			a, b := max(seg.From, h), min(seg.To, h+3600)
 			lo = countKey(lo[:0], seg.Gen, adID, filterID, a)
 			hi = countKey(hi[:0], seg.Gen, adID, filterID, b-60)
@@ -655,6 +660,9 @@ func (s *Store) ScanCounts(ctx context.Context, from, to int64, fn func(result.R
 	n := 0
 	for _, seg := range s.serving.Load().Segments(from, to) {
 		for h := hourOf(seg.From); h < seg.To; h += 3600 {
+			if err := s.check(ctx); err != nil { // empty hours count too
+				return err
+			}
 			p := countPrefix(nil, seg.Gen, h)
 			it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
 			if err != nil {
