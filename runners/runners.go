@@ -9,12 +9,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
+	fnpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/fnexecution_v1"
+	jobpb "github.com/apache/beam/sdks/v2/go/pkg/beam/model/jobmanagement_v1"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 
 	// The direct runner is deprecated upstream; it stays as the batch
@@ -95,6 +100,18 @@ func Run(ctx context.Context, p *beam.Pipeline, o Options) (beam.PipelineResult,
 			*jobopts.Experiments = strings.Trim(*jobopts.Experiments+","+prismNoSplit, ",")
 		}
 		*jobopts.JobName = name
+		if *jobopts.Endpoint == "" {
+			// What prism.Execute would do, but on loopback only.
+			ep, err := startPrismJobServer()
+			if err != nil {
+				flagsMu.Unlock()
+				return nil, err
+			}
+			*jobopts.Endpoint = ep
+			if *jobopts.EnvironmentType == "" {
+				*jobopts.EnvironmentType = "loopback"
+			}
+		}
 		flagsMu.Unlock()
 		res, err := prism.Execute(ctx, p)
 		if ctx.Err() != nil && *jobopts.Endpoint != "" {
@@ -102,6 +119,79 @@ func Run(ctx context.Context, p *beam.Pipeline, o Options) (beam.PipelineResult,
 		}
 		return res, err
 	}
+}
+
+// Prism's in-process job server (jobservices.NewServer, called by
+// prism.Execute when no endpoint is set) listens on ":port": every interface,
+// an unauthenticated gRPC port that can submit jobs and reach the Fn API.
+// Beam 2.73.0 offers no way to give it an address, and the package is
+// internal, so startPrismJobServer reaches it by linkname and moves it to a
+// 127.0.0.1 listener on the same port before it serves. NewServer still binds
+// the wildcard address for the instant until it is closed — no connection
+// is ever accepted on it. TestPrismListensOnLoopbackOnly fails if a Beam
+// upgrade changes any of this; on an upgrade, look for a bind-address option
+// first.
+
+//go:linkname prismNewServer github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism/internal/jobservices.NewServer
+func prismNewServer(port int, execute func(job unsafe.Pointer)) unsafe.Pointer
+
+//go:linkname prismRunPipeline github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism/internal.RunPipeline
+func prismRunPipeline(job unsafe.Pointer)
+
+//go:linkname prismServe github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism/internal/jobservices.(*Server).Serve
+func prismServe(s unsafe.Pointer)
+
+//go:linkname prismEndpoint github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism/internal/jobservices.(*Server).Endpoint
+func prismEndpoint(s unsafe.Pointer) string
+
+// prismServerHead mirrors the leading fields of jobservices.Server in Beam
+// 2.73.0: four embedded gRPC stubs, then the listener. Its offset comes from
+// the same types, so it follows if the stubs ever gain a size.
+type prismServerHead struct {
+	jobpb.UnimplementedJobServiceServer
+	jobpb.UnimplementedArtifactStagingServiceServer
+	jobpb.UnimplementedArtifactRetrievalServiceServer
+	fnpb.UnimplementedProvisionServiceServer
+	lis net.Listener
+}
+
+// startPrismJobServer starts prism's job server on 127.0.0.1 and returns its
+// endpoint. The server lives as long as the process, as prism's own does.
+func startPrismJobServer() (string, error) {
+	var err error
+	for range 5 { // another process may take the port while it is free
+		var ep string
+		if ep, err = movePrismJobServer(); err == nil {
+			return ep, nil
+		}
+	}
+	return "", err
+}
+
+func movePrismJobServer() (string, error) {
+	s := prismNewServer(0, prismRunPipeline)
+	lis := (*net.Listener)(unsafe.Add(s, unsafe.Offsetof(prismServerHead{}.lis)))
+	wild, ok := (*lis).Addr().(*net.TCPAddr)
+	if !ok || strconv.Itoa(wild.Port) != portOf(prismEndpoint(s)) {
+		return "", fmt.Errorf("runners: prism's job server is not laid out as in Beam 2.73.0 (listener %v, endpoint %s)", (*lis).Addr(), prismEndpoint(s))
+	}
+	// The same port: prism has already told its worker multiplexer
+	// "localhost:<port>".
+	if err := (*lis).Close(); err != nil {
+		return "", fmt.Errorf("runners: close prism's wildcard listener: %w", err)
+	}
+	lo, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(wild.Port)))
+	if err != nil {
+		return "", fmt.Errorf("runners: prism job server on 127.0.0.1: %w", err)
+	}
+	*lis = lo
+	go prismServe(s)
+	return lo.Addr().String(), nil
+}
+
+func portOf(hostport string) string {
+	_, p, _ := net.SplitHostPort(hostport)
+	return p
 }
 
 // prismNoSplit turns off prism's splitting of slow bundles. Our sources
