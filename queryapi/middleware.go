@@ -93,15 +93,17 @@ func (s *Server) observe(next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		// Only registered patterns become labels: 404s and 405s share one,
-		// so a path scan cannot grow the series count.
+		// Only registered patterns and known methods become labels: 404s and
+		// 405s share one route, invented methods one method, so neither a
+		// path scan nor a method scan can grow the series count.
 		pattern := "unmatched"
 		if rc := chi.RouteContext(r.Context()); rc != nil && s.isRoute(r.Method, rc.RoutePattern()) {
 			pattern = rc.RoutePattern()
 		}
 		code := strconv.Itoa(status)
-		s.metrics.requests.WithLabelValues(pattern, r.Method, code).Inc()
-		s.metrics.duration.WithLabelValues(pattern, r.Method, code).Observe(d.Seconds())
+		method := methodLabel(r.Method)
+		s.metrics.requests.WithLabelValues(pattern, method, code).Inc()
+		s.metrics.duration.WithLabelValues(pattern, method, code).Observe(d.Seconds())
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
 			s.log.LogAttrs(r.Context(), slog.LevelInfo, "http request",
 				slog.String("request_id", info.id),
@@ -118,13 +120,29 @@ func (s *Server) observe(next http.Handler) http.Handler {
 	})
 }
 
+// isRoute reports whether method and pattern are a registered route; HEAD
+// counts under the GET route that answers it (middleware.GetHead).
 func (s *Server) isRoute(method, pattern string) bool {
+	if method == http.MethodHead {
+		method = http.MethodGet
+	}
 	for _, rt := range s.routes {
 		if rt.method == method && rt.pattern == pattern {
 			return true
 		}
 	}
 	return false
+}
+
+// methodLabel is the method's metric label: the methods of RFC 9110 and
+// PATCH as they are, anything a client invents as "other".
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodConnect, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 // recoverer turns a handler panic into a logged 500 with no internals.
