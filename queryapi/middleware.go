@@ -51,19 +51,26 @@ func newRequestIDs() *requestIDs {
 // id keeps a well-formed incoming X-Request-ID, so a proxy's ID follows the
 // request, and makes one otherwise.
 func (g *requestIDs) id(r *http.Request) string {
-	if id := r.Header.Get("X-Request-ID"); validRequestID(id) {
-		return id
+	if ids := r.Header.Values("X-Request-ID"); len(ids) == 1 && validRequestID(ids[0]) {
+		return ids[0]
 	}
+	return g.next()
+}
+
+// next makes a fresh ID.
+func (g *requestIDs) next() string {
 	return g.prefix + strconv.FormatUint(g.seq.Add(1), 10)
 }
 
+// validRequestID admits 1-64 characters of [A-Za-z0-9._-]: the ID goes into
+// logs and a response header, so nothing that could shape either.
 func validRequestID(id string) bool {
 	if id == "" || len(id) > 64 {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
-		if !(c == '-' || c == '_' || c == '.' || c == ':' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+		if !(c == '-' || c == '_' || c == '.' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
 			return false
 		}
 	}
@@ -74,10 +81,9 @@ func validRequestID(id string) bool {
 // the HTTP metrics and writes the access log line. Route labels are chi's
 // patterns, so ad ids never become label values.
 func (s *Server) observe(next http.Handler) http.Handler {
-	ids := newRequestIDs()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := &reqInfo{id: ids.id(r)}
+		info := &reqInfo{id: s.ids.id(r)}
 		h := w.Header()
 		h.Set("X-Request-ID", info.id)
 		h.Set("X-Content-Type-Options", "nosniff")
@@ -194,6 +200,12 @@ func (s *Server) authorize(role Role) func(http.Handler) http.Handler {
 			if ok, wait := s.limiter.allow(key); !ok {
 				w.Header().Set("Retry-After", retryAfter(wait))
 				writeError(w, http.StatusTooManyRequests, codeRateLimited, "too many requests from this client; slow down")
+				return
+			}
+			// Which of two credentials would count is up to each proxy
+			// on the way; refuse to pick one.
+			if len(r.Header.Values("Authorization")) > 1 {
+				writeError(w, http.StatusBadRequest, codeBadRequest, "send one Authorization header, not several")
 				return
 			}
 			if !valid {

@@ -11,6 +11,8 @@ import (
 // go to the log under the request ID.
 const (
 	codeInvalid          = "invalid_parameter"
+	codeBadRequest       = "bad_request"       // not parsable as HTTP, or ambiguous headers
+	codeHeadersTooLarge  = "headers_too_large" // 431
 	codeUnauthorized     = "unauthorized"
 	codeForbidden        = "forbidden"
 	codeRateLimited      = "rate_limited"

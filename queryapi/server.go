@@ -94,6 +94,7 @@ type Server struct {
 	log     *slog.Logger
 	mux     *chi.Mux
 	handler http.Handler
+	ids     *requestIDs
 	routes  []route
 	tokens  *tokenSet
 	limiter *limiter
@@ -202,6 +203,7 @@ func New(cfg Config) (*Server, error) {
 		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now),
 		windows: windows,
 		metrics: m,
+		ids:     newRequestIDs(),
 		gather:  gat,
 		dashCSP: dashboardCSP(),
 	}
@@ -506,7 +508,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(jsonErrorListener{Listener: ln, s: s}) }()
 	s.log.Info("query API listening", "addr", ln.Addr().String(), "insecure", s.cfg.Insecure, "tokens", len(s.cfg.Tokens))
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && s.cfg.Insecure && !tcp.IP.IsLoopback() {
 		s.log.Warn("INSECURE MODE on a non-loopback address: every count and admin operation is open to the network", "addr", tcp.String())
