@@ -27,19 +27,29 @@ type aggOptions struct {
 	runner      string
 }
 
-func (o *aggOptions) register(fs interface {
-	StringVar(*string, string, string, string)
-	IntVar(*int, string, int, string)
-}) {
+// register registers the flags of a bounded pipeline (aggregate, replay,
+// reconcile).
+func (o *aggOptions) register(fs *flag.FlagSet) {
+	o.registerWith(fs, "Beam runner of this bounded pipeline: prism or direct")
+}
+
+// registerStreaming registers them for the streaming job, whose runners are
+// others (configFor checks them).
+func (o *aggOptions) registerStreaming(fs *flag.FlagSet) {
+	o.registerWith(fs, "Beam runner of the streaming job: prism (in-process) or flink (a job server at --endpoint)")
+}
+
+func (o *aggOptions) registerWith(fs *flag.FlagSet, runnerUsage string) {
 	d := transforms.DefaultConfig()
 	fs.StringVar(&o.windowSizes, "window-sizes", joinInts(d.WindowSizes), "top-N window sizes in minutes, comma-separated")
 	fs.IntVar(&o.topN, "top-n", d.TopN, "length of each top-N list")
-	fs.StringVar(&o.runner, "runner", runners.Prism, "Beam runner for bounded pipelines: prism or direct")
+	fs.StringVar(&o.runner, "runner", runners.Prism, runnerUsage)
 }
 
 func (o *aggOptions) config() (transforms.Config, error) {
 	cfg := transforms.DefaultConfig()
-	sizes, err := parseInts(o.windowSizes)
+	// One parser for --window-sizes in every command (serve's too).
+	sizes, err := parseWindowSizes(o.windowSizes)
 	if err != nil {
 		return cfg, fmt.Errorf("%w: --window-sizes: %v", errUsage, err)
 	}
@@ -203,22 +213,6 @@ func copyFile(w io.Writer, path string) error {
 	defer f.Close()
 	_, err = io.Copy(w, f)
 	return err
-}
-
-func parseInts(s string) ([]int, error) {
-	var out []int
-	for _, p := range strings.Split(s, ",") {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			continue
-		}
-		n, err := strconv.Atoi(p)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a whole number", p)
-		}
-		out = append(out, n)
-	}
-	return out, nil
 }
 
 func joinInts(v []int) string {

@@ -118,7 +118,7 @@ func TestAggregateUsageErrors(t *testing.T) {
 	}{
 		{"no input", []string{"aggregate"}, nil, "--input is required"},
 		{"missing file", []string{"aggregate", "--input", "/nonexistent/x"}, nil, "no such file"},
-		{"bad window sizes", []string{"aggregate", "--input", "-", "--window-sizes", "1,x"}, nil, "not a whole number"},
+		{"bad window sizes", []string{"aggregate", "--input", "-", "--window-sizes", "1,x"}, nil, "is not a positive number of minutes"},
 		{"zero top-n", []string{"aggregate", "--input", "-", "--top-n", "0"}, nil, "top-N 0"},
 		{"bad env value", []string{"aggregate", "--input", "-"}, map[string]string{"ADCLICK_TOP_N": "many"}, "ADCLICK_TOP_N"},
 		{"bad runner", []string{"aggregate", "--input", "-", "--runner", "spark"}, nil, "prism or direct"},

@@ -48,6 +48,7 @@ func runAllInOne(ctx context.Context, env *cliEnv, args []string) error {
 	malformed := fs.Float64("malformed-share", 0.005, "share of malformed lines")
 	var ao aggOptions
 	ao.register(fs)
+	fs.Lookup("runner").Usage = "not used: the all-in-one always runs its streaming job in-process on prism"
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}

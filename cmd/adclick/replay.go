@@ -28,7 +28,9 @@ type storeOptions struct {
 
 func (f *storeOptions) register(fs *flag.FlagSet, backendFlag string) {
 	fs.StringVar(&f.backend, backendFlag, "pebble", "store: pebble (embedded) or cassandra")
-	fs.StringVar(&f.pebbleDir, "pebble-dir", "data/pebble", "Pebble database directory (pebble); one process may open it at a time — while `adclick serve` holds it, replay through its POST /admin/replay")
+	// No backquotes in usage strings: the flag package prints a backquoted
+	// word as the flag's value name ("-pebble-dir adclick serve").
+	fs.StringVar(&f.pebbleDir, "pebble-dir", "data/pebble", "Pebble database directory (pebble); one process may open it at a time")
 	fs.StringVar(&f.hosts, "cassandra-hosts", "", "Cassandra contact points, host[:port] comma-separated (cassandra)")
 	fs.StringVar(&f.keyspace, "keyspace", "adclick", "Cassandra keyspace (cassandra)")
 	fs.StringVar(&f.readCons, "read-consistency", "", "Cassandra read consistency (default LOCAL_QUORUM)")
@@ -106,6 +108,7 @@ func runReplay(ctx context.Context, env *cliEnv, args []string) error {
 	ao.register(fs)
 	fs.BoolVar(&allowOpen, "allow-open-minutes", false, "replay minutes younger than the allowed lateness (6 min) too")
 	fs.IntVar(&shards, "read-shards", 16, "parallel shards of the raw read")
+	fs.Lookup("pebble-dir").Usage += "; while the serve command holds it, replay through serve's POST /admin/replay"
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: adclick replay --from T --to T [flags]
 

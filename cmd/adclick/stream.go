@@ -73,7 +73,7 @@ func (o *streamOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.wmDelay, "watermark-delay", 5*time.Second, "watermark = newest event time - this")
 	fs.DurationVar(&o.idle, "idle-timeout", 10*time.Second, "a partition idle this long advances its watermark with the clock")
 	fs.StringVar(&o.start, "start-offset", "earliest", "where to start without a committed offset: earliest or latest")
-	o.ao.register(fs)
+	o.ao.registerStreaming(fs)
 	fs.StringVar(&o.endpoint, "endpoint", "", "job server host:port (--runner flink)")
 	fs.StringVar(&o.env, "environment", "LOOPBACK", "how a portable runner runs Go workers: LOOPBACK, PROCESS or DOCKER")
 	fs.StringVar(&o.envConfig, "environment-config", "", "PROCESS command or DOCKER image")
