@@ -46,6 +46,7 @@ func commands() map[string]command {
 		"logwatcher": {"tail click log files into the raw Kafka topic, keyed by ad_id; positions persisted after broker acks", runLogwatcher},
 		"serve":      {"serve the query API, metrics and dashboard over the aggregation store", runServe},
 		"replay":     {"recalculate a time range from the raw store into a new generation, switched in atomically", runReplay},
+		"topics":     {"create or verify the Kafka topics (raw, results, dead letters) with the partitions and settings adclick needs", runTopics},
 		"reconcile":  {"recount a time range from raw data, compare with the stored results, report (exit 3 above the threshold), --repair", runReconcile},
 	}
 }
