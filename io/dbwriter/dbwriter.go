@@ -3,10 +3,12 @@
 // result records (the aggregation topic) into the aggregate store, or raw
 // click lines (the raw topic) into the raw store.
 //
-// Offsets are committed only after the store acknowledged the batch, and
-// every write is idempotent (results overwrite by key, raw clicks are keyed by
-// event id), so a crash at any moment re-delivers at most the uncommitted
-// tail and stored values converge. While the store is down the writer keeps
+// Offsets are committed only after the store acknowledged the batch and made
+// it durable (store.Store.Sync: one fsync per commit for the embedded store,
+// not one per row), and every write is idempotent (results merge by key, raw
+// clicks are keyed by event id), so a crash of the process, of the OS or of
+// the power at any moment re-delivers at most the uncommitted tail and stored
+// values converge. While the store is down the writer keeps
 // retrying the same batch with backoff and stops consuming: results wait in
 // Kafka, nothing is dropped, and the aggregation job upstream is not slowed.
 package dbwriter
@@ -153,8 +155,14 @@ func Run(ctx context.Context, cfg Config, st store.Store) error {
 		if err := w.write(ctx, recs); err != nil {
 			return nil // only cancellation ends the retry loop
 		}
-		// Commit only what the store acknowledged. A failed commit leaves an
-		// older offset: the next owner re-writes the same values.
+		// A committed offset is never read again: what it covers must
+		// survive a power cut first.
+		if err := w.sync(ctx); err != nil {
+			return nil // only cancellation ends the retry loop
+		}
+		// Commit only what the store acknowledged and synced. A failed
+		// commit leaves an older offset: the next owner re-writes the same
+		// values.
 		if err := cl.CommitRecords(ctx, recs...); err != nil && ctx.Err() == nil {
 			log.Warn("offset commit failed; records will be re-delivered and re-written", "err", err)
 		}
@@ -205,6 +213,27 @@ func (w *writer) write(ctx context.Context, recs []*kgo.Record) error {
 			clicks = append(clicks, c)
 		}
 		return writeAll(ctx, w, clicks, w.st.WriteRaw)
+	}
+}
+
+// sync makes the written batches durable, retrying with backoff while the
+// store fails; it returns an error only when ctx ends.
+func (w *writer) sync(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		err := w.st.Sync(ctx)
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("dbwriter: sync: %w", ctx.Err())
+		}
+		w.m.retries.Inc()
+		w.log.Warn("store sync failed; retrying before committing offsets", "backoff", backoff, "err", err)
+		if !sleep(ctx, backoff) {
+			return fmt.Errorf("dbwriter: sync: %w", ctx.Err())
+		}
+		backoff = min(2*backoff, w.cfg.RetryMax)
 	}
 }
 

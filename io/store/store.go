@@ -25,6 +25,12 @@
 //     ranges of committed generations overlap, the latest commit serves.
 //   - A backend that cannot be reached, or does not answer in time, returns
 //     an error wrapping ErrUnavailable (writes after retrying with backoff).
+//   - Durability: an acknowledged write survives a crash of this process. It
+//     survives an OS crash or power cut once Sync has returned after it (the
+//     embedded store fsyncs there; Cassandra's writes are as durable as its
+//     replicas make them when they acknowledge). Whoever discards the
+//     source of a write — the DB writer committing a Kafka offset — calls
+//     Sync first.
 package store
 
 import (
@@ -107,5 +113,9 @@ type Store interface {
 	AggregateStore
 	// Ping reports whether the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
+	// Sync makes every write acknowledged before it durable against an OS
+	// crash or power cut: one fsync (or nothing, where acknowledging already
+	// meant that), however many writes it covers.
+	Sync(ctx context.Context) error
 	Close() error
 }

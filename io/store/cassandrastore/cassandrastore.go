@@ -312,6 +312,12 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// Sync has nothing to do: a write returns only once the write consistency's
+// replicas acknowledged it, and what survives their power cut is decided by
+// the cluster (replication, commitlog_sync), not by anything a client can
+// flush.
+func (s *Store) Sync(ctx context.Context) error { return ctxDone(ctx) }
+
 // Ping runs a trivial query.
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, s.o.ReadTimeout)

@@ -177,7 +177,10 @@ func sec(s int64) time.Time { return time.Unix(s, 0).UTC() }
 
 // ---- tests ----
 
-func testPing(t *testing.T, s store.Store, _ *space) { must(t, s.Ping(ctxT(t))) }
+func testPing(t *testing.T, s store.Store, _ *space) {
+	must(t, s.Ping(ctxT(t)))
+	must(t, s.Sync(ctxT(t)))
+}
 
 func testRawIdempotent(t *testing.T, s store.Store, sp *space) {
 	ctx := ctxT(t)
@@ -838,6 +841,7 @@ func testContextEnds(t *testing.T, s store.Store, sp *space) {
 		}},
 		{"NewGeneration", func(ctx context.Context) error { _, err := s.NewGeneration(ctx, b, b+60); return err }},
 		{"Ping", func(ctx context.Context) error { return s.Ping(ctx) }},
+		{"Sync", func(ctx context.Context) error { return s.Sync(ctx) }},
 	}
 	for _, c := range calls {
 		err := c.call(ended)

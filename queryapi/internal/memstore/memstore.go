@@ -232,5 +232,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.check()
 }
 
+// Sync implements store.Store: memory has nothing to flush.
+func (s *Store) Sync(ctx context.Context) error { return nil }
+
 // Close implements store.Store.
 func (s *Store) Close() error { return nil }
