@@ -176,7 +176,7 @@ func replay(ctx context.Context, o ReplayOptions, st store.Store) (ReplayResult,
 		}
 		defer st.Close()
 	}
-	gen, err := st.NewGeneration(ctx, from.Unix(), to.Unix())
+	gen, err := st.NewGeneration(ctx, from.Unix(), to.Unix(), to.Unix())
 	if err != nil {
 		return res, fmt.Errorf("replay: reserve a generation: %w", err)
 	}

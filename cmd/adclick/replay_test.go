@@ -151,7 +151,7 @@ func TestReconcileCLI(t *testing.T) {
 	}); err != nil || first.AdID == "" {
 		t.Fatalf("no stored count after the replay: %v", err)
 	}
-	gen, err := st.NewGeneration(ctx, from.Unix(), to.Unix())
+	gen, err := st.NewGeneration(ctx, from.Unix(), to.Unix(), to.Unix())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,18 +9,32 @@ import (
 	"github.com/adclick/adclick/transforms/result"
 )
 
-// GenRange is one recalculation generation: the minutes [From, To) it was
-// reserved for and, once committed, its commit sequence number (Seq > 0).
-// Backends persist these records; Serving turns the committed ones into the
-// map reads consult.
+// GenRange is one recalculation generation: the minutes it was reserved for
+// and, once committed, its commit sequence number (Seq > 0). Backends persist
+// these records; Serving turns the committed ones into the maps reads consult.
+//
+// Counts and top lists have separate ranges because a top list depends on
+// more minutes than its own: the list of a W-minute window ending at minute m
+// sums the minutes (m − W, m]. A recalculation of the minutes [From, To)
+// therefore changes the counts of [From, To) but the top lists of every
+// window end in [From, To + longest window − 1 min): TopTo. The counts after
+// To are not recalculated and stay with the generation serving them (the
+// streaming job's, typically, which may still be writing them).
 type GenRange struct {
 	Gen      Generation
-	From, To int64 // Unix seconds, minute-aligned
-	Seq      int64 // 0 = reserved, not committed; otherwise commit order
+	From, To int64 // counts and filtered counts of [From, To); Unix seconds, minute-aligned
+	// TopTo ends the range of window ends [From, TopTo) whose top lists the
+	// generation serves; minute-aligned. 0 (and any value below To) means To:
+	// records written before top lists had their own range.
+	TopTo int64
+	Seq   int64 // 0 = reserved, not committed; otherwise commit order
 }
 
 // Committed reports whether the generation serves reads.
 func (g GenRange) Committed() bool { return g.Seq > 0 }
+
+// TopEnd is the end of the window ends whose top lists g serves.
+func (g GenRange) TopEnd() int64 { return max(g.To, g.TopTo) }
 
 // Segment is a run of minutes [From, To) served by one generation.
 type Segment struct {
@@ -28,17 +42,20 @@ type Segment struct {
 	Gen      Generation
 }
 
-// Serving says which generation serves each minute: the most recently
-// committed generation whose range covers it, or LiveGeneration where none
-// does. It is immutable; backends build a new one on every commit and swap it
-// in atomically, so a read that takes one Serving sees one consistent choice
-// for its whole range (never a mix of old and new).
+// Serving says which generation serves each minute's counts: the most
+// recently committed generation whose range covers it, or LiveGeneration
+// where none does; Tops says the same for top lists by window end. It is
+// immutable; backends build a new one on every commit and swap it in
+// atomically, so a read that takes one Serving sees one consistent choice for
+// its whole range (never a mix of old and new), and one commit switches a
+// generation's counts and top lists together.
 type Serving struct {
 	segs []Segment // sorted, disjoint, non-live generations only
+	tops *Serving  // the top lists' map; nil in that map itself
 }
 
-// NewServing builds the serving map from generation records (uncommitted ones
-// are ignored). Later commits (higher Seq) win where ranges overlap.
+// NewServing builds the serving maps from generation records (uncommitted
+// ones are ignored). Later commits (higher Seq) win where ranges overlap.
 func NewServing(gens []GenRange) *Serving {
 	committed := make([]GenRange, 0, len(gens))
 	for _, g := range gens {
@@ -47,11 +64,21 @@ func NewServing(gens []GenRange) *Serving {
 		}
 	}
 	sort.Slice(committed, func(i, j int) bool { return committed[i].Seq < committed[j].Seq })
-	var segs []Segment
+	var segs, tops []Segment
 	for _, g := range committed {
 		segs = overlay(segs, Segment{From: g.From, To: g.To, Gen: g.Gen})
+		tops = overlay(tops, Segment{From: g.From, To: g.TopEnd(), Gen: g.Gen})
 	}
-	return &Serving{segs: segs}
+	return &Serving{segs: segs, tops: &Serving{segs: tops}}
+}
+
+// Tops is the serving map of top lists, by window end. Count and ScanCounts
+// consult s itself; Top and LatestTopMinute consult s.Tops().
+func (s *Serving) Tops() *Serving {
+	if s.tops == nil {
+		return s
+	}
+	return s.tops
 }
 
 // overlay lays s over the sorted disjoint segs, cutting what it covers.
@@ -142,6 +169,21 @@ func CheckRange(from, to int64) error {
 	}
 	if from > to {
 		return fmt.Errorf("%w: range [%d, %d) ends before it starts", ErrInvalid, from, to)
+	}
+	return nil
+}
+
+// CheckGenRange validates the ranges of NewGeneration: [from, to) a
+// non-empty minute range, topTo minute-aligned and not before to.
+func CheckGenRange(from, to, topTo int64) error {
+	if err := CheckRange(from, to); err != nil {
+		return err
+	}
+	if from == to {
+		return fmt.Errorf("%w: empty generation range", ErrInvalid)
+	}
+	if topTo%60 != 0 || topTo < to {
+		return fmt.Errorf("%w: top lists' range end %d must be a minute at or after %d", ErrInvalid, topTo, to)
 	}
 	return nil
 }

@@ -13,6 +13,8 @@
 //   - Generations: a recalculation writes a time range into a fresh generation
 //     and then switches reads of that range to it in one step, so readers see
 //     either the old values or the new ones for the whole range, never a mix.
+//     Top lists have their own range, which may end later than the counts'
+//     (GenRange); the one step switches both.
 //     Generation 0 is the live one the streaming job writes.
 //   - Arguments are validated before anything is written; a bad one fails the
 //     whole call with ErrInvalid: ids must be 1–256 bytes of UTF-8, minutes
@@ -101,9 +103,13 @@ type AggregateStore interface {
 	ScanCounts(ctx context.Context, from, to int64, fn func(result.Record) error) error
 
 	// NewGeneration reserves a fresh generation for a recalculation of the
-	// minutes [from, to). Nothing reads it until CommitGeneration.
-	NewGeneration(ctx context.Context, from, to int64) (Generation, error)
-	// CommitGeneration atomically makes gen serve every minute of its range.
+	// minutes [from, to): it will serve their counts and filtered counts,
+	// and the top lists of the window ends [from, topTo) — topTo ≥ to, as a
+	// window ending up to the longest window − 1 min after to still sums
+	// recalculated minutes (see GenRange). Nothing reads it until
+	// CommitGeneration.
+	NewGeneration(ctx context.Context, from, to, topTo int64) (Generation, error)
+	// CommitGeneration atomically makes gen serve both of its ranges.
 	CommitGeneration(ctx context.Context, gen Generation) error
 }
 

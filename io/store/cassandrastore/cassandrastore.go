@@ -839,7 +839,7 @@ func (s *Store) Top(ctx context.Context, windowSize int, minute int64) (result.T
 	defer cancel()
 	var blob []byte
 	err = s.s.Query("SELECT ads FROM tops WHERE gen = ? AND window_size = ? AND day = ? AND minute = ?",
-		int64(sv.GenAt(minute)), windowSize, dayOf(minute), minute).WithContext(ctx).Consistency(s.rcons).Scan(&blob)
+		int64(sv.Tops().GenAt(minute)), windowSize, dayOf(minute), minute).WithContext(ctx).Consistency(s.rcons).Scan(&blob)
 	if errors.Is(err, gocql.ErrNotFound) {
 		return result.Top{}, fmt.Errorf("%w: no top-%d list at minute %d", store.ErrNotFound, windowSize, minute)
 	}
@@ -877,6 +877,7 @@ func (s *Store) LatestTopMinute(ctx context.Context, windowSize int) (int64, err
 	if err != nil {
 		return 0, err
 	}
+	sv = sv.Tops()
 	ctx, cancel := context.WithTimeout(ctx, s.o.ReadTimeout)
 	defer cancel()
 	var best int64
@@ -1032,12 +1033,14 @@ func (s *Store) scanSeries(ctx context.Context, gen store.Generation, ad, filter
 func (s *Store) loadGenerations(ctx context.Context) (*servingState, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.ReadTimeout)
 	defer cancel()
-	it := s.s.Query("SELECT gen, from_minute, to_minute, seq FROM generations WHERE p = 0").
+	it := s.s.Query("SELECT gen, from_minute, to_minute, seq, top_to_minute FROM generations WHERE p = 0").
 		WithContext(ctx).Consistency(s.rcons).Iter()
 	st := &servingState{gens: map[store.Generation]store.GenRange{}, at: time.Now()}
 	var g store.GenRange
 	var gen int64
-	for it.Scan(&gen, &g.From, &g.To, &g.Seq) {
+	// A null top_to_minute (a generation reserved before the column existed)
+	// scans as 0, which GenRange reads as to_minute.
+	for it.Scan(&gen, &g.From, &g.To, &g.Seq, &g.TopTo) {
 		g.Gen = store.Generation(gen)
 		st.gens[g.Gen] = g
 		st.maxSq = max(st.maxSq, g.Seq)
@@ -1100,12 +1103,9 @@ func (s *Store) writable(ctx context.Context, gen store.Generation) error {
 // NewGeneration reserves the next free generation number with a lightweight
 // transaction (so concurrent recalculations in different processes get
 // different numbers).
-func (s *Store) NewGeneration(ctx context.Context, from, to int64) (store.Generation, error) {
-	if err := store.CheckRange(from, to); err != nil {
+func (s *Store) NewGeneration(ctx context.Context, from, to, topTo int64) (store.Generation, error) {
+	if err := store.CheckGenRange(from, to, topTo); err != nil {
 		return 0, err
-	}
-	if from == to {
-		return 0, fmt.Errorf("%w: empty generation range", store.ErrInvalid)
 	}
 	s.genMu.Lock()
 	defer s.genMu.Unlock()
@@ -1118,14 +1118,14 @@ func (s *Store) NewGeneration(ctx context.Context, from, to int64) (store.Genera
 		for g := range st.gens {
 			next = max(next, g+1)
 		}
-		applied, err := s.s.Query("INSERT INTO generations (p, gen, from_minute, to_minute, seq) VALUES (0, ?, ?, ?, 0) IF NOT EXISTS",
-			int64(next), from, to).WithContext(ctx).Consistency(s.wcons).MapScanCAS(map[string]any{})
+		applied, err := s.s.Query("INSERT INTO generations (p, gen, from_minute, to_minute, top_to_minute, seq) VALUES (0, ?, ?, ?, ?, 0) IF NOT EXISTS",
+			int64(next), from, to, topTo).WithContext(ctx).Consistency(s.wcons).MapScanCAS(map[string]any{})
 		if err != nil {
 			s.m.failures.WithLabelValues("new_generation").Inc()
 			return 0, fmt.Errorf("%w: cassandrastore: new generation: %v", store.ErrUnavailable, err)
 		}
 		if applied {
-			s.publishLocked(st, store.GenRange{Gen: next, From: from, To: to})
+			s.publishLocked(st, store.GenRange{Gen: next, From: from, To: to, TopTo: topTo})
 			return next, nil
 		}
 	}
@@ -1147,7 +1147,7 @@ func (s *Store) publishLocked(st *servingState, g store.GenRange) {
 	s.serving.Store(n)
 }
 
-// CommitGeneration switches reads of gen's range to it. The commit sequence
+// CommitGeneration switches reads of gen's ranges to it. The commit sequence
 // is a microsecond clock reading above every known commit, set with a
 // lightweight transaction only if the generation is not committed yet.
 func (s *Store) CommitGeneration(ctx context.Context, gen store.Generation) error {

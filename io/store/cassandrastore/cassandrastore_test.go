@@ -14,6 +14,7 @@ import (
 	"github.com/adclick/adclick/io/store/cassandrastore"
 	"github.com/adclick/adclick/io/store/storetest"
 	"github.com/adclick/adclick/io/testenv"
+	"github.com/adclick/adclick/transforms/result"
 )
 
 // newKeyspace migrates a fresh keyspace on the test Cassandra and drops it
@@ -62,6 +63,60 @@ func TestMigrateIdempotent(t *testing.T) {
 	}
 	if err := cassandrastore.Migrate(ctx, cassandrastore.MigrateOptions{Hosts: hosts, Keyspace: "bad-name"}); err == nil {
 		t.Error("Migrate accepted keyspace bad-name")
+	}
+}
+
+// TestMigrateAddsTopRange: a keyspace whose generations table predates
+// top_to_minute gets the column from Migrate, and its old generations serve
+// their top lists over their count range, as they did.
+func TestMigrateAddsTopRange(t *testing.T) {
+	hosts, ks := newKeyspace(t)
+	ctx := context.Background()
+	c := gocql.NewCluster(hosts...)
+	c.Keyspace = ks
+	c.Timeout = 30 * time.Second
+	sess, err := c.CreateSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	// The table as it was, with one committed generation over minutes [0, 10).
+	b := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC).Unix()
+	for _, q := range []string{
+		"ALTER TABLE generations DROP top_to_minute",
+		fmt.Sprintf("INSERT INTO generations (p, gen, from_minute, to_minute, seq) VALUES (0, 1, %d, %d, 1)", b, b+600),
+	} {
+		if err := sess.Query(q).WithContext(ctx).Exec(); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := cassandrastore.Migrate(ctx, cassandrastore.MigrateOptions{Hosts: hosts, Keyspace: ks}); err != nil {
+		t.Fatalf("Migrate of the old table: %v", err)
+	}
+	s := open(t, cassandrastore.Options{Hosts: hosts, Keyspace: ks, Registerer: prometheus.NewRegistry()})
+	w := 5
+	for _, r := range []struct {
+		gen store.Generation
+		m   int64
+		ad  string
+	}{{0, b + 300, "live"}, {1, b + 300, "old-gen"}, {0, b + 600, "live"}, {1, b + 600, "old-gen"}} {
+		if err := s.Upsert(ctx, r.gen, []result.Record{{Top: &result.Top{WindowSize: w, Minute: r.m, Ads: []result.AdCount{{AdID: r.ad, Count: 1}}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for m, want := range map[int64]string{b + 300: "old-gen", b + 600: "live"} {
+		if tp, err := s.Top(ctx, w, m); err != nil || len(tp.Ads) != 1 || tp.Ads[0].AdID != want {
+			t.Errorf("Top at %d = %+v, %v; want %s's list", m, tp, err, want)
+		}
+	}
+	// New generations record their own top range.
+	g, err := s.NewGeneration(ctx, b+600, b+660, b+1200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var topTo int64
+	if err := sess.Query("SELECT top_to_minute FROM generations WHERE p = 0 AND gen = ?", int64(g)).WithContext(ctx).Scan(&topTo); err != nil || topTo != b+1200 {
+		t.Errorf("stored top_to_minute = %d, %v; want %d", topTo, err, b+1200)
 	}
 }
 

@@ -42,8 +42,8 @@ func TestSchemaStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st) != 8 {
-		t.Fatalf("schema has %d statements, want 8: %q", len(st), st)
+	if len(st) != 9 {
+		t.Fatalf("schema has %d statements, want 9: %q", len(st), st)
 	}
 	for _, s := range st {
 		if len(s) == 0 || s[len(s)-1] == ';' {

@@ -625,7 +625,7 @@ func (s *Store) Top(ctx context.Context, windowSize int, minute int64) (result.T
 	if windowSize <= 0 || minute%60 != 0 {
 		return result.Top{}, fmt.Errorf("%w: top window %d, minute %d", store.ErrInvalid, windowSize, minute)
 	}
-	gen := s.serving.Load().GenAt(minute)
+	gen := s.serving.Load().Tops().GenAt(minute)
 	v, closer, err := s.db.Get(topKey(nil, gen, windowSize, minute))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return result.Top{}, fmt.Errorf("%w: no top-%d list at minute %d", store.ErrNotFound, windowSize, minute)
@@ -650,7 +650,7 @@ func (s *Store) LatestTopMinute(ctx context.Context, windowSize int) (int64, err
 	if windowSize <= 0 {
 		return 0, fmt.Errorf("%w: top window %d", store.ErrInvalid, windowSize)
 	}
-	sv := s.serving.Load()
+	sv := s.serving.Load().Tops()
 	best, found := int64(math.MinInt64), false
 	for _, gen := range sv.Generations() {
 		m, ok, err := s.latestTopIn(sv, gen, windowSize)
@@ -765,11 +765,15 @@ func (s *Store) ScanCounts(ctx context.Context, from, to int64, fn func(result.R
 
 // ---- generations ----
 
+// encodeGen is From, To, Seq, TopTo as big-endian uint64s. TopTo comes last
+// so a record written before it existed (24 bytes) still decodes: its top
+// lists end at To.
 func encodeGen(g store.GenRange) []byte {
-	b := make([]byte, 0, 24)
+	b := make([]byte, 0, 32)
 	b = binary.BigEndian.AppendUint64(b, uint64(g.From))
 	b = binary.BigEndian.AppendUint64(b, uint64(g.To))
-	return binary.BigEndian.AppendUint64(b, uint64(g.Seq))
+	b = binary.BigEndian.AppendUint64(b, uint64(g.Seq))
+	return binary.BigEndian.AppendUint64(b, uint64(g.TopTo))
 }
 
 func (s *Store) loadGenerations() error {
@@ -781,7 +785,7 @@ func (s *Store) loadGenerations() error {
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
 		k, v := it.Key(), it.Value()
-		if len(k) != 10 || len(v) != 24 {
+		if len(k) != 10 || (len(v) != 24 && len(v) != 32) {
 			return unavailable("load generations", errors.New("bad generation record"))
 		}
 		g := store.GenRange{
@@ -789,6 +793,9 @@ func (s *Store) loadGenerations() error {
 			From: int64(binary.BigEndian.Uint64(v)),
 			To:   int64(binary.BigEndian.Uint64(v[8:])),
 			Seq:  int64(binary.BigEndian.Uint64(v[16:])),
+		}
+		if len(v) == 32 {
+			g.TopTo = int64(binary.BigEndian.Uint64(v[24:]))
 		}
 		s.gens[g.Gen] = g
 		s.maxGen = max(s.maxGen, g.Gen)
@@ -813,20 +820,18 @@ func (s *Store) publish() {
 	s.serving.Store(store.NewServing(all))
 }
 
-// NewGeneration reserves the next generation for the minutes [from, to).
-func (s *Store) NewGeneration(ctx context.Context, from, to int64) (store.Generation, error) {
+// NewGeneration reserves the next generation for the counts of [from, to)
+// and the top lists of the window ends [from, topTo).
+func (s *Store) NewGeneration(ctx context.Context, from, to, topTo int64) (store.Generation, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
-	if err := store.CheckRange(from, to); err != nil {
+	if err := store.CheckGenRange(from, to, topTo); err != nil {
 		return 0, err
-	}
-	if from == to {
-		return 0, fmt.Errorf("%w: empty generation range", store.ErrInvalid)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := store.GenRange{Gen: s.maxGen + 1, From: from, To: to}
+	g := store.GenRange{Gen: s.maxGen + 1, From: from, To: to, TopTo: topTo}
 	if err := s.db.Set(genKey(g.Gen), encodeGen(g), pebble.Sync); err != nil {
 		return 0, unavailable("new generation", err)
 	}
@@ -836,7 +841,7 @@ func (s *Store) NewGeneration(ctx context.Context, from, to int64) (store.Genera
 	return g.Gen, nil
 }
 
-// CommitGeneration makes gen serve its range; committing twice is a no-op.
+// CommitGeneration makes gen serve its ranges; committing twice is a no-op.
 func (s *Store) CommitGeneration(ctx context.Context, gen store.Generation) error {
 	if err := s.check(ctx); err != nil {
 		return err

@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"TopAndLatestTopMinute", testTop},
 		{"ScanCounts", testScanCounts},
 		{"Generations", testGenerations},
+		{"GenerationTopsReachFurther", testGenerationTops},
 		{"GenerationInvalid", testGenerationInvalid},
 		{"GenerationSwitchWhileReading", testGenerationSwitch},
 		{"ContextEnds", testContextEnds},
@@ -655,7 +656,7 @@ func testGenerations(t *testing.T, s store.Store, sp *space) {
 	}
 	must(t, s.Upsert(ctx, 0, live))
 	// Recalculate minutes [3, 7): values 10, minute 5 has no row at all.
-	g, err := s.NewGeneration(ctx, b+3*60, b+7*60)
+	g, err := s.NewGeneration(ctx, b+3*60, b+7*60, b+7*60)
 	must(t, err)
 	if g <= store.LiveGeneration {
 		t.Fatalf("NewGeneration returned %d", g)
@@ -707,7 +708,7 @@ func testGenerations(t *testing.T, s store.Store, sp *space) {
 	wantCount(t, s, "ad", "", b, b+600, 43)
 	// A later generation over [6, 10) wins over both where they overlap, and
 	// its latest top minute counts even if live has one later in its range.
-	g2, err := s.NewGeneration(ctx, b+6*60, b+10*60)
+	g2, err := s.NewGeneration(ctx, b+6*60, b+10*60, b+10*60)
 	must(t, err)
 	if g2 == g {
 		t.Fatal("NewGeneration returned the same generation twice")
@@ -724,15 +725,85 @@ func testGenerations(t *testing.T, s store.Store, sp *space) {
 	wantCount(t, s, "ad", "", b, b+720, 132)
 }
 
+// testGenerationTops: a generation whose top lists reach past its counts
+// (a replay rewrites every window that sums a replayed minute) serves its
+// counts only in [from, to) and its top lists in [from, topTo); one commit
+// switches both.
+func testGenerationTops(t *testing.T, s store.Store, sp *space) {
+	ctx := ctxT(t)
+	b := sp.base()
+	w := sp.win()
+	var live []result.Record
+	for i := int64(0); i < 12; i++ {
+		live = append(live, cnt("ad", b+i*60, 1), top(w, b+i*60, result.AdCount{AdID: "ad", Count: 1}))
+	}
+	must(t, s.Upsert(ctx, 0, live))
+	g, err := s.NewGeneration(ctx, b+3*60, b+5*60, b+9*60)
+	must(t, err)
+	var recalc []result.Record
+	for i := int64(3); i < 9; i++ {
+		recalc = append(recalc, top(w, b+i*60, result.AdCount{AdID: "re", Count: 10}))
+		// A count after to is never served from g, even if written.
+		recalc = append(recalc, cnt("ad", b+i*60, 10))
+	}
+	recalc = append(recalc, top(w, b+9*60, result.AdCount{AdID: "re", Count: 10})) // after topTo: never served
+	must(t, s.Upsert(ctx, g, recalc))
+	if tp, err := s.Top(ctx, w, b+6*60); err != nil || tp.Ads[0].AdID != "ad" {
+		t.Errorf("Top after to before the commit = %+v, %v; want the live list", tp, err)
+	}
+	must(t, s.CommitGeneration(ctx, g))
+	// Counts: minutes 3-4 from g (20), the other 10 minutes live.
+	wantCount(t, s, "ad", "", b, b+720, 30)
+	wantCount(t, s, "ad", "", b+5*60, b+9*60, 4)
+	for i := int64(0); i < 12; i++ {
+		want := "ad"
+		if i >= 3 && i < 9 {
+			want = "re"
+		}
+		if tp, err := s.Top(ctx, w, b+i*60); err != nil || len(tp.Ads) != 1 || tp.Ads[0].AdID != want {
+			t.Errorf("Top at minute %d = %+v, %v; want %s's list", i, tp, err, want)
+		}
+	}
+	var scanned int64
+	must(t, s.ScanCounts(ctx, b, b+720, func(r result.Record) error { scanned += recCount(r); return nil }))
+	if scanned != 30 {
+		t.Errorf("ScanCounts total = %d, want 30", scanned)
+	}
+	if lm, err := s.LatestTopMinute(ctx, w); err != nil || lm != b+11*60 {
+		t.Errorf("LatestTopMinute = %d, %v; want the live %d", lm, err, b+11*60)
+	}
+	// Live writes after to: counts are served, top lists up to topTo are not.
+	must(t, s.Upsert(ctx, 0, []result.Record{cnt("ad", b+6*60, 5), top(w, b+7*60, result.AdCount{AdID: "late", Count: 1})}))
+	wantCount(t, s, "ad", "", b+6*60, b+7*60, 5)
+	if tp, err := s.Top(ctx, w, b+7*60); err != nil || tp.Ads[0].AdID != "re" {
+		t.Errorf("Top at minute 7 after a live write = %+v, %v; want g's list", tp, err)
+	}
+	// A generation whose top lists reach past every live list serves the
+	// latest one, and only within its top range.
+	w2 := sp.win()
+	must(t, s.Upsert(ctx, 0, []result.Record{top(w2, b+20*60, result.AdCount{AdID: "ad", Count: 1})}))
+	g2, err := s.NewGeneration(ctx, b+18*60, b+21*60, b+30*60)
+	must(t, err)
+	must(t, s.Upsert(ctx, g2, []result.Record{top(w2, b+25*60, result.AdCount{AdID: "re", Count: 1}), top(w2, b+30*60, result.AdCount{AdID: "re", Count: 1})}))
+	must(t, s.CommitGeneration(ctx, g2))
+	if lm, err := s.LatestTopMinute(ctx, w2); err != nil || lm != b+25*60 {
+		t.Errorf("LatestTopMinute = %d, %v; want %d, the latest list in the generation's top range", lm, err, b+25*60)
+	}
+}
+
 func testGenerationInvalid(t *testing.T, s store.Store, sp *space) {
 	ctx := ctxT(t)
 	b := sp.base()
-	_, err := s.NewGeneration(ctx, b, b)
+	_, err := s.NewGeneration(ctx, b, b, b)
 	wantErr(t, err, store.ErrInvalid, "NewGeneration empty range")
-	_, err = s.NewGeneration(ctx, b+60, b)
+	_, err = s.NewGeneration(ctx, b+60, b, b+60)
 	wantErr(t, err, store.ErrInvalid, "NewGeneration reversed range")
-	_, err = s.NewGeneration(ctx, b+1, b+60)
+	_, err = s.NewGeneration(ctx, b+1, b+60, b+60)
 	wantErr(t, err, store.ErrInvalid, "NewGeneration unaligned")
+	_, err = s.NewGeneration(ctx, b, b+120, b+60)
+	wantErr(t, err, store.ErrInvalid, "NewGeneration with top lists ending before the counts")
+	_, err = s.NewGeneration(ctx, b, b+60, b+90)
+	wantErr(t, err, store.ErrInvalid, "NewGeneration with an unaligned end of top lists")
 	wantErr(t, s.CommitGeneration(ctx, store.LiveGeneration), store.ErrInvalid, "CommitGeneration(live)")
 	wantErr(t, s.CommitGeneration(ctx, 1<<60), store.ErrNotFound, "CommitGeneration(unknown)")
 	wantErr(t, s.Upsert(ctx, 1<<60, []result.Record{cnt("ad", b, 1)}), store.ErrInvalid, "Upsert to an unreserved generation")
@@ -750,7 +821,7 @@ func testGenerationSwitch(t *testing.T, s store.Store, sp *space) {
 		}
 	}
 	must(t, s.Upsert(ctx, 0, old))
-	g, err := s.NewGeneration(ctx, b, b+minutes*60)
+	g, err := s.NewGeneration(ctx, b, b+minutes*60, b+minutes*60)
 	must(t, err)
 	must(t, s.Upsert(ctx, g, neu))
 	stop := make(chan struct{})
@@ -839,7 +910,7 @@ func testContextEnds(t *testing.T, s store.Store, sp *space) {
 		{"WriteRaw", func(ctx context.Context) error {
 			return s.WriteRaw(ctx, []click.Click{{AdID: "ctx-ad", EventID: "e1", Time: b * 1000, UserID: "u", IP: "10.0.0.1", Country: "US", Device: "mobile", AdFormat: "banner"}})
 		}},
-		{"NewGeneration", func(ctx context.Context) error { _, err := s.NewGeneration(ctx, b, b+60); return err }},
+		{"NewGeneration", func(ctx context.Context) error { _, err := s.NewGeneration(ctx, b, b+60, b+60); return err }},
 		{"Ping", func(ctx context.Context) error { return s.Ping(ctx) }},
 		{"Sync", func(ctx context.Context) error { return s.Sync(ctx) }},
 	}

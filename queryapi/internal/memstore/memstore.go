@@ -201,7 +201,7 @@ func (s *Store) ScanCounts(ctx context.Context, from, to int64, fn func(result.R
 var errNoGenerations = errors.New("memstore: generations are not part of the fake")
 
 // NewGeneration is not supported by the fake.
-func (s *Store) NewGeneration(ctx context.Context, from, to int64) (store.Generation, error) {
+func (s *Store) NewGeneration(ctx context.Context, from, to, topTo int64) (store.Generation, error) {
 	return 0, errNoGenerations
 }
 
