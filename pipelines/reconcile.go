@@ -32,15 +32,19 @@ type ReconcileOptions struct {
 	Store    storeio.Config
 	From, To time.Time // the minutes [From, To)
 	// Config is the aggregation configuration: its WindowSizes bound how far a
-	// repair replay reads back and rewrites top-N lists. Run in batch.
+	// repair replay reads around its range and rewrites top-N lists. Run in
+	// batch.
 	Config transforms.Config
 	// Threshold is the largest tolerated relative difference (0.001 = 0.1%),
 	// see Report.RelativeDifference.
 	Threshold float64
-	// Repair replays the minute ranges of the mismatched keys — each
-	// extended by the minutes whose top-N windows include it, up to To — then
-	// checks the store again.
+	// Repair replays the minute ranges of the mismatched keys, then checks
+	// the store again. Each replay rewrites the counts of its range and the
+	// top lists of every window that sums one of its minutes (Replay), even
+	// those ending after To.
 	Repair bool
+	// OpenFrom is passed to the repair's replays (ReplayOptions.OpenFrom).
+	OpenFrom time.Time
 	// Chunk is how much of the range one recount covers (whole minutes;
 	// default DefaultReconcileChunk): memory holds one chunk's keys.
 	Chunk  time.Duration
@@ -181,10 +185,10 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (*Report, error) {
 		"relative_difference", rep.Check.RelativeDifference)
 
 	if o.Repair && len(rep.Check.Mismatches) > 0 {
-		rep.Repair = &Repair{Ranges: repairRanges(rep.Check.AffectedMinutes, slices.Max(cfg.WindowSizes), to)}
+		rep.Repair = &Repair{Ranges: repairRanges(rep.Check.AffectedMinutes, slices.Max(cfg.WindowSizes))}
 		for _, r := range rep.Repair.Ranges {
 			// Through this handle, so the check below sees the switch.
-			rr, err := replay(ctx, ReplayOptions{Store: o.Store, From: r.From, To: r.To, Config: cfg,
+			rr, err := replay(ctx, ReplayOptions{Store: o.Store, From: r.From, To: r.To, OpenFrom: o.OpenFrom, Config: cfg,
 				Runner: o.Runner, Read: o.Read, Logger: log}, st)
 			if err != nil {
 				return rep, fmt.Errorf("reconcile: repair: %w", err)
@@ -390,20 +394,19 @@ func minuteRanges(minutes []int64) []MinuteRange {
 	return out
 }
 
-// repairRanges extends each affected range by the minutes whose top-N lists
-// include it (longest window − 1), but not past the reconciled range's end,
-// and merges ranges that then touch.
-func repairRanges(affected []MinuteRange, maxWindow int, end time.Time) []MinuteRange {
+// repairRanges are the ranges the repair replays: the affected ones, with
+// two merged when fewer than maxWindow − 1 minutes lie between them. Each
+// replay rewrites the top lists up to maxWindow − 1 minutes after its range
+// and reads as far on both sides, so ranges that close would rewrite the
+// same lists and read the same clicks twice; the minutes between them are
+// replayed too (they are in the reconciled range, and a replay of a correct
+// minute rewrites the value it has).
+func repairRanges(affected []MinuteRange, maxWindow int) []MinuteRange {
 	out := []MinuteRange{}
+	reach := time.Duration(maxWindow-1) * time.Minute
 	for _, r := range affected {
-		r.To = r.To.Add(time.Duration(maxWindow-1) * time.Minute)
-		if r.To.After(end) {
-			r.To = end
-		}
-		if n := len(out); n > 0 && !r.From.After(out[n-1].To) {
-			if r.To.After(out[n-1].To) {
-				out[n-1].To = r.To
-			}
+		if n := len(out); n > 0 && r.From.Before(out[n-1].To.Add(reach)) {
+			out[n-1].To = r.To
 			continue
 		}
 		out = append(out, r)

@@ -21,7 +21,7 @@ import (
 )
 
 func init() {
-	register.DoFn2x0[result.Record, func(result.Record)](&minuteRangeFn{})
+	register.DoFn2x0[result.Record, func(result.Record)](&replayRangeFn{})
 	register.Emitter1[result.Record]()
 }
 
@@ -98,6 +98,13 @@ func CheckRange(from, to time.Time) error {
 type ReplayOptions struct {
 	Store    storeio.Config
 	From, To time.Time // the minutes [From, To) to recalculate
+	// OpenFrom, when set, is the first minute still open to late clicks in
+	// the streaming job (the commands pass now − allowed lateness − margin,
+	// unless --allow-open-minutes). Top lists of window ends from OpenFrom
+	// on are then not rewritten: the streaming job still writes them, and a
+	// generation serving them would hide its updates. To must not be after
+	// OpenFrom. Zero: every minute is settled (tests, --allow-open-minutes).
+	OpenFrom time.Time
 	// Config is the aggregation configuration (window sizes, top-N); it is
 	// run in batch whatever its Streaming field says.
 	Config transforms.Config
@@ -109,38 +116,71 @@ type ReplayOptions struct {
 
 // ReplayResult says what a replay did.
 type ReplayResult struct {
-	Generation     store.Generation `json:"generation"`
-	From           time.Time        `json:"from"`
-	To             time.Time        `json:"to"`
-	ReadFrom       time.Time        `json:"read_from"` // From minus the longest top-N window
-	ClicksRead     int64            `json:"clicks_read"`
-	RecordsWritten int64            `json:"records_written"`
-	Duration       time.Duration    `json:"duration_ns"`
+	Generation store.Generation `json:"generation"`
+	// From and To: the counts and filtered counts of [From, To) were
+	// rewritten.
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// TopsTo: the top lists of every window end in [From, TopsTo) were
+	// rewritten, every configured window size — To + longest window − 1 min,
+	// or less when those minutes were still open (ReplayOptions.OpenFrom).
+	TopsTo time.Time `json:"tops_to"`
+	// ReadFrom and ReadTo bound the raw clicks read: From − (longest
+	// window − 1 min) to TopsTo, every minute a rewritten window sums.
+	ReadFrom       time.Time     `json:"read_from"`
+	ReadTo         time.Time     `json:"read_to"`
+	ClicksRead     int64         `json:"clicks_read"`
+	RecordsWritten int64         `json:"records_written"`
+	Duration       time.Duration `json:"duration_ns"`
 }
 
 // Replay recalculates the minutes [From, To) from the raw store (design §9,
-// §13: Kappa — the same composite as the streaming job, run in batch):
+// §13: Kappa — the same composite as the streaming job, run in batch), and
+// rewrites every stored result that depends on them. With W the longest
+// top-N window in minutes, a minute m is summed by the top lists of the
+// window ends m … m + W − 1, so a replay of [From, To) rewrites
 //
-//  1. reserve a fresh generation for [From, To) (nothing reads it yet);
-//  2. read the raw clicks of [From − (longest window − 1) min, To), so every
-//     top-N window that ends in the range but reaches back before From is
-//     complete, run transforms.AggregateClicks in batch, keep the records
-//     whose minute is in [From, To), and upsert them into the generation;
+//   - the counts and filtered counts of the minutes [From, To), and
+//   - the top lists, of every configured window size, of every window end in
+//     [From, To + W − 1) — TopsTo in the result; the lists ending after To
+//     mix replayed minutes with later ones.
+//
+// Minutes after To that are still open to late clicks (OpenFrom) keep their
+// top lists: those end TopsTo early (see OpenFrom). The steps:
+//
+//  1. reserve a fresh generation for the counts of [From, To) and the top
+//     lists of [From, TopsTo) (nothing reads it yet);
+//  2. read the raw clicks of [From − (W − 1) min, TopsTo) — every minute of
+//     every window ending in [From, TopsTo) — run transforms.AggregateClicks
+//     in batch, keep the counts of [From, To) and the top lists of
+//     [From, TopsTo), and upsert them into the generation;
 //  3. only after the pipeline succeeded, commit the generation: reads of
-//     the whole range switch to it in one step, so the API never shows a
+//     both ranges switch to it in one step, so the API never shows a
 //     half-replayed range.
 //
 // Keys the old results had and the recount does not (a filter value that a
 // bug invented, say) disappear with the switch: the new generation holds the
-// whole range. Running it again writes the same values into another
-// generation: the served values do not change. The streaming job keeps writing
-// the live generation meanwhile; minutes outside [From, To) are untouched.
-// Minutes still open to late clicks should not be replayed: once the new
-// generation serves a minute, later streaming writes to it are not shown.
+// whole range. A window with no click at all has no list after the switch.
+// Running it again writes the same values into another generation: the
+// served values do not change. The streaming job keeps writing the live
+// generation meanwhile; counts outside [From, To) and top lists outside
+// [From, TopsTo) are untouched. Once the new generation serves a minute,
+// later streaming writes to it are not shown — hence OpenFrom.
 //
 // A failed pipeline leaves the reserved generation uncommitted (never served).
 func Replay(ctx context.Context, o ReplayOptions) (ReplayResult, error) {
 	return replay(ctx, o, nil)
+}
+
+// ReplayTopsTo is the end of the window ends whose top lists a replay of
+// [from, to) rewrites: to + maxWindow − 1 minutes, but not past openFrom
+// (when set), the first minute still open.
+func ReplayTopsTo(to time.Time, maxWindow int, openFrom time.Time) time.Time {
+	end := to.Add(time.Duration(maxWindow-1) * time.Minute)
+	if !openFrom.IsZero() && openFrom.Before(end) {
+		end = openFrom
+	}
+	return end.UTC()
 }
 
 // replay is Replay through st when not nil: the generation is reserved and
@@ -150,6 +190,10 @@ func replay(ctx context.Context, o ReplayOptions, st store.Store) (ReplayResult,
 	start := time.Now()
 	if err := CheckRange(o.From, o.To); err != nil {
 		return ReplayResult{}, fmt.Errorf("replay: %w", err)
+	}
+	if !o.OpenFrom.IsZero() && o.To.After(o.OpenFrom) {
+		return ReplayResult{}, fmt.Errorf("replay: %w: to %s is after %s, the first minute still open to late clicks",
+			store.ErrInvalid, o.To.UTC().Format(time.RFC3339), o.OpenFrom.UTC().Format(time.RFC3339))
 	}
 	if err := o.Store.Validate(); err != nil {
 		return ReplayResult{}, fmt.Errorf("replay: %w", err)
@@ -167,7 +211,14 @@ func replay(ctx context.Context, o ReplayOptions, st store.Store) (ReplayResult,
 		log = slog.Default()
 	}
 	from, to := o.From.UTC(), o.To.UTC()
-	res := ReplayResult{From: from, To: to, ReadFrom: from.Add(-time.Duration(slices.Max(cfg.WindowSizes)-1) * time.Minute)}
+	maxW := slices.Max(cfg.WindowSizes)
+	res := ReplayResult{From: from, To: to, TopsTo: ReplayTopsTo(to, maxW, o.OpenFrom),
+		ReadFrom: from.Add(-time.Duration(maxW-1) * time.Minute)}
+	res.ReadTo = res.TopsTo
+	if full := ReplayTopsTo(to, maxW, time.Time{}); res.TopsTo.Before(full) {
+		log.Warn("replay: top lists of window ends still open are left to the streaming job; replay again once they settle to rewrite them",
+			"not_rewritten_from", res.TopsTo, "not_rewritten_to", full)
+	}
 
 	if st == nil {
 		var err error
@@ -176,15 +227,16 @@ func replay(ctx context.Context, o ReplayOptions, st store.Store) (ReplayResult,
 		}
 		defer st.Close()
 	}
-	gen, err := st.NewGeneration(ctx, from.Unix(), to.Unix(), to.Unix())
+	gen, err := st.NewGeneration(ctx, from.Unix(), to.Unix(), res.TopsTo.Unix())
 	if err != nil {
 		return res, fmt.Errorf("replay: reserve a generation: %w", err)
 	}
 	res.Generation = gen
-	log.Info("replay started", "from", from, "to", to, "read_from", res.ReadFrom, "generation", gen, "runner", o.Runner.Runner)
+	log.Info("replay started", "from", from, "to", to, "tops_to", res.TopsTo, "read_from", res.ReadFrom, "read_to", res.ReadTo,
+		"generation", gen, "runner", o.Runner.Runner)
 
 	p, s := beam.NewPipelineWithRoot()
-	clicks, err := storeio.ReadRaw(s, o.Store, res.ReadFrom, to, o.Read)
+	clicks, err := storeio.ReadRaw(s, o.Store, res.ReadFrom, res.ReadTo, o.Read)
 	if err != nil {
 		return res, fmt.Errorf("replay: %w", err)
 	}
@@ -192,7 +244,7 @@ func replay(ctx context.Context, o ReplayOptions, st store.Store) (ReplayResult,
 	if err != nil {
 		return res, fmt.Errorf("replay: %w", err)
 	}
-	recs = beam.ParDo(s.Scope("InRange"), &minuteRangeFn{From: from.Unix(), To: to.Unix()}, recs)
+	recs = beam.ParDo(s.Scope("InRange"), &replayRangeFn{From: from.Unix(), To: to.Unix(), TopsTo: res.TopsTo.Unix()}, recs)
 	if err := storeio.WriteAggregates(s, o.Store, gen, recs, o.Write); err != nil {
 		return res, fmt.Errorf("replay: %w", err)
 	}
@@ -206,18 +258,26 @@ func replay(ctx context.Context, o ReplayOptions, st store.Store) (ReplayResult,
 		return res, fmt.Errorf("replay: commit generation %d: %w", gen, err)
 	}
 	res.Duration = time.Since(start)
-	log.Info("replay committed", "from", from, "to", to, "generation", gen,
+	log.Info("replay committed", "from", from, "to", to, "tops_to", res.TopsTo, "generation", gen,
 		"clicks_read", res.ClicksRead, "records_written", res.RecordsWritten, "duration", res.Duration)
 	return res, nil
 }
 
-// minuteRangeFn keeps the records whose minute is in [From, To) (Unix s).
-type minuteRangeFn struct {
-	From, To int64
+// replayRangeFn keeps what a replay's generation serves: counts and
+// filtered counts of the minutes [From, To), top lists of the window ends
+// [From, TopsTo) (Unix s). The batch recount also yields counts of the
+// minutes it read only for the windows, and lists of windows that reach
+// past the data read (incomplete there).
+type replayRangeFn struct {
+	From, To, TopsTo int64
 }
 
-func (f *minuteRangeFn) ProcessElement(r result.Record, emit func(result.Record)) {
-	if m := recordMinute(r); m >= f.From && m < f.To {
+func (f *replayRangeFn) ProcessElement(r result.Record, emit func(result.Record)) {
+	end := f.To
+	if r.Top != nil {
+		end = f.TopsTo
+	}
+	if m := recordMinute(r); m >= f.From && m < end {
 		emit(r)
 	}
 }
