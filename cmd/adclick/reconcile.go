@@ -46,8 +46,8 @@ func runReconcile(ctx context.Context, env *cliEnv, args []string) error {
 	rf.register(fs)
 	ao.register(fs)
 	fs.StringVar(&threshold, "threshold", "0.1%", "largest tolerated relative difference: a percentage (0.1%) or a fraction (0.001)")
-	fs.BoolVar(&repair, "repair", false, "replay the minute ranges of the mismatched keys, then check again")
-	fs.BoolVar(&allowOpen, "allow-open-minutes", false, "with --repair, replay minutes younger than the allowed lateness (6 min) too")
+	fs.BoolVar(&repair, "repair", false, "replay the minute ranges of the mismatched keys (their counts, and the top lists of every window that sums one of them, up to the longest window - 1 min after the range), then check again")
+	fs.BoolVar(&allowOpen, "allow-open-minutes", false, "with --repair, replay minutes younger than the allowed lateness (6 min) too, and rewrite the top lists of window ends that young")
 	fs.StringVar(&reportPath, "report", "", "write the JSON report to this file (- for standard output, after the summary)")
 	fs.StringVar(&metricsPath, "metrics-file", "", "write the run's figures as Prometheus gauges to this file (textfile-collector format)")
 	fs.IntVar(&top, "top", 20, "how many of the largest differences the summary lists")
@@ -97,8 +97,9 @@ Exit codes: 0 within the threshold (after the repair, with --repair);
 	if chunk < time.Minute || chunk%time.Minute != 0 {
 		return fmt.Errorf("%w: --chunk %v must be a positive whole number of minutes", errUsage, chunk)
 	}
+	now := time.Now()
 	if repair {
-		if err := checkSettled(to, allowOpen, time.Now()); err != nil {
+		if err := checkSettled(to, allowOpen, now); err != nil {
 			return fmt.Errorf("%w: --repair: %v", errUsage, err)
 		}
 	}
@@ -111,7 +112,7 @@ Exit codes: 0 within the threshold (after the repair, with --repair);
 	}
 
 	rep, err := pipelines.Reconcile(ctx, pipelines.ReconcileOptions{Store: cfg, From: from, To: to, Config: tcfg,
-		Threshold: th, Repair: repair, Chunk: chunk, Runner: runners.Options{Runner: ao.runner},
+		Threshold: th, Repair: repair, OpenFrom: openFrom(allowOpen, now), Chunk: chunk, Runner: runners.Options{Runner: ao.runner},
 		Read: storeio.ReadOptions{Shards: shards}, Logger: env.log})
 	if err != nil {
 		return err

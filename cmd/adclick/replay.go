@@ -82,11 +82,22 @@ func (r *rangeFlags) parse() (time.Time, time.Time, error) {
 // younger than that would hide later streaming updates of it.
 const settle = 5*time.Minute + time.Minute
 
+// openFrom is the first minute still open to late clicks at now, or zero
+// with --allow-open-minutes (pipelines.ReplayOptions.OpenFrom). A replay
+// refuses a range that ends after it (checkSettled) and leaves the top lists
+// of window ends from it on to the streaming job.
+func openFrom(allowOpen bool, now time.Time) time.Time {
+	if allowOpen {
+		return time.Time{}
+	}
+	return now.Add(-settle).Truncate(time.Minute).UTC()
+}
+
 func checkSettled(to time.Time, allowOpen bool, now time.Time) error {
 	if allowOpen {
 		return nil
 	}
-	if limit := now.Add(-settle).Truncate(time.Minute); to.After(limit) {
+	if limit := openFrom(false, now); to.After(limit) {
 		return fmt.Errorf("--to %s is later than %s: those minutes may still receive late clicks, and once a replay serves them the streaming job's later updates are hidden; wait, or pass --allow-open-minutes",
 			to.Format(time.RFC3339), limit.Format(time.RFC3339))
 	}
@@ -106,16 +117,23 @@ func runReplay(ctx context.Context, env *cliEnv, args []string) error {
 	sf.register(fs, "store")
 	rf.register(fs)
 	ao.register(fs)
-	fs.BoolVar(&allowOpen, "allow-open-minutes", false, "replay minutes younger than the allowed lateness (6 min) too")
+	fs.BoolVar(&allowOpen, "allow-open-minutes", false, "replay minutes younger than the allowed lateness (6 min) too, and rewrite the top lists of window ends that young; without it those lists are left to the streaming job")
 	fs.IntVar(&shards, "read-shards", 16, "parallel shards of the raw read")
 	fs.Lookup("pebble-dir").Usage += "; while the serve command holds it, replay through serve's POST /admin/replay"
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: adclick replay --from T --to T [flags]
 
 Recalculates the minutes [from, to) from the raw store with the same
-aggregation as the streaming job (in batch), writes them into a new
-generation and switches reads of the range to it atomically once the whole
-range is written. Running it twice changes nothing. Prints the result as JSON.
+aggregation as the streaming job (in batch) and rewrites every result that
+depends on them: the counts and filtered counts of [from, to) and the top
+lists, every window size, of every window end in [from, to + W - 1 min),
+W the longest window (--window-sizes) — the lists ending after to sum
+replayed minutes too. It reads the raw clicks of [from - (W - 1 min),
+to + W - 1 min), writes into a new generation and switches reads of both
+ranges to it atomically once everything is written. Top lists of window ends
+still open (younger than 6 min) are not rewritten unless
+--allow-open-minutes (tops_to in the result says where they stop). Running
+it twice changes nothing. Prints the result as JSON.
 
 `)
 		fs.PrintDefaults()
@@ -138,10 +156,11 @@ range is written. Running it twice changes nothing. Prints the result as JSON.
 	if shards < 1 || shards > 4096 {
 		return fmt.Errorf("%w: --read-shards %d must be between 1 and 4096", errUsage, shards)
 	}
-	if err := checkSettled(to, allowOpen, time.Now()); err != nil {
+	now := time.Now()
+	if err := checkSettled(to, allowOpen, now); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	res, err := pipelines.Replay(ctx, pipelines.ReplayOptions{Store: cfg, From: from, To: to, Config: tcfg,
+	res, err := pipelines.Replay(ctx, pipelines.ReplayOptions{Store: cfg, From: from, To: to, OpenFrom: openFrom(allowOpen, now), Config: tcfg,
 		Runner: runners.Options{Runner: ao.runner}, Read: storeio.ReadOptions{Shards: shards}, Logger: env.log})
 	if err != nil {
 		return err
@@ -184,7 +203,11 @@ func (a *replayAdmin) StartReplay(_ context.Context, from, to int64) (queryapi.R
 	if err := pipelines.CheckRange(f, t); err != nil {
 		return queryapi.ReplayJob{}, err
 	}
-	if err := checkSettled(t, false, a.now()); err != nil {
+	// The API has no --allow-open-minutes: open minutes are refused, and
+	// top lists of open window ends after to are left to the streaming job.
+	now := a.now()
+	open := openFrom(false, now)
+	if err := checkSettled(t, false, now); err != nil {
 		return queryapi.ReplayJob{}, fmt.Errorf("%w: %v", store.ErrInvalid, err)
 	}
 	var idb [8]byte
@@ -208,13 +231,13 @@ func (a *replayAdmin) StartReplay(_ context.Context, from, to int64) (queryapi.R
 	}
 	a.running++
 	snapshot := *job
-	go a.run(job.ID, f, t)
+	go a.run(job.ID, f, t, open)
 	return snapshot, nil
 }
 
-func (a *replayAdmin) run(id string, from, to time.Time) {
+func (a *replayAdmin) run(id string, from, to, open time.Time) {
 	log := a.log.With("job", id)
-	_, err := pipelines.Replay(a.ctx, pipelines.ReplayOptions{Store: a.store, From: from, To: to, Config: a.cfg, Logger: log})
+	_, err := pipelines.Replay(a.ctx, pipelines.ReplayOptions{Store: a.store, From: from, To: to, OpenFrom: open, Config: a.cfg, Logger: log})
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.running--

@@ -353,3 +353,22 @@ func TestServeAdminReplay(t *testing.T) {
 		t.Fatal("serve did not stop")
 	}
 }
+
+// TestOpenFrom: the first open minute the commands give a replay is the one
+// checkSettled refuses ranges after, and none with --allow-open-minutes.
+func TestOpenFrom(t *testing.T) {
+	now := time.Date(2024, 1, 1, 10, 7, 30, 0, time.UTC)
+	want := time.Date(2024, 1, 1, 10, 1, 0, 0, time.UTC) // 10:07:30 − 6 min, whole minutes
+	if got := openFrom(false, now); !got.Equal(want) {
+		t.Errorf("openFrom = %s, want %s", got, want)
+	}
+	if got := openFrom(true, now); !got.IsZero() {
+		t.Errorf("openFrom with --allow-open-minutes = %s, want zero", got)
+	}
+	if err := checkSettled(want, false, now); err != nil {
+		t.Errorf("a range ending at the first open minute: %v", err)
+	}
+	if err := checkSettled(want.Add(time.Minute), false, now); err == nil {
+		t.Error("a range ending after the first open minute was accepted")
+	}
+}
