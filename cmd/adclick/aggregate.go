@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
@@ -78,6 +79,7 @@ func runAggregate(ctx context.Context, env *cliEnv, args []string) error {
 	fromStore := false
 	fs.StringVar(&output, "output", "-", "where to write result records (JSON lines), - for standard output")
 	fs.StringVar(&dead, "dead-letters", "", "optional file for rejected lines with their reasons (JSON lines)")
+	progressEvery := fs.Duration("progress-interval", 10*time.Second, "when stderr is not a terminal, log lines read, rate and ETA this often (on a terminal a progress line is redrawn every second); 0 turns progress off")
 	ao.register(fs)
 	fs.Lookup("from-store").Usage = "recount the raw clicks of [--from, --to) from this store instead of a file: pebble or cassandra (see --pebble-dir, --cassandra-hosts)"
 	if err := parseFlags(fs, env, args); err != nil {
@@ -93,6 +95,9 @@ func runAggregate(ctx context.Context, env *cliEnv, args []string) error {
 	if !fromStore && input == "" {
 		return fmt.Errorf("%w: --input is required (or --from-store with --from and --to)", errUsage)
 	}
+	if *progressEvery < 0 {
+		return fmt.Errorf("%w: --progress-interval must not be negative", errUsage)
+	}
 	cfg, err := ao.config()
 	if err != nil {
 		return err
@@ -106,14 +111,37 @@ func runAggregate(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if input == "-" {
-		// The pipeline reads files; standard input is spooled to one first.
+	var src io.Reader = env.stdin
+	var size int64 // unknown for standard input: no percentage, no ETA
+	if input != "-" {
+		f, err := os.Open(input)
+		if err != nil {
+			return fmt.Errorf("%w: --input: %v", errUsage, err)
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			size = st.Size()
+		}
+		src = f
+	}
+	// The pipeline reads files by path. It is given a named pipe that this
+	// command fills from the input through a counter: that is how far the
+	// pipeline has read, observed without touching the pipeline, and
+	// standard input needs no copy on disk. Without progress it reads the
+	// file itself, as before.
+	var inputDone func() error
+	var stopProgress func()
+	if *progressEvery > 0 {
+		pr := newProgress("aggregate", size, time.Now)
+		if input, inputDone, err = feedFIFO(tmp, src, pr); err != nil {
+			return err
+		}
+		stopProgress = pr.report(ctx, env.stderr, env.log, *progressEvery)
+	} else if input == "-" {
 		input = filepath.Join(tmp, "stdin.jsonl")
 		if err := spool(env.stdin, input); err != nil {
 			return fmt.Errorf("reading standard input: %w", err)
 		}
-	} else if _, err := os.Stat(input); err != nil {
-		return fmt.Errorf("%w: --input: %v", errUsage, err)
 	}
 	outPath := output
 	if output == "-" {
@@ -122,9 +150,21 @@ func runAggregate(ctx context.Context, env *cliEnv, args []string) error {
 
 	p, s := beam.NewPipelineWithRoot()
 	if err := pipelines.RecountFiles(s, []string{input}, cfg, outPath, dead); err != nil {
+		if inputDone != nil {
+			_ = inputDone() // only releases the feeder: the pipeline never ran
+		}
 		return err
 	}
 	res, err := runners.Run(ctx, p, runners.Options{Runner: ao.runner})
+	if inputDone != nil {
+		// A failed read of the input ends the pipe early, which the
+		// pipeline takes for the end of a shorter input: fail then too.
+		ierr := inputDone()
+		stopProgress()
+		if err == nil && ierr != nil {
+			return fmt.Errorf("reading the input: %w (the results, if written, are of part of it)", ierr)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("pipeline failed: %w", err)
 	}
