@@ -67,8 +67,8 @@ func Stream(s beam.Scope, cfg StreamConfig) error {
 	}
 	// The reader commits a restart point only once every results writer has
 	// written what the minutes it closes produced (kafkaio.Gate): counts and
-	// filtered counts, then one part per top-N window size.
-	gate := kafkaio.NewGate(1 + len(cfg.Aggregation.WindowSizes))
+	// filtered counts, then top lists.
+	gate := kafkaio.NewGate(transforms.StreamingParts)
 	cfg.Raw.Gate = gate
 	lines, err := kafkaio.TryRead(s, cfg.Raw)
 	if err != nil {

@@ -5,49 +5,52 @@ import (
 	"errors"
 	"slices"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
-
 	"github.com/adclick/adclick/transforms/result"
 )
 
-// mergeFn merges the partials of one (ad, minute) into its unique count and
-// filtered counts. Set union makes every firing's value the exact count of
-// the distinct clicks seen so far, and values only grow from pane to pane.
-type mergeFn struct{}
+// mergeMinuteFn merges the partials of one (minute, shard) by set union per
+// ad: the batch path's only aggregation of clicks.
+type mergeMinuteFn struct{}
 
-func (mergeFn) CreateAccumulator() Partial             { return Partial{} }
-func (mergeFn) AddInput(a, in Partial) Partial         { return mergePartials(a, in) }
-func (mergeFn) MergeAccumulators(a, b Partial) Partial { return mergePartials(a, b) }
-func (mergeFn) ExtractOutput(a Partial) AdMinute       { return a.counts() }
+func (mergeMinuteFn) CreateAccumulator() MinutePartial { return MinutePartial{} }
+func (mergeMinuteFn) AddInput(a, in MinutePartial) MinutePartial {
+	return mergeMinutePartials(a, in)
+}
+func (mergeMinuteFn) MergeAccumulators(a, b MinutePartial) MinutePartial {
+	return mergeMinutePartials(a, b)
+}
+func (mergeMinuteFn) ExtractOutput(a MinutePartial) MinutePartial { return a }
 
-// explodeFn turns one (ad, minute) result into its count and filtered-count
-// records, and feeds the per-minute snapshot that top-N is built from.
-type explodeFn struct{}
+// explodeMinuteFn turns one (minute, shard)'s merged clicks into count and
+// filtered-count records, and the minute's ad counts for top-N.
+type explodeMinuteFn struct{}
 
-func (explodeFn) ProcessElement(key string, v AdMinute, emitRec func(result.Record), emitAd func(string, AdCount)) {
-	minute, adID, ok := splitAdMinuteKey(key)
+func (explodeMinuteFn) ProcessElement(key string, p MinutePartial, emitRec func(result.Record), emitSnap func(string, MinuteSnapshot)) {
+	minute, _, ok := splitShardKey(key)
 	if !ok {
-		return // keys are built by adMinuteKey; unreachable
+		return // keys are built by shardKey; unreachable
 	}
+	snap := MinuteSnapshot{Minute: minute, Ads: make(map[string]int64, len(p.Ads))}
+	for i, ad := range p.Ads {
+		v := p.Parts[i].counts()
+		emitCounts(ad, minute, v, emitRec)
+		snap.Ads[ad] = v.Count
+	}
+	emitSnap("", snap)
+}
+
+// emitCounts emits an (ad, minute)'s count and filtered counts.
+func emitCounts(adID string, minute int64, v AdMinute, emitRec func(result.Record)) {
 	emitRec(result.Record{Count: &result.Count{AdID: adID, Minute: minute, Count: v.Count}})
 	for _, f := range v.Filters {
 		emitRec(result.Record{Filtered: &result.FilteredCount{AdID: adID, FilterID: f.FilterID, Minute: minute, Count: f.Count}})
 	}
-	emitAd("", AdCount{AdID: adID, Count: v.Count})
 }
 
-// AdCount is one ad's count in a snapshot input.
+// AdCount is one ad's count.
 type AdCount struct {
 	AdID  string
 	Count int64
-}
-
-// Snapshot holds every ad's count in one minute. Counts are accumulating
-// pane values, so merging keeps the largest value seen for each ad: that is
-// its latest.
-type Snapshot struct {
-	Ads map[string]int64
 }
 
 func maxInto(dst, src map[string]int64) {
@@ -58,42 +61,10 @@ func maxInto(dst, src map[string]int64) {
 	}
 }
 
-// snapshotFn builds a minute's Snapshot from the ads' counts.
-type snapshotFn struct{}
-
-func (snapshotFn) CreateAccumulator() Snapshot { return Snapshot{Ads: map[string]int64{}} }
-func (snapshotFn) AddInput(a Snapshot, in AdCount) Snapshot {
-	if a.Ads == nil {
-		a.Ads = map[string]int64{}
-	}
-	if in.Count > a.Ads[in.AdID] {
-		a.Ads[in.AdID] = in.Count
-	}
-	return a
-}
-func (snapshotFn) MergeAccumulators(a, b Snapshot) Snapshot {
-	if a.Ads == nil {
-		a.Ads = map[string]int64{}
-	}
-	maxInto(a.Ads, b.Ads)
-	return a
-}
-func (snapshotFn) ExtractOutput(a Snapshot) Snapshot { return a }
-
-// MinuteSnapshot is a Snapshot stamped with its minute (Unix seconds).
+// MinuteSnapshot holds ads' counts in one minute (Unix seconds).
 type MinuteSnapshot struct {
 	Minute int64
 	Ads    map[string]int64
-}
-
-// stampMinuteFn reads the minute from the fixed window: a CombineFn cannot
-// see its window.
-func stampMinuteFn(w beam.Window, _ string, s Snapshot, emit func(string, MinuteSnapshot)) {
-	iw, ok := w.(window.IntervalWindow)
-	if !ok {
-		return // the snapshot stage is always in fixed windows
-	}
-	emit("", MinuteSnapshot{Minute: iw.Start.Milliseconds() / 1000, Ads: s.Ads})
 }
 
 // Minutes holds, for one sliding window, each minute's latest snapshot.
@@ -101,15 +72,12 @@ type Minutes struct {
 	M map[int64]map[string]int64
 }
 
-// topFn computes a W-minute window's top-N from its minutes' snapshots:
-// per-ad sums of the latest per-minute counts, ordered by count descending
-// then ad_id ascending (SPEC §2).
-type topFn struct {
-	N int
-}
+// minutesFn gathers every minute's ad counts (the largest count seen per
+// ad and minute) under one key, for batchTopFn.
+type minutesFn struct{}
 
-func (topFn) CreateAccumulator() Minutes { return Minutes{M: map[int64]map[string]int64{}} }
-func (topFn) AddInput(a Minutes, in MinuteSnapshot) Minutes {
+func (minutesFn) CreateAccumulator() Minutes { return Minutes{M: map[int64]map[string]int64{}} }
+func (minutesFn) AddInput(a Minutes, in MinuteSnapshot) Minutes {
 	if a.M == nil {
 		a.M = map[int64]map[string]int64{}
 	}
@@ -121,7 +89,7 @@ func (topFn) AddInput(a Minutes, in MinuteSnapshot) Minutes {
 	maxInto(dst, in.Ads)
 	return a
 }
-func (topFn) MergeAccumulators(a, b Minutes) Minutes {
+func (minutesFn) MergeAccumulators(a, b Minutes) Minutes {
 	if a.M == nil {
 		a.M = map[int64]map[string]int64{}
 	}
@@ -135,8 +103,18 @@ func (topFn) MergeAccumulators(a, b Minutes) Minutes {
 	}
 	return a
 }
-func (f topFn) ExtractOutput(a Minutes) []result.AdCount {
-	return topOfSums(a.M, f.N)
+func (minutesFn) ExtractOutput(a Minutes) Minutes { return a }
+
+// batchTopFn computes every top list of one window size from all the
+// minutes' counts (slidingTops).
+type batchTopFn struct {
+	WindowSize, N int
+}
+
+func (f *batchTopFn) ProcessElement(_ string, m Minutes, emit func(result.Record)) {
+	slidingTops(m.M, f.WindowSize, f.N, func(last int64, top []result.AdCount) {
+		emit(result.Record{Top: &result.Top{WindowSize: f.WindowSize, Minute: last, Ads: top}})
+	})
 }
 
 // topOfSums sums each ad over the minutes and returns the n best.
@@ -187,20 +165,6 @@ func topOf(all []result.AdCount, n int) []result.AdCount {
 	return all
 }
 
-// topRecordFn stamps a top list with its window size and last minute.
-type topRecordFn struct {
-	WindowSize int
-}
-
-func (f *topRecordFn) ProcessElement(w beam.Window, _ string, ads []result.AdCount, emit func(result.Record)) {
-	iw, ok := w.(window.IntervalWindow)
-	if !ok {
-		return
-	}
-	last := iw.End.Milliseconds()/1000 - 60
-	emit(result.Record{Top: &result.Top{WindowSize: f.WindowSize, Minute: last, Ads: ads}})
-}
-
 // Coders for the types that cross shuffles: compact and reflection-free.
 
 func encodeAdCounts(m map[string]int64, b []byte) []byte {
@@ -238,15 +202,6 @@ func decodeAdCounts(b []byte) (map[string]int64, []byte, error) {
 }
 
 var errCorruptSnapshot = errors.New("transforms: corrupt snapshot encoding")
-
-func encodeSnapshot(s Snapshot) ([]byte, error) { return encodeAdCounts(s.Ads, nil), nil }
-func decodeSnapshot(b []byte) (Snapshot, error) {
-	m, rest, err := decodeAdCounts(b)
-	if err == nil && len(rest) != 0 {
-		err = errCorruptSnapshot
-	}
-	return Snapshot{Ads: m}, err
-}
 
 func encodeMinuteSnapshot(s MinuteSnapshot) ([]byte, error) {
 	return encodeAdCounts(s.Ads, binary.AppendVarint(nil, s.Minute)), nil

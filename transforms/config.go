@@ -17,10 +17,15 @@ type Config struct {
 	// AllowedLateness: a click whose window closed more than this long before
 	// the source's watermark is too late (SPEC §2). Default 5 minutes.
 	AllowedLateness time.Duration
-	// EarlyFiring is how often, in processing time, a window that received
-	// new clicks emits an early (speculative) pane before its watermark
-	// firing, so counts show within seconds. Default 2 seconds.
+	// EarlyFiring is how often a streaming key that received new clicks
+	// emits its changed results, measured in event time on the stages'
+	// watermark (which follows the wall clock while the job keeps up), so
+	// counts show within about this long. Default 1 second.
 	EarlyFiring time.Duration
+	// Shards is the number of keys each minute's ads are spread over
+	// between the fused stage and the count stage: the parallelism of that
+	// stage per minute. Default 4.
+	Shards int
 	// WindowSizes are the top-N window sizes in minutes (SPEC §2). Default
 	// 1, 5, 15, 60.
 	WindowSizes []int
@@ -37,13 +42,18 @@ type Config struct {
 	// for testing recalculation and reconciliation. Never set it in
 	// production; commands expose it only behind a test flag.
 	FaultCountryAs [2]string
+
+	// noStateCache makes the streaming stages rebuild their state on every
+	// element (tests: the cache must not carry correctness).
+	noStateCache bool
 }
 
 // DefaultConfig returns the SPEC defaults for a batch recount.
 func DefaultConfig() Config {
 	return Config{
 		AllowedLateness: 5 * time.Minute,
-		EarlyFiring:     2 * time.Second,
+		EarlyFiring:     time.Second,
+		Shards:          4,
 		WindowSizes:     []int{1, 5, 15, 60},
 		TopN:            100,
 		MaxBundleClicks: 1 << 20,
@@ -56,6 +66,7 @@ const (
 	MaxWindowSize      = 24 * 60
 	MaxTopN            = 10000
 	MaxAllowedLateness = 7 * 24 * time.Hour
+	MaxShards          = 1024
 )
 
 // Validate reports every problem with c at once.
@@ -85,6 +96,9 @@ func (c Config) Validate() error {
 	}
 	if c.TopN < 1 || c.TopN > MaxTopN {
 		errs = append(errs, fmt.Errorf("top-N %d must be between 1 and %d", c.TopN, MaxTopN))
+	}
+	if c.Shards < 1 || c.Shards > MaxShards {
+		errs = append(errs, fmt.Errorf("shards %d must be between 1 and %d", c.Shards, MaxShards))
 	}
 	if c.MaxBundleClicks < 1 {
 		errs = append(errs, fmt.Errorf("max bundle clicks %d must be positive", c.MaxBundleClicks))

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -36,20 +37,29 @@ type stageRun struct {
 // parallelParser of that many workers.
 func runLinesFn(t *testing.T, batches []Lines, maxClicks, workers, ppMin int) stageRun {
 	t.Helper()
-	f := &aggregateLinesFn{LatenessMS: (5 * time.Minute).Milliseconds(), MaxClicks: maxClicks, EmitValid: true}
+	f := &aggregateLinesFn{LatenessMS: (5 * time.Minute).Milliseconds(), MaxClicks: maxClicks, Shards: 4, EmitValid: true}
 	f.Setup()
 	f.setWorkers(workers)
 	f.ppMin = ppMin
 	ctx := metrics.SetPTransformID(metrics.SetBundleID(context.Background(), "bundle"), "fused")
 	var run stageRun
 	union := map[string]Partial{}
-	emit := func(et beam.EventTime, k string, p Partial) {
-		minute, _, ok := splitAdMinuteKey(k)
-		if !ok || et.Milliseconds() < minute*1000 || et.Milliseconds() >= (minute+60)*1000 {
+	emit := func(et beam.EventTime, k string, mp MinutePartial) {
+		minute, shard, ok := splitShardKey(k)
+		if !ok || et.Milliseconds() < minute*1000 || et.Milliseconds() >= (minute+60)*1000 || mp.Minute != minute {
 			t.Fatalf("partial %s stamped %v, outside its minute", k, et)
 		}
-		union[k] = mergePartials(union[k], p)
-		run.emitted++
+		if !slices.IsSorted(mp.Ads) {
+			t.Fatalf("partial %s: ads not sorted: %v", k, mp.Ads)
+		}
+		for i, ad := range mp.Ads {
+			if shardOf(ad, f.Shards) != shard {
+				t.Fatalf("ad %s in shard %d, want %d", ad, shard, shardOf(ad, f.Shards))
+			}
+			ak := adMinuteKey(minute, ad)
+			union[ak] = mergePartials(union[ak], mp.Parts[i])
+			run.emitted++
+		}
 	}
 	dead := func(d DeadLetter) { run.dead = append(run.dead, d) }
 	valid := func(c Clicks) { run.valid = append(run.valid, slices.Clone(c.Clicks)) }
@@ -197,4 +207,9 @@ func TestParallelParseMatchesInline(t *testing.T) {
 			}
 		})
 	}
+}
+
+// adMinuteKey names an (ad, minute) in the test's union of partials.
+func adMinuteKey(minute int64, adID string) string {
+	return strconv.FormatInt(minute, 10) + "/" + adID
 }

@@ -202,12 +202,18 @@ func (p Partial) counts() AdMinute {
 	for _, e := range p.Entries {
 		perAttr[e.Attr]++
 	}
+	return attrCounts(int64(len(p.Entries)), perAttr, p.Attrs)
+}
+
+// attrCounts builds an (ad, minute)'s result from its unique count and its
+// clicks per attribute tuple (perAttr[i] clicks have as[i]).
+func attrCounts(total int64, perAttr []int64, as []attrs) AdMinute {
 	byFilter := make(map[string]int64)
-	for i, a := range p.Attrs {
-		n := perAttr[i]
+	for i, n := range perAttr {
 		if n == 0 {
 			continue
 		}
+		a := as[i]
 		if a.Country != "" {
 			byFilter[result.FilterID(result.DimCountry, a.Country)] += n
 		}
@@ -218,7 +224,7 @@ func (p Partial) counts() AdMinute {
 			byFilter[result.FilterID(result.DimFormat, a.Format)] += n
 		}
 	}
-	out := AdMinute{Count: int64(len(p.Entries)), Filters: make([]FilterCount, 0, len(byFilter))}
+	out := AdMinute{Count: total, Filters: make([]FilterCount, 0, len(byFilter))}
 	for f, n := range byFilter {
 		out.Filters = append(out.Filters, FilterCount{FilterID: f, Count: n})
 	}
@@ -233,11 +239,19 @@ func attrsOf(c *click.Click) attrs {
 // encodePartial is the Beam coder for Partial: a compact binary form, since
 // partials are what crosses the shuffle.
 func encodePartial(p Partial) ([]byte, error) {
+	return appendPartial(make([]byte, 0, partialSize(p)), p), nil
+}
+
+// partialSize bounds the encoded size of p.
+func partialSize(p Partial) int {
 	n := 2*binary.MaxVarintLen64 + len(p.Entries)*(16+binary.MaxVarintLen32)
 	for _, a := range p.Attrs {
 		n += 3*binary.MaxVarintLen32 + len(a.Country) + len(a.Device) + len(a.Format)
 	}
-	b := make([]byte, 0, n)
+	return n
+}
+
+func appendPartial(b []byte, p Partial) []byte {
 	b = binary.AppendUvarint(b, uint64(len(p.Attrs)))
 	for _, a := range p.Attrs {
 		for _, s := range [...]string{a.Country, a.Device, a.Format} {
@@ -251,16 +265,25 @@ func encodePartial(p Partial) ([]byte, error) {
 		b = binary.BigEndian.AppendUint64(b, e.ID.Lo)
 		b = binary.AppendUvarint(b, uint64(e.Attr))
 	}
-	return b, nil
+	return b
 }
 
 var errCorrupt = errors.New("transforms: corrupt partial encoding")
 
 func decodePartial(b []byte) (Partial, error) {
+	p, rest, err := readPartial(b)
+	if err == nil && len(rest) != 0 {
+		err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(rest))
+	}
+	return p, err
+}
+
+// readPartial decodes one partial from the front of b and returns the rest.
+func readPartial(b []byte) (Partial, []byte, error) {
 	var p Partial
 	na, n := binary.Uvarint(b)
 	if n <= 0 || na > uint64(len(b)) {
-		return p, errCorrupt
+		return p, nil, errCorrupt
 	}
 	b = b[n:]
 	p.Attrs = make([]attrs, na)
@@ -269,7 +292,7 @@ func decodePartial(b []byte) (Partial, error) {
 		for k := range f {
 			l, n := binary.Uvarint(b)
 			if n <= 0 || l > uint64(len(b)-n) {
-				return p, errCorrupt
+				return p, nil, errCorrupt
 			}
 			f[k] = string(b[n : n+int(l)])
 			b = b[n+int(l):]
@@ -278,25 +301,22 @@ func decodePartial(b []byte) (Partial, error) {
 	}
 	ne, n := binary.Uvarint(b)
 	if n <= 0 || ne > uint64(len(b))/17 {
-		return p, errCorrupt
+		return p, nil, errCorrupt
 	}
 	b = b[n:]
 	p.Entries = make([]entry, ne)
 	for i := range p.Entries {
 		if len(b) < 17 {
-			return p, errCorrupt
+			return p, nil, errCorrupt
 		}
 		e := entry{ID: clickID{Hi: binary.BigEndian.Uint64(b), Lo: binary.BigEndian.Uint64(b[8:])}}
 		a, n := binary.Uvarint(b[16:])
 		if n <= 0 || a >= na {
-			return p, fmt.Errorf("%w: attribute index", errCorrupt)
+			return p, nil, fmt.Errorf("%w: attribute index", errCorrupt)
 		}
 		e.Attr = uint32(a)
 		p.Entries[i] = e
 		b = b[16+n:]
 	}
-	if len(b) != 0 {
-		return p, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(b))
-	}
-	return p, nil
+	return p, b, nil
 }

@@ -2,8 +2,6 @@ package transforms
 
 import (
 	"context"
-	"strconv"
-	"strings"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
@@ -25,24 +23,6 @@ const (
 // duplicates of the same (ad, minute) still merge away in the per-minute
 // combine (only cross-(ad, minute) duplicates would then be missed).
 const maxSeen = 16 << 20
-
-// adMinuteKey is the shuffle key of a partial: "<minute>/<ad_id>". The minute
-// is decimal digits, so the first '/' ends it whatever the ad id contains.
-func adMinuteKey(minute int64, adID string) string {
-	return strconv.FormatInt(minute, 10) + "/" + adID
-}
-
-func splitAdMinuteKey(k string) (minute int64, adID string, ok bool) {
-	i := strings.IndexByte(k, '/')
-	if i < 0 {
-		return 0, "", false
-	}
-	m, err := strconv.ParseInt(k[:i], 10, 64)
-	if err != nil {
-		return 0, "", false
-	}
-	return m, k[i+1:], true
-}
 
 // adMinute identifies a partial inside a bundle; the shuffle key string is
 // built only when the partial is emitted.
@@ -67,6 +47,7 @@ const (
 type bundleAgg struct {
 	latenessMS int64
 	maxClicks  int
+	shards     int       // Config.Shards
 	fault      [2]string // Config.FaultCountryAs
 
 	parts   map[adMinute]*partialBuilder
@@ -82,10 +63,11 @@ type bundleAgg struct {
 	wm int64
 }
 
-func newBundleAgg(latenessMS int64, maxClicks int, fault [2]string) *bundleAgg {
+func newBundleAgg(latenessMS int64, maxClicks, shards int, fault [2]string) *bundleAgg {
 	return &bundleAgg{
 		latenessMS: latenessMS,
 		maxClicks:  maxClicks,
+		shards:     max(1, shards),
 		fault:      fault,
 		parts:      make(map[adMinute]*partialBuilder),
 		maxSeen:    maxSeen,
@@ -140,25 +122,42 @@ func (a *bundleAgg) addID(c *click.Click, id clickID, wm int64) outcome {
 
 func (a *bundleAgg) full() bool { return a.held >= a.maxClicks }
 
-// flush emits every partial and forgets them. A partial is stamped with the
-// source watermark clamped into its minute (batch: the minute's start), so
-// that pending partials hold the next aggregation's output watermark (prism
-// holds it at the oldest pending element) no further back than the source's
-// own watermark, instead of at the start of the open minute. The seen-set survives until the bundle ends so that duplicates
-// across (ad, minute) keys are still caught after an early flush.
-func (a *bundleAgg) flush(emit func(beam.EventTime, string, Partial)) {
+// flush emits every partial and forgets them: one MinutePartial per
+// (minute, shard of the ad), holding that bundle's clicks of every ad of the
+// shard. A partial is stamped with the source watermark clamped into its
+// minute (batch: the minute's start), so that pending partials hold the next
+// stage's input watermark no further back than the source's own watermark.
+// The seen-set survives until the bundle ends so that duplicates across
+// (ad, minute) keys are still caught after an early flush.
+func (a *bundleAgg) flush(emit func(beam.EventTime, string, MinutePartial)) {
+	type mk struct {
+		minute int64
+		shard  int
+	}
+	out := make(map[mk]*MinutePartial)
 	for k, b := range a.parts {
+		key := mk{k.minute, shardOf(k.ad, a.shards)}
+		mp := out[key]
+		if mp == nil {
+			mp = &MinutePartial{Minute: k.minute}
+			out[key] = mp
+		}
+		mp.Ads = append(mp.Ads, k.ad)
+		mp.Parts = append(mp.Parts, b.build())
+	}
+	for k, mp := range out {
 		ts := k.minute * 1000
 		if a.wm != NoWatermark {
 			ts = min(max(a.wm, ts), ts+59_999)
 		}
-		emit(mtime.FromMilliseconds(ts), adMinuteKey(k.minute, k.ad), b.build())
+		mp.sortByAd()
+		emit(mtime.FromMilliseconds(ts), shardKey(k.minute, k.shard), *mp)
 	}
 	clear(a.parts)
 	a.held = 0
 }
 
-func (a *bundleAgg) endBundle(emit func(beam.EventTime, string, Partial)) {
+func (a *bundleAgg) endBundle(emit func(beam.EventTime, string, MinutePartial)) {
 	a.flush(emit)
 	a.seen.reset()
 }
@@ -202,6 +201,7 @@ func (m *stageMetrics) flush(ctx context.Context, a *bundleAgg) {
 type aggregateLinesFn struct {
 	LatenessMS int64
 	MaxClicks  int
+	Shards     int
 	EmitValid  bool
 	Fault      [2]string
 
@@ -230,7 +230,7 @@ func (f *aggregateLinesFn) setWorkers(n int) {
 	}
 	f.shards = make([]*bundleAgg, k)
 	for i := range f.shards {
-		f.shards[i] = newBundleAgg(f.LatenessMS, max(1, f.MaxClicks/k), f.Fault)
+		f.shards[i] = newBundleAgg(f.LatenessMS, max(1, f.MaxClicks/k), f.Shards, f.Fault)
 		f.shards[i].maxSeen = maxSeen / k
 	}
 }
@@ -242,7 +242,7 @@ func (f *aggregateLinesFn) shard(id clickID) *bundleAgg {
 }
 
 func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in Lines,
-	emit func(beam.EventTime, string, Partial), dead func(DeadLetter), valid func(Clicks)) {
+	emit func(beam.EventTime, string, MinutePartial), dead func(DeadLetter), valid func(Clicks)) {
 	var keep []click.Click
 	if f.EmitValid {
 		keep = make([]click.Click, 0, len(in.Lines))
@@ -334,7 +334,7 @@ func (f *aggregateLinesFn) deadLetter(ctx context.Context, line []byte, err erro
 // concatenation). Emitting one partial per shard would make the next stage
 // merge them, copying every id once more, and the runner's pre-combine
 // cannot do it first: it holds only 2,000 keys.
-func (f *aggregateLinesFn) flush(emit func(beam.EventTime, string, Partial)) {
+func (f *aggregateLinesFn) flush(emit func(beam.EventTime, string, MinutePartial)) {
 	base := f.shards[0]
 	for _, a := range f.shards[1:] {
 		for k, b := range a.parts {
@@ -351,7 +351,7 @@ func (f *aggregateLinesFn) flush(emit func(beam.EventTime, string, Partial)) {
 	base.flush(emit)
 }
 
-func (f *aggregateLinesFn) FinishBundle(emit func(beam.EventTime, string, Partial), _ func(DeadLetter), _ func(Clicks)) {
+func (f *aggregateLinesFn) FinishBundle(emit func(beam.EventTime, string, MinutePartial), _ func(DeadLetter), _ func(Clicks)) {
 	f.flush(emit)
 	for _, a := range f.shards {
 		a.seen.reset()
@@ -362,6 +362,7 @@ func (f *aggregateLinesFn) FinishBundle(emit func(beam.EventTime, string, Partia
 // validated before they were stored (a replay from the raw store).
 type aggregateClicksFn struct {
 	MaxClicks int
+	Shards    int
 	Fault     [2]string
 
 	agg     *bundleAgg
@@ -369,11 +370,11 @@ type aggregateClicksFn struct {
 }
 
 func (f *aggregateClicksFn) Setup() {
-	f.agg = newBundleAgg(0, f.MaxClicks, f.Fault)
+	f.agg = newBundleAgg(0, f.MaxClicks, f.Shards, f.Fault)
 	f.metrics = newStageMetrics()
 }
 
-func (f *aggregateClicksFn) ProcessElement(ctx context.Context, in Clicks, emit func(beam.EventTime, string, Partial)) {
+func (f *aggregateClicksFn) ProcessElement(ctx context.Context, in Clicks, emit func(beam.EventTime, string, MinutePartial)) {
 	for i := range in.Clicks {
 		f.agg.add(&in.Clicks[i], NoWatermark)
 		if f.agg.full() {
@@ -384,6 +385,6 @@ func (f *aggregateClicksFn) ProcessElement(ctx context.Context, in Clicks, emit 
 	f.metrics.flush(ctx, f.agg)
 }
 
-func (f *aggregateClicksFn) FinishBundle(emit func(beam.EventTime, string, Partial)) {
+func (f *aggregateClicksFn) FinishBundle(emit func(beam.EventTime, string, MinutePartial)) {
 	f.agg.endBundle(emit)
 }

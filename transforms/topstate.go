@@ -1,0 +1,341 @@
+package transforms
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
+
+	"github.com/adclick/adclick/transforms/result"
+)
+
+// topStreamFn is the streaming top-N stage: one key ("") holds every open
+// minute's ad counts, as the count stage last reported them, and emits the
+// top list of every window size and window end that changed, on an
+// event-time tick. Its input is one small element per count-stage emission,
+// so its cost follows the open minutes and changed ads, not the click rate.
+//
+// A window's list is computed in full once (sums over its minutes); after
+// that only from its previous list and the ads that changed inside it:
+// counts only grow, so an ad that neither was in the list nor changed still
+// ranks below the list's last. A window is dropped once its last minute can
+// no longer change (its end plus HorizonMS behind the watermark), a minute
+// once no open window holds it.
+//
+// State: Base is the minutes as of the last compaction, Deltas what came
+// since, Version changes with every write; the decoded form is cached
+// (statecache.go). After a rebuild every due window is computed in full and
+// emitted again: sinks merge top lists per ad, so a list emitted twice, or
+// computed from fewer minutes by a restarted job, never lowers a stored one.
+type topStreamFn struct {
+	CacheID     string
+	NoCache     bool
+	Sizes       []int
+	N           int
+	HorizonMS   int64 // after a window's end: when it is final
+	EmitEveryMS int64
+
+	Base    state.Value[Minutes]
+	Deltas  state.Bag[MinuteSnapshot]
+	Done    state.Value[int64] // topAcc.done as of the last compaction
+	Version state.Value[int64]
+	Tick    timers.EventTime
+}
+
+func newTopStreamFn(sizes []int, n int, horizon, emitEvery time.Duration) *topStreamFn {
+	return &topStreamFn{
+		CacheID:     newCacheID("top"),
+		Sizes:       slices.Clone(sizes),
+		N:           n,
+		HorizonMS:   horizon.Milliseconds(),
+		EmitEveryMS: emitEvery.Milliseconds(),
+		Base:        state.MakeValueState[Minutes]("base"),
+		Deltas:      state.MakeBagState[MinuteSnapshot]("deltas"),
+		Done:        state.MakeValueState[int64]("done"),
+		Version:     state.MakeValueState[int64]("version"),
+		Tick:        timers.InEventTime("tick"),
+	}
+}
+
+type winKey struct {
+	size int
+	last int64 // the window's last minute, Unix s
+}
+
+// topAcc is the decoded state of the top stage.
+type topAcc struct {
+	minutes  map[int64]map[string]int64
+	dirty    map[int64]map[string]struct{}
+	emitted  map[winKey][]result.AdCount
+	cutoff   int64 // minutes before this were dropped; late input for them is ignored
+	done     int64 // windows whose last minute is before this are final and emitted
+	baseLen  int   // entries in Base
+	deltaLen int   // entries in Deltas
+	dropped  bool  // minutes dropped since the last compaction
+	tickAt   int64 // the tick timer's time (ms), 0 when none is set
+}
+
+func newTopAcc() *topAcc {
+	return &topAcc{minutes: map[int64]map[string]int64{}, dirty: map[int64]map[string]struct{}{}, emitted: map[winKey][]result.AdCount{}}
+}
+
+// apply keeps the larger count per (minute, ad) and returns what changed.
+func (a *topAcc) apply(s MinuteSnapshot) map[string]int64 {
+	if s.Minute < a.cutoff {
+		return nil
+	}
+	m := a.minutes[s.Minute]
+	if m == nil {
+		m = make(map[string]int64, len(s.Ads))
+		a.minutes[s.Minute] = m
+	}
+	var changed map[string]int64
+	for ad, c := range s.Ads {
+		if c <= m[ad] {
+			continue
+		}
+		m[ad] = c
+		d := a.dirty[s.Minute]
+		if d == nil {
+			d = map[string]struct{}{}
+			a.dirty[s.Minute] = d
+		}
+		d[ad] = struct{}{}
+		if changed == nil {
+			changed = map[string]int64{}
+		}
+		changed[ad] = c
+	}
+	return changed
+}
+
+func (f *topStreamFn) load(sp state.Provider) (*topAcc, int64, bool, error) {
+	version, exists, err := f.Version.Read(sp)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("transforms: reading the top stage's version: %w", err)
+	}
+	if exists && !f.NoCache {
+		if v, ok := cacheOf(f.CacheID).take("", version); ok {
+			return v.(*topAcc), version, true, nil
+		}
+	}
+	acc := newTopAcc()
+	if !exists {
+		return acc, 0, false, nil
+	}
+	base, _, err := f.Base.Read(sp)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("transforms: reading the top stage's base: %w", err)
+	}
+	for m, ads := range base.M {
+		acc.minutes[m] = ads
+		acc.baseLen += len(ads)
+	}
+	done, _, err := f.Done.Read(sp)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("transforms: reading the top stage's progress: %w", err)
+	}
+	acc.done = done
+	acc.cutoff = f.cutoff(done)
+	deltas, _, err := f.Deltas.Read(sp)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("transforms: reading the top stage's deltas: %w", err)
+	}
+	for _, d := range deltas {
+		acc.apply(d)
+		acc.deltaLen += len(d.Ads)
+	}
+	clear(acc.dirty) // nothing is emitted yet: every due window is computed in full
+	return acc, version, true, nil
+}
+
+func (f *topStreamFn) ProcessElement(ts beam.EventTime, sp state.Provider, tp timers.Provider, _ string, s MinuteSnapshot, _ func(result.Record)) error {
+	acc, version, _, err := f.load(sp)
+	if err != nil {
+		return err
+	}
+	if changed := acc.apply(s); changed != nil {
+		if err := f.Deltas.Add(sp, MinuteSnapshot{Minute: s.Minute, Ads: changed}); err != nil {
+			return fmt.Errorf("transforms: appending to the top stage's deltas: %w", err)
+		}
+		acc.deltaLen += len(changed)
+		version = newVersion()
+		if err := f.Version.Write(sp, version); err != nil {
+			return fmt.Errorf("transforms: writing the top stage's version: %w", err)
+		}
+		if at := ts.Milliseconds() + f.EmitEveryMS; acc.tickAt == 0 || at < acc.tickAt {
+			acc.tickAt = at
+			f.Tick.Set(tp, time.UnixMilli(at))
+		}
+	}
+	if version != 0 {
+		cacheOf(f.CacheID).put("", version, acc)
+	}
+	return nil
+}
+
+func (f *topStreamFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Provider, tp timers.Provider, _ string, _ timers.Context, emit func(result.Record)) error {
+	acc, version, exists, err := f.load(sp)
+	if err != nil || !exists {
+		return err
+	}
+	now := ts.Milliseconds()
+	f.tick(acc, now, emit)
+	f.forget(acc, now)
+	if acc.dropped || acc.deltaLen >= max(acc.baseLen, 4096) {
+		if err := f.compact(sp, acc); err != nil {
+			return err
+		}
+		version = newVersion()
+		if err := f.Version.Write(sp, version); err != nil {
+			return fmt.Errorf("transforms: writing the top stage's version: %w", err)
+		}
+	}
+	acc.tickAt = 0
+	if len(acc.minutes) > 0 {
+		// Windows after the newest data become due, and old ones final, as
+		// the watermark crosses minute boundaries.
+		acc.tickAt = (now/60000 + 1) * 60000
+		f.Tick.Set(tp, time.UnixMilli(acc.tickAt))
+	}
+	cacheOf(f.CacheID).put("", version, acc)
+	return nil
+}
+
+// tick emits every due window whose list is new or changed. At watermark
+// now, a window is due once its last minute has ended, or earlier if its
+// last minute is the newest minute with data (an early list).
+func (f *topStreamFn) tick(acc *topAcc, now int64, emit func(result.Record)) {
+	if len(acc.minutes) == 0 {
+		return
+	}
+	lo, hi := int64(1<<62), int64(-1<<62)
+	for m := range acc.minutes {
+		lo, hi = min(lo, m), max(hi, m)
+	}
+	due := max(hi, now/60000*60-60)
+	for _, w := range f.Sizes {
+		span := int64(w-1) * 60
+		for last := max(lo, acc.done); last <= min(due, hi+span); last += 60 {
+			k := winKey{w, last}
+			prev, seen := acc.emitted[k]
+			var top []result.AdCount
+			switch {
+			case !seen:
+				top = f.fullTop(acc, last, span)
+			case acc.windowDirty(last, span):
+				top = f.updatedTop(acc, prev, last, span)
+			default:
+				continue
+			}
+			if len(top) == 0 || (seen && slices.Equal(top, prev)) {
+				continue
+			}
+			acc.emitted[k] = top
+			emit(result.Record{Top: &result.Top{WindowSize: w, Minute: last, Ads: top}})
+		}
+	}
+	clear(acc.dirty)
+}
+
+func (a *topAcc) windowDirty(last, span int64) bool {
+	for m := last - span; m <= last; m += 60 {
+		if len(a.dirty[m]) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// fullTop sums every ad over the window's minutes.
+func (f *topStreamFn) fullTop(acc *topAcc, last, span int64) []result.AdCount {
+	sums := map[string]int64{}
+	for m := last - span; m <= last; m += 60 {
+		for ad, c := range acc.minutes[m] {
+			sums[ad] += c
+		}
+	}
+	all := make([]result.AdCount, 0, len(sums))
+	for ad, c := range sums {
+		all = append(all, result.AdCount{AdID: ad, Count: c})
+	}
+	return topOf(all, f.N)
+}
+
+// updatedTop ranks the previous list's ads and the ads that changed inside
+// the window since: no other ad can have overtaken the previous list's last.
+func (f *topStreamFn) updatedTop(acc *topAcc, prev []result.AdCount, last, span int64) []result.AdCount {
+	cand := make(map[string]struct{}, len(prev))
+	for _, x := range prev {
+		cand[x.AdID] = struct{}{}
+	}
+	for m := last - span; m <= last; m += 60 {
+		for ad := range acc.dirty[m] {
+			cand[ad] = struct{}{}
+		}
+	}
+	all := make([]result.AdCount, 0, len(cand))
+	for ad := range cand {
+		var s int64
+		for m := last - span; m <= last; m += 60 {
+			s += acc.minutes[m][ad]
+		}
+		all = append(all, result.AdCount{AdID: ad, Count: s})
+	}
+	return topOf(all, f.N)
+}
+
+// forget drops the windows that are final at watermark now and the minutes
+// no open window holds.
+func (f *topStreamFn) forget(acc *topAcc, now int64) {
+	for k := range acc.emitted {
+		if (k.last+60)*1000+f.HorizonMS <= now {
+			delete(acc.emitted, k)
+		}
+	}
+	// The oldest window still open ends at firstOpen; it holds minutes from
+	// firstOpen − (largest size − 1).
+	firstOpen := (now-f.HorizonMS)/60000*60 - 60
+	acc.done = max(acc.done, firstOpen)
+	cut := f.cutoff(acc.done)
+	for m := range acc.minutes {
+		if m < cut {
+			delete(acc.minutes, m)
+			delete(acc.dirty, m)
+			acc.dropped = true
+		}
+	}
+	acc.cutoff = max(acc.cutoff, cut)
+}
+
+// cutoff is the oldest minute an open window can hold when the windows
+// before done are final.
+func (f *topStreamFn) cutoff(done int64) int64 {
+	if done == 0 {
+		return 0
+	}
+	return done - int64(slices.Max(f.Sizes)-1)*60
+}
+
+// compact rewrites Base with the minutes kept and empties Deltas.
+func (f *topStreamFn) compact(sp state.Provider, acc *topAcc) error {
+	n := 0
+	for _, ads := range acc.minutes {
+		n += len(ads)
+	}
+	if err := f.Base.Write(sp, Minutes{M: acc.minutes}); err != nil {
+		return fmt.Errorf("transforms: writing the top stage's base: %w", err)
+	}
+	if err := f.Done.Write(sp, acc.done); err != nil {
+		return fmt.Errorf("transforms: writing the top stage's progress: %w", err)
+	}
+	if err := f.Deltas.Clear(sp); err != nil {
+		return fmt.Errorf("transforms: clearing the top stage's deltas: %w", err)
+	}
+	acc.baseLen, acc.deltaLen, acc.dropped = n, 0, false
+	return nil
+}
