@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,6 +109,10 @@ func TestBatchMatchesReference(t *testing.T) {
 		// parse and the aggregation shards (parse_parallel.go).
 		{"large batches, parsed and aggregated in parallel", 20000, 4096, clickgen.Config{Seed: 5, Ads: 300, Start: start, EventRate: 100,
 			DupShare: 0.2, MalformedShare: 0.05, LateShare: 0.1}, nil},
+		// The seed's cardinality: at least 100k distinct ads, about one
+		// click per (ad, minute) (issue 21).
+		{"high cardinality", 150000, 8192, clickgen.Config{Seed: 6, Ads: 2_000_000, Uniform: true, Start: start, EventRate: 1000,
+			DupShare: 0.1, MalformedShare: 0.01, LateShare: 0.05}, nil},
 		{"tiny bundles flush early", 3000, 100, clickgen.Config{Seed: 4, Ads: 20, Start: start, EventRate: 20, DupShare: 0.25},
 			func(c *transforms.Config) { c.MaxBundleClicks = 7 }},
 	}
@@ -129,6 +134,11 @@ func TestBatchMatchesReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := reference.Recount(lines, cfg.WindowSizes, cfg.TopN, nil)
+			if tt.cfg.Ads >= 100_000 {
+				if ads := distinctAds(want); ads < 100_000 {
+					t.Fatalf("only %d distinct ads: not the cardinality the case claims", ads)
+				}
+			}
 			reference.Compare(t, reference.Finals(read(), cfg.TopN), want)
 
 			c := runners.Counters(res, transforms.MetricNamespace)
@@ -150,6 +160,16 @@ func TestInvalidConfigIsAnError(t *testing.T) {
 	if _, err := transforms.Aggregate(s, beam.Create(s, transforms.Lines{}), cfg); err == nil {
 		t.Fatal("Aggregate accepted top-N 0")
 	}
+}
+
+// distinctAds counts the ads with a count in r.
+func distinctAds(r reference.Results) int {
+	ads := map[string]bool{}
+	for k := range r.Counts {
+		_, ad, _ := strings.Cut(k, "/")
+		ads[ad] = true
+	}
+	return len(ads)
 }
 
 // ev builds one valid line.
@@ -230,10 +250,29 @@ func TestStreamingLateAndDuplicates(t *testing.T) {
 // equal the batch composite's (and the reference's).
 func TestStreamingEqualsBatch(t *testing.T) {
 	t0 := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
-	for seed := uint64(1); seed <= 3; seed++ {
-		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+	cases := []struct {
+		name    string
+		seed    uint64
+		n       int
+		gen     clickgen.Config
+		noCache bool // the stages rebuild their state on every element
+	}{
+		{"seed1", 1, 3000, clickgen.Config{Ads: 40, EventRate: 5}, false},
+		{"seed2", 2, 3000, clickgen.Config{Ads: 40, EventRate: 5}, false},
+		{"seed3", 3, 3000, clickgen.Config{Ads: 40, EventRate: 5}, false},
+		// The in-memory copy of the state carries no correctness.
+		{"seed1 without state cache", 1, 3000, clickgen.Config{Ads: 40, EventRate: 5}, true},
+		{"seed4 without state cache", 4, 3000, clickgen.Config{Ads: 40, EventRate: 5}, true},
+		// At least 100k distinct ads (issue 21).
+		{"high cardinality", 5, 130000, clickgen.Config{Ads: 2_000_000, Uniform: true, EventRate: 300}, false},
+	}
+	for _, tc := range cases {
+		seed := tc.seed
+		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(seed, 99))
-			lines, _ := generate(t, 3000, clickgen.Config{Seed: seed, Ads: 40, Start: t0, EventRate: 5, DupShare: 0.15, MalformedShare: 0.03})
+			gen := tc.gen
+			gen.Seed, gen.Start, gen.DupShare, gen.MalformedShare = seed, t0, 0.15, 0.03
+			lines, _ := generate(t, tc.n, gen)
 			// Arrival order: each line is delayed by up to 3 minutes.
 			type arr struct {
 				line []byte
@@ -241,8 +280,9 @@ func TestStreamingEqualsBatch(t *testing.T) {
 			}
 			var p click.Parser
 			var arrivals []arr
+			step := int64(1000 / gen.EventRate)
 			for i, l := range lines {
-				base := t0.UnixMilli() + int64(i)*200 // the generator's event clock: 5 lines/s
+				base := t0.UnixMilli() + int64(i)*step // the generator's event clock
 				if c, err := p.Parse(l); err == nil {
 					base = c.Time
 				}
@@ -253,12 +293,16 @@ func TestStreamingEqualsBatch(t *testing.T) {
 			cfg := transforms.DefaultConfig()
 			cfg.Streaming = true
 			cfg.WindowSizes = []int{1, 3}
+			if tc.noCache {
+				transforms.DisableStateCache(&cfg)
+			}
 			ts := teststream.NewConfig()
 			// The watermark trails arrivals by 10 s: with at most 3 minutes of
 			// delay and 5 minutes of lateness, nothing is too late.
 			wm := t0.UnixMilli() - 60_000
+			maxBatch := max(200, tc.n/100)
 			for i := 0; i < len(arrivals); {
-				j := min(i+1+rng.IntN(200), len(arrivals))
+				j := min(i+1+rng.IntN(maxBatch), len(arrivals))
 				var batch [][]byte
 				for _, a := range arrivals[i:j] {
 					batch = append(batch, a.line)
@@ -291,7 +335,13 @@ func TestStreamingEqualsBatch(t *testing.T) {
 			if late := runners.Counters(res, transforms.MetricNamespace)[transforms.MetricTooLate]; late != 0 {
 				t.Fatalf("%d clicks too late: the test's arrival model is wrong", late)
 			}
-			reference.Compare(t, reference.Finals(read(), cfg.TopN), reference.Recount(lines, cfg.WindowSizes, cfg.TopN, nil))
+			want := reference.Recount(lines, cfg.WindowSizes, cfg.TopN, nil)
+			if gen.Ads >= 100_000 {
+				if ads := distinctAds(want); ads < 100_000 {
+					t.Fatalf("only %d distinct ads: not the cardinality the case claims", ads)
+				}
+			}
+			reference.Compare(t, reference.Finals(read(), cfg.TopN), want)
 		})
 	}
 }

@@ -184,7 +184,7 @@ func (f *topStreamFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Pro
 		return err
 	}
 	now := ts.Milliseconds()
-	f.tick(acc, now, emit)
+	f.tick(acc, emit)
 	f.forget(acc, now)
 	if acc.dropped || acc.deltaLen >= max(acc.baseLen, 4096) {
 		if err := f.compact(sp, acc); err != nil {
@@ -206,10 +206,10 @@ func (f *topStreamFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Pro
 	return nil
 }
 
-// tick emits every due window whose list is new or changed. At watermark
-// now, a window is due once its last minute has ended, or earlier if its
-// last minute is the newest minute with data (an early list).
-func (f *topStreamFn) tick(acc *topAcc, now int64, emit func(result.Record)) {
+// tick emits every window whose list is new or changed: every window that
+// holds data, also one that ends after the newest minute (an early list;
+// batch computes the same windows).
+func (f *topStreamFn) tick(acc *topAcc, emit func(result.Record)) {
 	if len(acc.minutes) == 0 {
 		return
 	}
@@ -217,29 +217,31 @@ func (f *topStreamFn) tick(acc *topAcc, now int64, emit func(result.Record)) {
 	for m := range acc.minutes {
 		lo, hi = min(lo, m), max(hi, m)
 	}
-	due := max(hi, now/60000*60-60)
 	for _, w := range f.Sizes {
 		span := int64(w-1) * 60
-		for last := max(lo, acc.done); last <= min(due, hi+span); last += 60 {
+		var dirty []int64
+		for last := max(lo, acc.done); last <= hi+span; last += 60 {
 			k := winKey{w, last}
-			prev, seen := acc.emitted[k]
-			var top []result.AdCount
-			switch {
-			case !seen:
-				top = f.fullTop(acc, last, span)
-			case acc.windowDirty(last, span):
-				top = f.updatedTop(acc, prev, last, span)
-			default:
-				continue
+			if _, seen := acc.emitted[k]; !seen {
+				f.emitIfChanged(acc, k, f.fullTop(acc, last, span), emit)
+			} else if acc.windowDirty(last, span) {
+				dirty = append(dirty, last)
 			}
-			if len(top) == 0 || (seen && slices.Equal(top, prev)) {
-				continue
-			}
-			acc.emitted[k] = top
-			emit(result.Record{Top: &result.Top{WindowSize: w, Minute: last, Ads: top}})
+		}
+		if len(dirty) > 0 {
+			f.updateTops(acc, w, dirty, emit)
 		}
 	}
 	clear(acc.dirty)
+}
+
+func (f *topStreamFn) emitIfChanged(acc *topAcc, k winKey, top []result.AdCount, emit func(result.Record)) {
+	prev, seen := acc.emitted[k]
+	if len(top) == 0 || (seen && slices.Equal(top, prev)) {
+		return
+	}
+	acc.emitted[k] = top
+	emit(result.Record{Top: &result.Top{WindowSize: k.size, Minute: k.last, Ads: top}})
 }
 
 func (a *topAcc) windowDirty(last, span int64) bool {
@@ -266,27 +268,47 @@ func (f *topStreamFn) fullTop(acc *topAcc, last, span int64) []result.AdCount {
 	return topOf(all, f.N)
 }
 
-// updatedTop ranks the previous list's ads and the ads that changed inside
-// the window since: no other ad can have overtaken the previous list's last.
-func (f *topStreamFn) updatedTop(acc *topAcc, prev []result.AdCount, last, span int64) []result.AdCount {
-	cand := make(map[string]struct{}, len(prev))
-	for _, x := range prev {
-		cand[x.AdID] = struct{}{}
+// updateTops recomputes the lists of the changed windows of size w (their
+// last minutes ascending) from their previous lists and the ads that
+// changed: counts only grow, so no other ad can have overtaken a list's
+// last. One prefix sum per candidate ad over the minutes the windows span
+// gives every window's sum in O(1), so a new minute that changes all w
+// windows holding it costs w lists, not w² lookups.
+func (f *topStreamFn) updateTops(acc *topAcc, w int, dirty []int64, emit func(result.Record)) {
+	span := int64(w-1) * 60
+	first, last := dirty[0]-span, dirty[len(dirty)-1]
+	cand := map[string]struct{}{}
+	for _, e := range dirty {
+		for _, x := range acc.emitted[winKey{w, e}] {
+			cand[x.AdID] = struct{}{}
+		}
 	}
-	for m := last - span; m <= last; m += 60 {
+	for m := first; m <= last; m += 60 {
 		for ad := range acc.dirty[m] {
 			cand[ad] = struct{}{}
 		}
 	}
-	all := make([]result.AdCount, 0, len(cand))
+	n := int((last-first)/60) + 1
+	prefix := make(map[string][]int64, len(cand)) // prefix[ad][i]: ad's clicks in the first i minutes
 	for ad := range cand {
-		var s int64
-		for m := last - span; m <= last; m += 60 {
-			s += acc.minutes[m][ad]
+		p := make([]int64, n+1)
+		for i := range n {
+			p[i+1] = p[i] + acc.minutes[first+int64(i)*60][ad]
 		}
-		all = append(all, result.AdCount{AdID: ad, Count: s})
+		prefix[ad] = p
 	}
-	return topOf(all, f.N)
+	all := make([]result.AdCount, 0, len(cand))
+	for _, e := range dirty {
+		hiIdx := int((e-first)/60) + 1
+		loIdx := hiIdx - w
+		all = all[:0]
+		for ad, p := range prefix {
+			if c := p[hiIdx] - p[loIdx]; c > 0 {
+				all = append(all, result.AdCount{AdID: ad, Count: c})
+			}
+		}
+		f.emitIfChanged(acc, winKey{w, e}, slices.Clone(topOf(all, f.N)), emit)
+	}
 }
 
 // forget drops the windows that are final at watermark now and the minutes

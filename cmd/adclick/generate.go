@@ -21,6 +21,7 @@ func runGenerate(ctx context.Context, env *cliEnv, args []string) error {
 	seed := fs.Uint64("seed", 1, "random seed: the same seed, flags and --start give the same lines")
 	ads := fs.Int("ads", clickgen.DefaultAds, "number of distinct ads")
 	zipfS := fs.Float64("zipf-s", clickgen.DefaultZipfS, "Zipf exponent of ad popularity (> 1; larger = more skewed)")
+	uniform := fs.Bool("uniform", false, "every ad equally likely instead of Zipf")
 	eventRate := fs.Float64("event-rate", 0, "lines per second of event time; 0 = --rate, or 1000 when --rate is 0")
 	jitter := fs.Duration("jitter", clickgen.DefaultJitter, "event times lag by up to this much (out-of-order lines)")
 	dup := fs.Float64("dup-share", 0, "share (0..1) of lines that re-send an earlier click")
@@ -34,7 +35,7 @@ func runGenerate(ctx context.Context, env *cliEnv, args []string) error {
 	}
 
 	cfg := clickgen.Config{
-		Seed: *seed, Ads: *ads, ZipfS: *zipfS, EventRate: *eventRate, Jitter: *jitter,
+		Seed: *seed, Ads: *ads, ZipfS: *zipfS, Uniform: *uniform, EventRate: *eventRate, Jitter: *jitter,
 		DupShare: *dup, LateShare: *late, TooLateShare: *tooLate, MalformedShare: *malformed,
 		Truth: *truth != "",
 	}

@@ -52,6 +52,7 @@ type Config struct {
 	Seed      uint64
 	Ads       int           // distinct ads; default 1000
 	ZipfS     float64       // Zipf exponent over ads, > 1; default 1.1
+	Uniform   bool          // every ad equally likely instead of Zipf (the worst case for cardinality)
 	Start     time.Time     // event time of the first line; default 2026-01-01T00:00:00Z
 	EventRate float64       // lines per second of event time; default 1000
 	Jitter    time.Duration // event times lag the clock by up to this (out of order); default 2s, < 1 min
@@ -347,11 +348,18 @@ func (g *Generator) between(lo, hi time.Duration) int64 {
 	return a + g.r.Int64N(b-a+1)
 }
 
+func (g *Generator) pickAd() uint32 {
+	if g.cfg.Uniform {
+		return uint32(g.r.IntN(g.cfg.Ads))
+	}
+	return uint32(g.zipf.Uint64())
+}
+
 func (g *Generator) newRec(t int64) rec {
 	rc := rec{
 		id:      g.next,
 		t:       t,
-		ad:      uint32(g.zipf.Uint64()),
+		ad:      g.pickAd(),
 		country: Countries.pick(g.r),
 		device:  Devices.pick(g.r),
 		format:  Formats.pick(g.r),
