@@ -37,9 +37,17 @@ import (
 // (ad, minute) and per filter in maps — no top-N, no watermark, no output;
 // ratio = events/s ÷ plain_events/s. After each run the stored unfiltered
 // counts must sum to the unique valid clicks minus the too-late ones.
+//
+// One sub-benchmark per traffic: 1,000 Zipf ads, and 2M ads Zipf and uniform.
 func BenchmarkStreamAggregation(b *testing.B) {
+	for _, tr := range traffics {
+		b.Run(tr.name, func(b *testing.B) { benchStreamAggregation(b, tr) })
+	}
+}
+
+func benchStreamAggregation(b *testing.B, tr traffic) {
 	brokers := brokersOf(b)
-	f := prefilled(b, brokers)
+	f := prefilled(b, brokers, tr)
 	admc, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		b.Fatal(err)

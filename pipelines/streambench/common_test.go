@@ -60,24 +60,41 @@ type filled struct {
 	from, to int64 // minute range of the valid event times [from, to), Unix s
 }
 
+// traffic is the ad distribution of a pre-filled topic.
+type traffic struct {
+	name    string
+	ads     int
+	uniform bool
+}
+
+// Traffics: the generator's default, and the seed's cardinality (2M ads)
+// Zipf-distributed and uniform (issue 21).
+var traffics = []traffic{{"ads1000", 1000, false}, {"zipf2M", 2_000_000, false}, {"uniform2M", 2_000_000, true}}
+
 var (
-	fillOnce sync.Once
-	fill     filled
-	fillErr  error
+	fillMu sync.Mutex
+	fills  = map[string]filled{}
 )
 
-// prefilled fills, once per process, a 4-partition topic of the real Kafka
-// with benchLines generated lines published as the log watcher does (key
-// ad_id, record timestamp = event time; a malformed line has no key, the
-// read time as timestamp and the kafkaio.NoEventTimeHeader header). Traffic:
-// 1,000 Zipf-distributed ads over 10 minutes of event time ending about five
-// minutes ago, 5% duplicates, 2% late, 0.5% too late, 1% malformed.
-func prefilled(b *testing.B, brokers []string) filled {
+// prefilled fills, once per process and traffic, a 4-partition topic of the
+// real Kafka with benchLines generated lines published as the log watcher
+// does (key ad_id, record timestamp = event time; a malformed line has no
+// key, the read time as timestamp and the kafkaio.NoEventTimeHeader header).
+// Traffic: tr's ads over 10 minutes of event time ending about five minutes
+// ago, 5% duplicates, 2% late, 0.5% too late, 1% malformed.
+func prefilled(b *testing.B, brokers []string, tr traffic) filled {
 	b.Helper()
-	fillOnce.Do(func() {
+	fillMu.Lock()
+	defer fillMu.Unlock()
+	if f, ok := fills[tr.name]; ok {
+		return f
+	}
+	var fill filled
+	var fillErr error
+	func() {
 		fill.topic = newTopic(b, brokers, "raw", rawPartitions)
 		start := time.Now().Add(-15 * time.Minute).Truncate(time.Minute)
-		g, err := clickgen.New(clickgen.Config{Seed: 4, Start: start, EventRate: float64(benchLines) / 600.0,
+		g, err := clickgen.New(clickgen.Config{Seed: 4, Ads: tr.ads, Uniform: tr.uniform, Start: start, EventRate: float64(benchLines) / 600.0,
 			DupShare: 0.05, LateShare: 0.02, TooLateShare: 0.005, MalformedShare: 0.01, Truth: true})
 		if err != nil {
 			fillErr = err
@@ -124,10 +141,11 @@ func prefilled(b *testing.B, brokers []string) filled {
 			return
 		}
 		fill.tooLate = len(g.Truth().TooLate)
-	})
+	}()
 	if fillErr != nil {
 		b.Fatal(fillErr)
 	}
+	fills[tr.name] = fill
 	return fill
 }
 

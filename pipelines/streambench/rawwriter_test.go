@@ -26,7 +26,7 @@ import (
 // plain_rows/s.
 func BenchmarkRawWriter(b *testing.B) {
 	brokers := brokersOf(b)
-	f := prefilled(b, brokers)
+	f := prefilled(b, brokers, traffics[0])
 	admc, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		b.Fatal(err)
