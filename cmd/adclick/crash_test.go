@@ -54,15 +54,20 @@ func TestCrash(t *testing.T) {
 	}
 	t.Logf("kill schedule seed %d (ADCLICK_CRASH_SEED=%d repeats it)", seed, seed)
 
-	// Six minutes of event time ending about a minute ago: the log is a
-	// backlog read in one go, and the idle rule closes the windows soon after.
-	n := 4000
-	start := time.Now().Add(-7 * time.Minute).Truncate(time.Minute)
-	lines, truth := genCrashLines(t, n, clickgen.Config{Seed: 44, Ads: 30, Start: start, EventRate: float64(n) / (6 * 60),
+	// 70 minutes of event time ending about a minute ago, with the production
+	// window sizes and list length: the log spans more than the longest
+	// window, so a restart re-reads minutes that are closed for their counts
+	// but still inside open 15- and 60-minute windows (issue 19: a crash
+	// test over 6 minutes with windows {1, 5} hid a loss in the 60-minute
+	// lists). The log is a backlog read in one go, and the idle rule closes
+	// the windows soon after.
+	n := 14000
+	start := time.Now().Add(-71 * time.Minute).Truncate(time.Minute)
+	lines, truth := genCrashLines(t, n, clickgen.Config{Seed: 44, Ads: 300, Start: start, EventRate: float64(n) / (70 * 60),
 		DupShare: 0.1, LateShare: 0.05, TooLateShare: 0.02, MalformedShare: 0.02})
 	dir := t.TempDir()
 	s := &crashSetup{brokers: brokers, dir: dir, log: filepath.Join(dir, "clicks.log"), lines: n,
-		windowSizes: []int{1, 5}, topN: 10, adm: newKafkaAdmin(t, brokers)}
+		windowSizes: []int{1, 5, 15, 60}, topN: 100, adm: newKafkaAdmin(t, brokers)}
 	s.size = writeLog(t, s.log, lines)
 	tooLate := map[string]bool{}
 	for _, id := range truth.TooLate {
@@ -77,7 +82,7 @@ func TestCrash(t *testing.T) {
 		n, s.size, len(s.want.Counts), len(s.want.Filtered), len(s.want.Top), s.want.Valid, s.want.Dups, s.want.Rejected, len(truth.TooLate))
 
 	// Every minute a stored row can have: too-late clicks are up to an hour
-	// behind, top lists of 5-minute windows end up to 4 minutes after the log.
+	// behind, top lists of 60-minute windows end up to 59 minutes after the log.
 	from := start.Add(-2 * time.Hour).Truncate(time.Hour).Unix()
 	// (An hour up from now, rounded down, was only the current hour's end: a
 	// run started at hh:59 missed its last top lists.)

@@ -7,7 +7,10 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -43,7 +46,7 @@ const (
 // log file at a steady rate (event time = now; 3% duplicates, 2% late, 0.5%
 // too late, 0.5% malformed), the log watcher publishes them to a fresh raw
 // topic (4 partitions), the streaming job (pipelines.Stream on prism, default
-// aggregation config: early panes every 2 s) aggregates them to a results
+// aggregation config) aggregates them to a results
 // topic, and the two DB writers write results and raw clicks into one fresh
 // Pebble store.
 //
@@ -60,8 +63,23 @@ const (
 // (to the raw-topic consumer), gen_lines/s (what the generator really wrote,
 // probes included), consumed_lines/s (what reached the raw topic), and
 // unresolved (probes not in the store 30 s after the last window).
+//
+// ADCLICK_BENCH_RATES=20000,1000 picks the rates (default 50,000, 20,000,
+// 10,000 and 1,000). Each window logs the process's RSS and Go heap, so a
+// long run (-benchtime 40x: 20 minutes) shows whether memory stays flat.
 func BenchmarkFreshness(b *testing.B) {
-	for _, rate := range []int{50_000, 10_000, 1_000} {
+	rates := []int{50_000, 20_000, 10_000, 1_000}
+	if v := os.Getenv("ADCLICK_BENCH_RATES"); v != "" {
+		rates = rates[:0]
+		for _, f := range strings.Split(v, ",") {
+			r, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || r <= 0 {
+				b.Fatalf("ADCLICK_BENCH_RATES: bad rate %q", f)
+			}
+			rates = append(rates, r)
+		}
+	}
+	for _, rate := range rates {
 		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) { benchFreshness(b, rate) })
 	}
 }
@@ -218,6 +236,10 @@ func benchFreshness(b *testing.B, rate int) {
 	lines0, consumed0 := sink.lines.Load(), consumed.Load()
 	for i := 0; i < b.N; i++ {
 		sleep(freshWindow)
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		b.Logf("window %d (%v): RSS %.0f MiB, Go heap in use %.0f MiB, consumed %d lines", i+1,
+			time.Since(measureFrom).Round(time.Second), rssMiB(), float64(ms.HeapInuse)/(1<<20), consumed.Load()-consumed0)
 	}
 	measureTo := time.Now()
 	lines1, consumed1 := sink.lines.Load(), consumed.Load()
@@ -245,6 +267,23 @@ func benchFreshness(b *testing.B, rate int) {
 	first, last := halves(tr, measureFrom, measureTo, drainEnd)
 	b.Logf("rate %d/s: %d probes; store p50 %.3f s p99 %.3f s (first half of the run p50 %.3f s, second half %.3f s); plain p50 %.3f s p99 %.3f s; load average after: %s",
 		rate, len(storeLat), pct(storeLat, .5), pct(storeLat, .99), first, last, pct(plainLat, .5), pct(plainLat, .99), loadavg())
+}
+
+// rssMiB is this process's resident set size (VmRSS), in MiB.
+func rssMiB() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return math.NaN()
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			if err == nil {
+				return kb / 1024
+			}
+		}
+	}
+	return math.NaN()
 }
 
 // probe is one probe click.
