@@ -274,11 +274,15 @@ func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in Lines,
 		f.metrics.flush(ctx, a)
 		full = full || a.full()
 	}
-	// Streaming: flush with every batch. A streaming source's bundle can
-	// last as long as its checkpoint budget; waiting for FinishBundle would
-	// hold results back and, on prism, leave the partials behind the
-	// watermark the source reported meanwhile.
-	if in.Watermark != NoWatermark || full {
+	// Flush when full; otherwise at the end of the bundle, streaming
+	// included: a streaming bundle lasts at most the source's checkpoint
+	// budget (250 ms by default), and every element that reaches the
+	// keyed stages costs state calls there, so one partial per (minute,
+	// shard) per bundle, not per batch, is what keeps the runner's work
+	// independent of the click rate. A partial stamped behind the
+	// watermark the source reported meanwhile is no problem: the keyed
+	// stages are in the global window and never drop data.
+	if full {
 		f.flush(emit)
 	}
 	if len(keep) > 0 {

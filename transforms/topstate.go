@@ -197,9 +197,12 @@ func (f *topStreamFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Pro
 	}
 	acc.tickAt = 0
 	if len(acc.minutes) > 0 {
-		// Windows after the newest data become due, and old ones final, as
-		// the watermark crosses minute boundaries.
-		acc.tickAt = (now/60000 + 1) * 60000
+		// Wake up when every window held is final, to drop them all. While
+		// clicks flow, each element's tick (a second later) drops what is
+		// final sooner; waking at every minute boundary instead cost one
+		// bundle per minute of event time once a bounded read ended.
+		hi := slices.Max(keys(acc.minutes))
+		acc.tickAt = (hi+int64(slices.Max(f.Sizes))*60+120)*1000 + f.HorizonMS
 		f.Tick.Set(tp, time.UnixMilli(acc.tickAt))
 	}
 	cacheOf(f.CacheID).put("", version, acc)
@@ -332,6 +335,14 @@ func (f *topStreamFn) forget(acc *topAcc, now int64) {
 		}
 	}
 	acc.cutoff = max(acc.cutoff, cut)
+}
+
+func keys(m map[int64]map[string]int64) []int64 {
+	out := make([]int64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
 
 // cutoff is the oldest minute an open window can hold when the windows

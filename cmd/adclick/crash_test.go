@@ -30,6 +30,11 @@ type crashSetup struct {
 	topN        int
 	want        reference.Results
 	adm         *kafkaAdmin
+	// live starts the streaming job and the DB writer with the log watcher,
+	// so that they read while the log is published and are killed in the
+	// middle of it (issue 19's scenario); otherwise the log is a backlog.
+	live       bool
+	partitions int32
 }
 
 // TestCrash is the crash test of issue 4: the log watcher, the streaming job
@@ -43,31 +48,52 @@ type crashSetup struct {
 //
 // ADCLICK_CRASH_SEED=<n> repeats a kill schedule.
 func TestCrash(t *testing.T) {
-	brokers := testenv.Kafka(t)
-	seed := uint64(time.Now().UnixNano())
-	if s := os.Getenv("ADCLICK_CRASH_SEED"); s != "" {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("ADCLICK_CRASH_SEED: %v", err)
-		}
-		seed = v
-	}
-	t.Logf("kill schedule seed %d (ADCLICK_CRASH_SEED=%d repeats it)", seed, seed)
-
 	// 70 minutes of event time ending about a minute ago, with the production
 	// window sizes and list length: the log spans more than the longest
 	// window, so a restart re-reads minutes that are closed for their counts
-	// but still inside open 15- and 60-minute windows (issue 19: a crash
-	// test over 6 minutes with windows {1, 5} hid a loss in the 60-minute
-	// lists). The log is a backlog read in one go, and the idle rule closes
-	// the windows soon after.
+	// but still inside open 15- and 60-minute windows (a crash test over 6
+	// minutes with windows {1, 5} hid a loss in the 60-minute lists). The log
+	// is a backlog read in one go, and the idle rule closes the windows soon
+	// after.
 	n := 14000
 	start := time.Now().Add(-71 * time.Minute).Truncate(time.Minute)
 	lines, truth := genCrashLines(t, n, clickgen.Config{Seed: 44, Ads: 300, Start: start, EventRate: float64(n) / (70 * 60),
 		DupShare: 0.1, LateShare: 0.05, TooLateShare: 0.02, MalformedShare: 0.02})
+	crashTest(t, &crashSetup{partitions: 3}, start, lines, truth)
+}
+
+// TestCrashLive is issue 19's scenario: a log from hours ago (20 minutes of
+// clicks and, 45 minutes later, a one-minute tail) read while the log
+// watcher publishes it into a 4-partition raw topic; the streaming job and
+// the DB writer are killed in the middle of it. Before the streaming
+// redesign, minutes closed for their counts but inside open 15- and
+// 60-minute windows went missing from those lists after a restart.
+func TestCrashLive(t *testing.T) {
+	start := time.Now().Add(-5 * time.Hour).Truncate(time.Hour)
+	n1, n2 := 40000, 2000
+	main, truth := genCrashLines(t, n1, clickgen.Config{Seed: 45, Ads: 300, Start: start, EventRate: float64(n1) / (20 * 60),
+		DupShare: 0.1, LateShare: 0.05, TooLateShare: 0.02, MalformedShare: 0.02})
+	tail, truth2 := genCrashLines(t, n2, clickgen.Config{Seed: 46, Ads: 300, Start: start.Add(65 * time.Minute), EventRate: float64(n2) / 60})
+	truth.TooLate = append(truth.TooLate, truth2.TooLate...)
+	crashTest(t, &crashSetup{live: true, partitions: 4}, start, append(main, tail...), truth)
+}
+
+func crashTest(t *testing.T, s *crashSetup, start time.Time, lines [][]byte, truth *clickgen.Truth) {
+	t.Helper()
+	brokers := testenv.Kafka(t)
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("ADCLICK_CRASH_SEED"); v != "" {
+		x, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("ADCLICK_CRASH_SEED: %v", err)
+		}
+		seed = x
+	}
+	t.Logf("kill schedule seed %d (ADCLICK_CRASH_SEED=%d repeats it)", seed, seed)
+	n := len(lines)
 	dir := t.TempDir()
-	s := &crashSetup{brokers: brokers, dir: dir, log: filepath.Join(dir, "clicks.log"), lines: n,
-		windowSizes: []int{1, 5, 15, 60}, topN: 100, adm: newKafkaAdmin(t, brokers)}
+	s.brokers, s.dir, s.log, s.lines = brokers, dir, filepath.Join(dir, "clicks.log"), n
+	s.windowSizes, s.topN, s.adm = []int{1, 5, 15, 60}, 100, newKafkaAdmin(t, brokers)
 	s.size = writeLog(t, s.log, lines)
 	tooLate := map[string]bool{}
 	for _, id := range truth.TooLate {
@@ -114,7 +140,7 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 	id := fmt.Sprintf("crash-%d-%d-%s", os.Getpid(), time.Now().UnixNano(), name)
 	raw, res, dead := id+"-raw", id+"-results", id+"-dead"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	for topic, parts := range map[string]int32{raw: 3, res: 2, dead: 2} {
+	for topic, parts := range map[string]int32{raw: s.partitions, res: 2, dead: 2} {
 		if err := kafkaio.EnsureTopic(ctx, s.brokers, topic, parts); err != nil {
 			t.Fatal(err)
 		}
@@ -174,7 +200,11 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 	// the hours-old log would become too late in one run and not in the other.
 	t0 := time.Now()
 	lw.start()
-	if rng != nil {
+	if s.live {
+		st.start()
+		dw.start()
+	}
+	if rng != nil && !s.live {
 		var fracs []float64
 		for range 3 {
 			fracs = append(fracs, 0.05+0.85*rng.Float64())
@@ -198,32 +228,48 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 			}
 		}
 	}
-	for deadline := time.Now().Add(90 * time.Second); !positionAt(state, s.size); time.Sleep(100 * time.Millisecond) {
-		lw.alive()
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: the log watcher did not persist the end of the log in 90 s; state: %s", name, tail(state, 500))
+	waitPublished := func() {
+		for deadline := time.Now().Add(90 * time.Second); !positionAt(state, s.size); time.Sleep(100 * time.Millisecond) {
+			lw.alive()
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the log watcher did not persist the end of the log in 90 s; state: %s", name, tail(state, 500))
+			}
+		}
+		rawEnds, err := s.adm.ends(context.Background(), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: log published in %v: %d raw records for %d lines", name, time.Since(t0).Round(100*time.Millisecond), sum(rawEnds), s.lines)
+		if rng == nil && sum(rawEnds) != int64(s.lines) {
+			t.Errorf("%s: %d raw records for %d lines without a restart", name, sum(rawEnds), s.lines)
 		}
 	}
-	rawEnds, err := s.adm.ends(context.Background(), raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s: log published in %v: %d raw records for %d lines", name, time.Since(t0).Round(100*time.Millisecond), sum(rawEnds), s.lines)
-	if rng == nil && sum(rawEnds) != int64(s.lines) {
-		t.Errorf("%s: %d raw records for %d lines without a restart", name, sum(rawEnds), s.lines)
+	if !s.live {
+		waitPublished()
 	}
 
 	// Phase 2: the streaming job and the DB writer; with rng, kills of all
 	// three at random moments of the next 45 seconds.
 	t1 := time.Now()
-	st.start()
-	dw.start()
+	if s.live {
+		t1 = t0 // the kills below count from the log watcher's start
+	} else {
+		st.start()
+		dw.start()
+	}
 	if rng != nil {
 		var sched []kill
 		for _, k := range []struct {
 			c *component
 			n int
 		}{{st, 3}, {dw, 3}, {lw, 1 + rng.IntN(2)}} {
+			if s.live && k.c == lw {
+				// Live: a log watcher down for longer than the stream's idle
+				// timeout would let the idle rule close the hours-old log's
+				// windows in the middle of it (issue 19 killed only the job
+				// and the DB writer).
+				continue
+			}
 			// n moments in [2 s, 47 s), at least 6 s apart: each restarted
 			// process gets going before it is killed again.
 			for {
@@ -260,10 +306,14 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 			restart(k.comp, fmt.Sprintf("%v after the stream started", time.Since(t1).Round(10*time.Millisecond)))
 		}
 		for _, c := range all {
-			if kills[c.name] < 3 {
+			if kills[c.name] < 3 && !(s.live && c == lw) {
 				t.Fatalf("%s: %s killed %d times, want at least 3", name, c.name, kills[c.name])
 			}
 		}
+	}
+
+	if s.live {
+		waitPublished()
 	}
 
 	// Settle: the results topic quiet, the DB writer's committed offsets at

@@ -162,7 +162,7 @@ func (f *progressFn) OnTimer(_ context.Context, ts beam.EventTime, tp timers.Pro
 	if t > now+progressAhead.Milliseconds() {
 		return // the end of a bounded read; a later marker starts again
 	}
-	step := max(progressStep.Milliseconds(), (now-t)/8)
+	step := max(progressStep.Milliseconds(), (now-t)/2)
 	if t >= now {
 		// Only the end of a bounded read gets the watermark past the clock:
 		// one more firing past progressAhead ends the loop.

@@ -3,6 +3,7 @@ package streambench
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -57,6 +58,7 @@ func benchStreamAggregation(b *testing.B, tr traffic) {
 	b.Logf("load average before: %s", loadavg())
 
 	var jobTime, storeTime, plainTime time.Duration
+	var resultRecords int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// The baseline, in the same run.
@@ -88,6 +90,9 @@ func benchStreamAggregation(b *testing.B, tr traffic) {
 			DeadLetters: kafkaio.WriteConfig{Brokers: brokers, Topic: dead},
 			Aggregation: cfg,
 		}
+		if v := os.Getenv("ADCLICK_BENCH_ADVANCE"); v != "" { // experiments only
+			scfg.Raw.MaxBundleAdvance, _ = time.ParseDuration(v)
+		}
 		t0 = time.Now()
 		p, s := beam.NewPipelineWithRoot()
 		if err := pipelines.Stream(s, scfg); err != nil {
@@ -102,6 +107,13 @@ func benchStreamAggregation(b *testing.B, tr traffic) {
 			b.Fatal(err)
 		}
 		storeTime += time.Since(t0)
+		if ends, err := endOffsets(ctx, adm, res); err == nil {
+			var n int64
+			for _, e := range ends {
+				n += e
+			}
+			resultRecords += n
+		}
 		cancel()
 		stopWriter()
 		if err := <-wdone; err != nil {
@@ -124,6 +136,7 @@ func benchStreamAggregation(b *testing.B, tr traffic) {
 	b.ReportMetric(rate(storeTime), "store_events/s")
 	b.ReportMetric(rate(plainTime), "plain_events/s")
 	b.ReportMetric(rate(jobTime)/rate(plainTime), "ratio")
+	b.ReportMetric(float64(resultRecords)/float64(f.lines*b.N), "results/event")
 	b.Logf("%d records (%d valid, %d unique, %d too late); job %v, to store %v, plain loop %v per run; load average after: %s",
 		f.lines, f.valid, f.unique, f.tooLate, jobTime/time.Duration(b.N), storeTime/time.Duration(b.N), plainTime/time.Duration(b.N), loadavg())
 }
