@@ -175,7 +175,7 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 		}
 		if t.Failed() {
 			for _, c := range all {
-				t.Logf("%s %s log (tail):\n%s", name, c.name, tail(c.logPath, 4000))
+				t.Logf("%s %s log (tail):\n%s", name, c.name, tail(c.logPath, 400000))
 			}
 		}
 	})

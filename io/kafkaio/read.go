@@ -466,10 +466,15 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 					c.held = recs[n:] // includes any past the end: they are cut again next time
 					k, capped = n, true
 				}
-				read += k
-				c.next = recs[k-1].Offset + 1
-				mRecords.Inc(ctx, int64(k))
-				mBatches.Inc(ctx, int64(len(batches)))
+				// k is 0 when the poll's first record would move the watermark
+				// past the bundle's cap (a jump in event time after records this
+				// bundle already read): everything waits for the next bundle.
+				if k > 0 {
+					read += k
+					c.next = recs[k-1].Offset + 1
+					mRecords.Inc(ctx, int64(k))
+					mBatches.Inc(ctx, int64(len(batches)))
+				}
 			}
 			if !capped && (k < len(recs) || recs[len(recs)-1].Offset+1 >= rest.End) {
 				rt.TryClaim(rest.End) // bounded read complete

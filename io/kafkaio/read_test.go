@@ -448,3 +448,44 @@ func TestRestartRebuildsOpenWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestReadEventTimeJump: a poll whose first record would move the watermark
+// past the bundle's cap (MaxBundleAdvance) after the bundle already read
+// records — a log with a gap of an hour in event time — is held for the
+// next bundle. It used to index recs[-1] and kill the job (found by the
+// crash test's live scenario).
+func TestReadEventTimeJump(t *testing.T) {
+	for _, be := range backends() {
+		t.Run(be.name, func(t *testing.T) {
+			brokers := be.brokers(t)
+			topic := newTopic(t, brokers, 1)
+			base := time.Now().Add(-3 * time.Hour).UnixMilli()
+			var recs []rec
+			var want []string
+			for i := range 15 {
+				ts := base + int64(i)
+				if i >= 5 {
+					ts += time.Hour.Milliseconds() // the second poll starts an hour later
+				}
+				v := fmt.Sprintf("%d|r%d", ts, i)
+				recs = append(recs, rec{partition: 0, ts: ts, value: v})
+				want = append(want, v)
+			}
+			produce(t, brokers, topic, recs)
+			p, s := beam.NewPipelineWithRoot()
+			lines := Read(s, ReadConfig{Brokers: brokers, Topic: topic, EndOffsets: true,
+				MaxPollRecords: 5, MaxBundleAdvance: 20 * time.Second, CheckpointEvery: 5 * time.Second})
+			passert.EqualsList(s, beam.ParDo(s, flattenLines, lines), want)
+			done := make(chan error, 1)
+			go func() { done <- ptest.Run(p) }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(120 * time.Second):
+				t.Fatal("bounded read did not end")
+			}
+		})
+	}
+}
