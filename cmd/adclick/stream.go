@@ -69,7 +69,7 @@ func (o *streamOptions) register(fs *flag.FlagSet) {
 	o.topics.register(fs)
 	fs.StringVar(&o.group, "group", "adclick-stream", "consumer group whose committed offsets are the job's safe restart points")
 	fs.DurationVar(&o.lateness, "allowed-lateness", 5*time.Minute, "a click whose window closed more than this before the watermark is too late")
-	fs.DurationVar(&o.early, "early-firing", 2*time.Second, "processing-time interval of early panes")
+	fs.DurationVar(&o.early, "early-firing", time.Second, "how often a key emits what changed, in event time on the job's watermark (which follows the clock while the job keeps up)")
 	fs.DurationVar(&o.wmDelay, "watermark-delay", 5*time.Second, "watermark = newest event time - this")
 	fs.DurationVar(&o.idle, "idle-timeout", 10*time.Second, "a partition idle this long advances its watermark with the clock")
 	fs.StringVar(&o.start, "start-offset", "earliest", "where to start without a committed offset: earliest or latest")
