@@ -11,7 +11,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/adclick/adclick/io/clickgen"
@@ -131,6 +133,17 @@ func runAllInOne(ctx context.Context, env *cliEnv, args []string) error {
 	g.Go(func() error { return ignoreCancel(srv.ListenAndServe(ctx, *listen)) })
 
 	g.Go(func() error { return printLive(ctx, env, st, agg.WindowSizes[0]) })
+
+	// 6. Keep the in-memory broker from growing with uptime.
+	acl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		return fmt.Errorf("admin client of the embedded broker: %w", err)
+	}
+	defer acl.Close()
+	trim := &brokerTrim{adm: kadm.NewClient(acl), log: env.log, keep: 10 * time.Minute, deadKeep: 10_000,
+		groups: map[string][]string{rawTopic: {"adclick-dbwriter-raw"}, resultsTopic: {"adclick-dbwriter-results"}, deadTopic: nil},
+		byTime: map[string]bool{rawTopic: true}}
+	g.Go(func() error { return trim.run(ctx, 30*time.Second) })
 
 	env.log.Info("all-in-one running: open the dashboard; Ctrl-C stops",
 		"dashboard", "http://"+*listen+"/", "api_example", "http://"+*listen+"/ads/popular_ads?window_size=1",
