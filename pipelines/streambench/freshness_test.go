@@ -238,7 +238,8 @@ func benchFreshness(b *testing.B, rate int) {
 		sleep(freshWindow)
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		b.Logf("window %d (%v): RSS %.0f MiB, Go heap in use %.0f MiB, consumed %d lines", i+1,
+		// To stderr: the testing package truncates a benchmark's long log.
+		fmt.Fprintf(os.Stderr, "freshness rate %d window %d (%v): RSS %.0f MiB, Go heap in use %.0f MiB, consumed %d lines\n", rate, i+1,
 			time.Since(measureFrom).Round(time.Second), rssMiB(), float64(ms.HeapInuse)/(1<<20), consumed.Load()-consumed0)
 	}
 	measureTo := time.Now()
