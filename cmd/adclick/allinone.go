@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,7 +72,10 @@ func runAllInOne(ctx context.Context, env *cliEnv, args []string) error {
 	sc := storeio.Config{Backend: storeio.Pebble, Path: filepath.Join(*dataDir, "pebble")}
 
 	const rawTopic, resultsTopic, deadTopic = "adclick-raw", "adclick-results", "adclick-dead-letters"
-	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(*partitions), rawTopic, resultsTopic, deadTopic))
+	// Small segments: kfake frees a deleted record's memory only with its
+	// whole segment (brokerTrim), and its default segment is 100 MB.
+	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(*partitions), rawTopic, resultsTopic, deadTopic),
+		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": strconv.Itoa(1 << 20)}))
 	if err != nil {
 		return fmt.Errorf("starting the embedded Kafka broker: %w", err)
 	}
