@@ -83,15 +83,6 @@ func mergeMinutePartials(a, b MinutePartial) MinutePartial {
 	return out
 }
 
-// clicks is the number of clicks in p.
-func (p MinutePartial) clicks() int {
-	n := 0
-	for _, q := range p.Parts {
-		n += len(q.Entries)
-	}
-	return n
-}
-
 // sortByAd sorts p's ads (and their parts) by ad id.
 func (p *MinutePartial) sortByAd() {
 	idx := make([]int, len(p.Ads))

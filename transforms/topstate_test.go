@@ -54,4 +54,3 @@ func TestTopStageStateIsBounded(t *testing.T) {
 		t.Errorf("cutoff %d, newest minute kept: %v", acc.cutoff, slices.Max(keys(acc.minutes)))
 	}
 }
-
