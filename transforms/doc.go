@@ -6,17 +6,20 @@
 // Shape of the composite, and why:
 //
 //	Lines ─► [fused: parse+validate ─► too-late check ─► dedup ─► per-bundle
-//	          pre-aggregation by (ad, minute)] ─► partials ─► 1-min windows,
-//	          watermark trigger ─► merge ─► counts, filtered counts
-//	                                    └─► per-minute snapshot ─► W-minute
-//	                                        sliding windows ─► top-N
+//	          pre-aggregation] ─► one MinutePartial per (minute, shard of the ad)
+//	  batch:     merge per key ─► counts, filtered counts
+//	                          └─► all minutes under one key ─► sliding top-N (rank.go)
+//	  streaming: count stage, keyed state (countstate.go) ─► counts, filtered counts
+//	                          └─► top stage, keyed state (topstate.go) ─► top-N
 //
 // Per-click work stays inside one fused DoFn: any per-click shuffle or state
 // call caps a Beam job at tens of thousands of clicks per second, while the
 // fused stage runs at the speed of the parser. What crosses the shuffle is one
-// partial per (ad, minute, bundle), carrying the 128-bit hashes of the click
-// ids it counted, so duplicates that landed in different bundles, on
-// different workers or before and after a restart still merge to one click.
-// Results are accumulating and monotone: sinks overwrite by key, which is the
-// exactly-once contract (SPEC §2).
+// partial per (minute, shard, bundle), carrying every ad's 128-bit id hashes,
+// so the runner's work follows the open minutes, not the ads or the click
+// rate, and duplicates that landed in different bundles, on different workers
+// or before and after a restart still merge to one click. Streaming uses no
+// runner windows: the too-late rule is the fused stage's alone, and state is
+// cleared by event-time timers. Results are monotone (each emission carries
+// the full value so far) and sinks merge, which is the exactly-once contract.
 package transforms
