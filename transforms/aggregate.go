@@ -10,13 +10,15 @@ import (
 // Outputs are what the aggregation composite produces.
 type Outputs struct {
 	// Records are result.Record values: per-ad counts, filtered counts and
-	// top-N lists, as accumulating panes (overwrite by Record.Key). Set for
+	// top-N lists, each carrying the full value so far (sinks merge by
+	// Record.Key). Set for
 	// batch only: prism hangs flattening unbounded collections (#33815), so
 	// streaming sinks consume RecordParts one by one instead.
 	Records beam.PCollection
-	// RecordParts are the same records as several collections: counts and
-	// filtered counts (two collections in batch, one per merge stage), then
-	// one per top-N window size.
+	// RecordParts are the same records as several collections. Batch: counts
+	// and filtered counts (two collections, one per merge stage), then one
+	// per top-N window size. Streaming (StreamingParts): counts and filtered
+	// counts, then top lists.
 	RecordParts []beam.PCollection
 	// DeadLetters are DeadLetter values, one per rejected line.
 	DeadLetters beam.PCollection

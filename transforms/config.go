@@ -10,9 +10,9 @@ import (
 // Config is what the aggregation composite needs to know. The zero value is
 // not valid; start from DefaultConfig.
 type Config struct {
-	// Streaming selects watermark triggers with early and late firings and the
-	// too-late rule. Batch (false) counts every valid unique click: nothing is
-	// late (SPEC §2).
+	// Streaming selects the keyed-state stages that emit results as clicks
+	// arrive, and the too-late rule. Batch (false) counts every valid unique
+	// click: nothing is late (SPEC §2).
 	Streaming bool
 	// AllowedLateness: a click whose window closed more than this long before
 	// the source's watermark is too late (SPEC §2). Default 5 minutes.
