@@ -75,7 +75,7 @@
 // record in a minute more than MaxSkew in the future is tracked in the clamped
 // minute.
 //
-// Prism: the watermark stall NOTES.md reports for unbounded sources that
+// Prism: the watermark stall reported upstream (apache/beam#39446) for unbounded sources that
 // start empty (#39446) did not show with this reader: it reports a watermark
 // at every self-checkpoint, idle or not, and a window over data produced after
 // the start fires (TestWatermarkIdlePartition).

@@ -176,7 +176,7 @@ func windowedCount(s beam.Scope, brokers []string, in, out string, win time.Dura
 // window).
 //
 // "topic empty at start" produces only once the pipeline has run for a while,
-// which is where NOTES.md reports a prism watermark stall (#39446): the
+// which is where a prism watermark stall was reported upstream (#39446): the
 // records are then recent (older ones would be behind the idle watermark, i.e.
 // late, and rightly dropped), so the window is 5 s long to fire quickly.
 func TestWatermarkIdlePartition(t *testing.T) {
