@@ -256,19 +256,16 @@ func (a *topAcc) windowDirty(last, span int64) bool {
 	return false
 }
 
-// fullTop sums every ad over the window's minutes.
+// fullTop sums every ad over the window's minutes (topOfSums, which batch
+// tests pin).
 func (f *topStreamFn) fullTop(acc *topAcc, last, span int64) []result.AdCount {
-	sums := map[string]int64{}
+	window := make(map[int64]map[string]int64, span/60+1)
 	for m := last - span; m <= last; m += 60 {
-		for ad, c := range acc.minutes[m] {
-			sums[ad] += c
+		if ads, ok := acc.minutes[m]; ok {
+			window[m] = ads
 		}
 	}
-	all := make([]result.AdCount, 0, len(sums))
-	for ad, c := range sums {
-		all = append(all, result.AdCount{AdID: ad, Count: c})
-	}
-	return topOf(all, f.N)
+	return topOfSums(window, f.N)
 }
 
 // updateTops recomputes the lists of the changed windows of size w (their
