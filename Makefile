@@ -28,11 +28,11 @@ recount: build
 	@grep '"window_size":1,' .cache/results.jsonl | sort | tail -1 | cut -c1-300
 
 # Everything, including the integration tests against a real Apache Kafka and
-# Apache Cassandra that io/testenv/run.sh fetches from Maven Central and starts
+# Apache Cassandra that testing/testenv/run.sh fetches from Maven Central and starts
 # on 127.0.0.1, and the dashboard test in headless Chromium.
 test:
 	bash queryapi/testdata/ensure-chromium.sh
-	io/testenv/run.sh $(GO) test -count=1 -timeout 45m ./...
+	testing/testenv/run.sh $(GO) test -count=1 -timeout 45m ./...
 
 # Unit tests only (no servers): a fast local loop. Never in CI.
 test-unit:
@@ -41,7 +41,7 @@ test-unit:
 # Benchmarks: Go benchmarks (figures in BENCHMARKS.md). Each is reported next
 # to a baseline measured in the same run.
 bench:
-	io/testenv/run.sh $(GO) test -run '^$$' -bench . -benchtime 3x ./...
+	testing/testenv/run.sh $(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
 lint:
 	$(GO) vet ./...

@@ -11,12 +11,12 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/adclick/adclick/io/clickgen"
+	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/io/textlines"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/runners"
+	"github.com/adclick/adclick/testing/clickgen"
 	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/click"
 )
 
 const benchLines = 1_000_000

@@ -12,18 +12,18 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/adclick/adclick/io/clickgen"
-	"github.com/adclick/adclick/io/dbwriter"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/kafkaio"
-	"github.com/adclick/adclick/io/logwatch"
 	"github.com/adclick/adclick/io/store"
 	"github.com/adclick/adclick/io/store/pebblestore"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/runners"
+	"github.com/adclick/adclick/services/dbwriter"
+	"github.com/adclick/adclick/services/logwatch"
+	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/reference"
 	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/reference"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 // TestLogToStores pushes a click log with duplicates, late, too-late and

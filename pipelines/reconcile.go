@@ -16,11 +16,12 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/runners"
 	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 // DefaultThreshold is the relative difference reconciliation tolerates
@@ -29,7 +30,7 @@ const DefaultThreshold = 0.001
 
 // ReconcileOptions say what to check and whether to repair it.
 type ReconcileOptions struct {
-	Store    storeio.Config
+	Store    backend.Config
 	From, To time.Time // the minutes [From, To)
 	// Config is the aggregation configuration: its WindowSizes bound how far a
 	// repair replay reads around its range and rewrites top-N lists. Run in
@@ -172,7 +173,7 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (*Report, error) {
 	from, to := o.From.UTC(), o.To.UTC()
 	rep := &Report{From: from, To: to, StartedAt: start.UTC(), Threshold: o.Threshold}
 
-	st, err := storeio.Open(ctx, o.Store, nil)
+	st, err := backend.Open(ctx, o.Store, nil)
 	if err != nil {
 		return nil, fmt.Errorf("reconcile: open the store: %w", err)
 	}

@@ -10,11 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/adclick/adclick/io/clickgen"
-	"github.com/adclick/adclick/io/storeio"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/pipelines"
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/reference"
+	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/reference"
 )
 
 func TestReconcilePebble(t *testing.T)    { testReconcile(t, pebbleStore(t), 12000) }
@@ -26,7 +26,7 @@ func TestReconcileCassandra(t *testing.T) { testReconcile(t, cassandraStore(t), 
 // total difference equal to the generator's too-late count — above the
 // threshold; --repair replays the affected minutes, after which the check is
 // clean and the store serves the reference recount.
-func testReconcile(t *testing.T, cfg storeio.Config, n int) {
+func testReconcile(t *testing.T, cfg backend.Config, n int) {
 	ctx := context.Background()
 	l := genLog(t, n)
 	st := openStore(t, cfg)
@@ -159,7 +159,7 @@ func TestReconcileErrors(t *testing.T) {
 		{"negative threshold", pipelines.ReconcileOptions{Store: cfg, From: at, To: at.Add(time.Hour), Config: testConfig(), Threshold: -1}, "threshold"},
 		{"threshold above 1", pipelines.ReconcileOptions{Store: cfg, From: at, To: at.Add(time.Hour), Config: testConfig(), Threshold: 2}, "threshold"},
 		{"chunk not whole minutes", pipelines.ReconcileOptions{Store: cfg, From: at, To: at.Add(time.Hour), Config: testConfig(), Chunk: 90 * time.Second}, "chunk"},
-		{"bad store", pipelines.ReconcileOptions{Store: storeio.Config{Backend: storeio.Cassandra}, From: at, To: at.Add(time.Hour), Config: testConfig()}, "needs hosts"},
+		{"bad store", pipelines.ReconcileOptions{Store: backend.Config{Backend: backend.Cassandra}, From: at, To: at.Add(time.Hour), Config: testConfig()}, "needs hosts"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := pipelines.Reconcile(context.Background(), tc.o); err == nil || !strings.Contains(err.Error(), tc.contains) {

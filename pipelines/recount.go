@@ -7,9 +7,10 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/textlines"
 	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 func init() {
@@ -19,7 +20,7 @@ func init() {
 }
 
 // RecountFiles is the bounded recount of click log files: read the files,
-// aggregate them as a batch, and write result records (SPEC §4) as JSON
+// aggregate them as a batch, and write result records (docs/spec.md §4) as JSON
 // lines to outPath and dead letters to deadPath (skipped when empty).
 func RecountFiles(s beam.Scope, paths []string, cfg transforms.Config, outPath, deadPath string) error {
 	if len(paths) == 0 {
@@ -41,7 +42,7 @@ func RecountFiles(s beam.Scope, paths []string, cfg transforms.Config, outPath, 
 	return nil
 }
 
-// WriteRecords writes the result records of every collection as SPEC §4
+// WriteRecords writes the result records of every collection as docs/spec.md §4
 // JSON lines to one file, which appears once complete.
 func WriteRecords(s beam.Scope, path string, records ...beam.PCollection) {
 	s = s.Scope("WriteRecords")
@@ -56,7 +57,7 @@ func recordJSON(r result.Record, emit func(string)) {
 	emit(string(r.AppendJSON(nil)))
 }
 
-func deadLetterJSON(d transforms.DeadLetter, emit func(string)) error {
+func deadLetterJSON(d click.DeadLetter, emit func(string)) error {
 	b, err := deadLetterBytes(d)
 	if err != nil {
 		return err
@@ -65,7 +66,7 @@ func deadLetterJSON(d transforms.DeadLetter, emit func(string)) error {
 	return nil
 }
 
-func deadLetterBytes(d transforms.DeadLetter) ([]byte, error) {
+func deadLetterBytes(d click.DeadLetter) ([]byte, error) {
 	b, err := json.Marshal(d)
 	if err != nil {
 		return nil, fmt.Errorf("pipelines: encode dead letter: %w", err)

@@ -13,11 +13,12 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/runners"
 	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 func init() {
@@ -35,7 +36,7 @@ const (
 
 // ParseMinute parses a time the commands accept: RFC 3339
 // (2024-01-01T10:00:00Z), YYYY-MM-DDTHH:MM (UTC) or Unix epoch seconds. The
-// time must be a whole minute within SPEC §1's years 2000–2100.
+// time must be a whole minute within docs/spec.md §1's years 2000–2100.
 func ParseMinute(v string) (time.Time, error) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -96,7 +97,7 @@ func CheckRange(from, to time.Time) error {
 
 // ReplayOptions say what to recalculate and how.
 type ReplayOptions struct {
-	Store    storeio.Config
+	Store    backend.Config
 	From, To time.Time // the minutes [From, To) to recalculate
 	// OpenFrom, when set, is the first minute still open to late clicks in
 	// the streaming job (the commands pass now − allowed lateness − margin,
@@ -222,7 +223,7 @@ func replay(ctx context.Context, o ReplayOptions, st store.Store) (ReplayResult,
 
 	if st == nil {
 		var err error
-		if st, err = storeio.Open(ctx, o.Store, nil); err != nil {
+		if st, err = backend.Open(ctx, o.Store, nil); err != nil {
 			return res, fmt.Errorf("replay: open the store: %w", err)
 		}
 		defer st.Close()
@@ -296,10 +297,10 @@ func recordMinute(r result.Record) int64 {
 
 // RecountStore is `adclick aggregate --from-store`: read the raw clicks of
 // [from, to) from a store, aggregate them in batch and write result records
-// (SPEC §4) as JSON lines to outPath — the same records a recount of the
+// (docs/spec.md §4) as JSON lines to outPath — the same records a recount of the
 // clicks' original log file gives (top-N lists included for the minutes
 // after the last click that a window still covers).
-func RecountStore(s beam.Scope, st storeio.Config, from, to time.Time, cfg transforms.Config, read storeio.ReadOptions, outPath string) error {
+func RecountStore(s beam.Scope, st backend.Config, from, to time.Time, cfg transforms.Config, read storeio.ReadOptions, outPath string) error {
 	if err := CheckRange(from, to); err != nil {
 		return err
 	}

@@ -7,16 +7,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/adclick/adclick/io/storeio"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/click"
 )
 
 // loadBenchStore writes the valid clicks of the first n lines of the
 // generated 1M-line bench log (benchLog) into the raw store, outside the
 // timer, and returns how many unique clicks it holds.
-func loadBenchStore(b *testing.B, cfg storeio.Config, n int) int64 {
+func loadBenchStore(b *testing.B, cfg backend.Config, n int) int64 {
 	b.Helper()
 	f, err := os.Open(benchLog(b))
 	if err != nil {
@@ -57,7 +57,7 @@ func loadBenchStore(b *testing.B, cfg storeio.Config, n int) int64 {
 // store, the batch composite with window sizes 1, 5, 15, 60, the upsert of
 // every record into a new generation and its commit — start-up included.
 // events/s = unique stored clicks replayed per second.
-func benchReplay(b *testing.B, cfg storeio.Config, lines int) {
+func benchReplay(b *testing.B, cfg backend.Config, lines int) {
 	clicks := loadBenchStore(b, cfg, lines)
 	from := time.Date(2024, 1, 1, 9, 50, 0, 0, time.UTC)
 	to := from.Add(30 * time.Minute)

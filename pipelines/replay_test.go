@@ -18,17 +18,18 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/gocql/gocql"
 
-	"github.com/adclick/adclick/io/clickgen"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/io/store/cassandrastore"
 	"github.com/adclick/adclick/io/storeio"
-	"github.com/adclick/adclick/io/testenv"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/runners"
+	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/reference"
+	"github.com/adclick/adclick/testing/testenv"
 	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/reference"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 // Test data: a generated log with duplicates, late, too-late and malformed
@@ -76,8 +77,8 @@ func genLog(t testing.TB, n int) testLog {
 // awaitSwitch waits until another handle of cfg's store sees a generation
 // commit: at once on Pebble (one store per process), within the generation
 // cache TTL (1 s) on Cassandra.
-func awaitSwitch(cfg storeio.Config) {
-	if cfg.Backend == storeio.Cassandra {
+func awaitSwitch(cfg backend.Config) {
+	if cfg.Backend == backend.Cassandra {
 		time.Sleep(1500 * time.Millisecond)
 	}
 }
@@ -90,11 +91,11 @@ func testConfig() transforms.Config {
 }
 
 // pebbleStore is a fresh Pebble directory. Not t.TempDir: pipeline DoFns
-// hold their own references to the process-shared store (storeio.Open) and
+// hold their own references to the process-shared store (backend.Open) and
 // release them in Teardown, which the runner may call after the pipeline
 // returned — a background compaction can still be writing when the test
 // ends. Removal is retried briefly and a failure only logged.
-func pebbleStore(t testing.TB) storeio.Config {
+func pebbleStore(t testing.TB) backend.Config {
 	dir, err := os.MkdirTemp("", "adclick-pipelines-")
 	if err != nil {
 		t.Fatal(err)
@@ -112,12 +113,12 @@ func pebbleStore(t testing.TB) storeio.Config {
 			time.Sleep(100 * time.Millisecond)
 		}
 	})
-	return storeio.Config{Backend: storeio.Pebble, Path: filepath.Join(dir, "db")}
+	return backend.Config{Backend: backend.Pebble, Path: filepath.Join(dir, "db")}
 }
 
 // cassandraStore migrates a fresh keyspace on the real Cassandra (failing
 // the test when none runs) and drops it at the end.
-func cassandraStore(t testing.TB) storeio.Config {
+func cassandraStore(t testing.TB) backend.Config {
 	hosts := testenv.Cassandra(t)
 	ks := fmt.Sprintf("adclick_pl_%d", rand.Uint32())
 	if err := cassandrastore.Migrate(context.Background(), cassandrastore.MigrateOptions{Hosts: hosts, Keyspace: ks}); err != nil {
@@ -131,12 +132,12 @@ func cassandraStore(t testing.TB) storeio.Config {
 			s.Close()
 		}
 	})
-	return storeio.Config{Backend: storeio.Cassandra, Hosts: hosts, Keyspace: ks, ReadConsistency: "ONE", WriteConsistency: "ONE"}
+	return backend.Config{Backend: backend.Cassandra, Hosts: hosts, Keyspace: ks, ReadConsistency: "ONE", WriteConsistency: "ONE"}
 }
 
-func openStore(t testing.TB, cfg storeio.Config) store.Store {
+func openStore(t testing.TB, cfg backend.Config) store.Store {
 	t.Helper()
-	st, err := storeio.Open(context.Background(), cfg, nil)
+	st, err := backend.Open(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,10 +158,10 @@ func writeRaw(t testing.TB, st store.Store, clicks []click.Click) {
 
 // writeLive aggregates lines with the composite (cfg as given, so a test
 // can set FaultCountryAs) and writes the records into the live generation.
-func writeLive(t testing.TB, st storeio.Config, lines [][]byte, cfg transforms.Config) {
+func writeLive(t testing.TB, st backend.Config, lines [][]byte, cfg transforms.Config) {
 	t.Helper()
 	p, s := beam.NewPipelineWithRoot()
-	out, err := transforms.Aggregate(s, beam.Create(s, transforms.Lines{Lines: lines, Watermark: transforms.NoWatermark}), cfg)
+	out, err := transforms.Aggregate(s, beam.Create(s, click.Lines{Lines: lines, Watermark: click.NoWatermark}), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func TestReplayCassandra(t *testing.T) { testReplay(t, cassandraStore(t), 6000) 
 // the reference recount there — counts, filtered counts and top lists whose
 // windows reach back before the range — and leaves the minutes outside the
 // range as they were; a second replay, on the direct runner, changes nothing.
-func testReplay(t *testing.T, cfg storeio.Config, n int) {
+func testReplay(t *testing.T, cfg backend.Config, n int) {
 	ctx := context.Background()
 	l := genLog(t, n)
 	st := openStore(t, cfg)
@@ -330,7 +331,7 @@ func TestReplayErrors(t *testing.T) {
 		{"reversed", pipelines.ReplayOptions{Store: cfg, From: at.Add(time.Minute), To: at, Config: testConfig()}, "empty"},
 		{"not whole minutes", pipelines.ReplayOptions{Store: cfg, From: at.Add(time.Second), To: at.Add(time.Hour), Config: testConfig()}, "whole minutes"},
 		{"no from", pipelines.ReplayOptions{Store: cfg, To: at, Config: testConfig()}, "both"},
-		{"bad store", pipelines.ReplayOptions{Store: storeio.Config{Backend: "mysql"}, From: at, To: at.Add(time.Hour), Config: testConfig()}, "unknown store backend"},
+		{"bad store", pipelines.ReplayOptions{Store: backend.Config{Backend: "mysql"}, From: at, To: at.Add(time.Hour), Config: testConfig()}, "unknown store backend"},
 		{"bad config", pipelines.ReplayOptions{Store: cfg, From: at, To: at.Add(time.Hour), Config: transforms.Config{}}, "window size"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -380,7 +381,7 @@ func TestReplayAtomicCassandra(t *testing.T) { testReplayAtomic(t, cassandraStor
 
 // testReplayAtomic reads while a replay runs: every read of the whole range
 // sees the old (faulty) values or the new (correct) ones, never a mix.
-func testReplayAtomic(t *testing.T, cfg storeio.Config, n int) {
+func testReplayAtomic(t *testing.T, cfg backend.Config, n int) {
 	ctx := context.Background()
 	l := genLog(t, n)
 	st := openStore(t, cfg)

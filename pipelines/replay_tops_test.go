@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/adclick/adclick/io/clickgen"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/io/storeio"
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/pipelines"
+	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/reference"
 	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/reference"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 // The production top-N configuration (transforms.DefaultConfig, README): the
@@ -140,7 +140,7 @@ func TestReplayWindowsAfterToCassandra(t *testing.T) {
 	testReplayWindowsAfterTo(t, cassandraStore(t), 15000)
 }
 
-// testReplayWindowsAfterTo is issue 18's drill. The store holds what a
+// testReplayWindowsAfterTo is a recalculation drill. The store holds what a
 // faulty streaming run stored for 130 minutes of traffic: GB counted as UK
 // (transforms.Config.FaultCountryAs) and, as the streaming job does, the
 // too-late clicks left out. The GB-as-UK fault alone cannot show in a top
@@ -151,7 +151,7 @@ func TestReplayWindowsAfterToCassandra(t *testing.T) {
 // every top list — 1, 5, 15 and 60 minutes, top 100 — ending in
 // [from, to + 59 min), the lists that end after to included; everything
 // else stays as it was.
-func testReplayWindowsAfterTo(t *testing.T, cfg storeio.Config, n int) {
+func testReplayWindowsAfterTo(t *testing.T, cfg backend.Config, n int) {
 	ctx := context.Background()
 	l := genLongLog(t, n, 130*time.Minute)
 	if l.to.Sub(l.from) <= prodMaxW {
@@ -240,7 +240,7 @@ func TestReplayWholeRangeFromRawCassandra(t *testing.T) {
 // reference recount defines — every count and every top list, those of
 // windows that end up to 59 minutes after the last click's minute included —
 // and nothing else.
-func testReplayWholeRangeFromRaw(t *testing.T, cfg storeio.Config, n int) {
+func testReplayWholeRangeFromRaw(t *testing.T, cfg backend.Config, n int) {
 	l := genLongLog(t, n, 80*time.Minute)
 	st := openStore(t, cfg)
 	writeRaw(t, st, l.clicks)

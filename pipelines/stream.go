@@ -7,9 +7,10 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/kafkaio"
 	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 func init() {
@@ -94,7 +95,7 @@ func recordKV(r result.Record) ([]byte, []byte) {
 	return []byte(r.Key()), r.AppendJSON(nil)
 }
 
-func deadLetterKV(d transforms.DeadLetter) ([]byte, []byte) {
+func deadLetterKV(d click.DeadLetter) ([]byte, []byte) {
 	b, _ := deadLetterBytes(d)
 	return []byte(d.Reason), b
 }

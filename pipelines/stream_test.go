@@ -11,21 +11,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/adclick/adclick/io/testenv"
+	"github.com/adclick/adclick/testing/testenv"
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/adclick/adclick/io/clickgen"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/kafkaio"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/runners"
+	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/reference"
 	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/reference"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 // produceLines publishes lines to topic keyed by ad_id with the event time as
@@ -40,7 +40,7 @@ func produceLines(t *testing.T, brokers []string, topic string, lines [][]byte) 
 	var p click.Parser
 	ctx := context.Background()
 	for _, l := range lines {
-		r := &kgo.Record{Value: l, Timestamp: time.Now(), Headers: []kgo.RecordHeader{{Key: kafkaio.NoEventTimeHeader}}}
+		r := &kgo.Record{Value: l, Timestamp: time.Now(), Headers: []kgo.RecordHeader{{Key: click.NoEventTimeHeader}}}
 		if c, err := p.Parse(l); err == nil {
 			r.Key, r.Timestamp, r.Headers = []byte(c.AdID), time.UnixMilli(c.Time), nil
 		}
@@ -90,7 +90,7 @@ func TestStream(t *testing.T) {
 }
 
 // onEachKafka runs test against the in-process kfake and against the real
-// Kafka io/testenv started (failing, not skipping, without it).
+// Kafka testing/testenv started (failing, not skipping, without it).
 func onEachKafka(t *testing.T, test func(t *testing.T, brokers []string)) {
 	t.Run("kfake", func(t *testing.T) {
 		c, err := kfake.NewCluster(kfake.NumBrokers(1))

@@ -12,11 +12,11 @@ import (
 
 	"github.com/adclick/adclick/io/store/cassandrastore"
 	"github.com/adclick/adclick/io/store/pebblestore"
-	"github.com/adclick/adclick/io/testenv"
+	"github.com/adclick/adclick/testing/testenv"
 )
 
 // backends lists the stores the end-to-end tests run against: the test fake,
-// the embedded Pebble store and Cassandra (the real server io/testenv
+// the embedded Pebble store and Cassandra (the real server testing/testenv
 // starts; the test fails without it unless ADCLICK_SKIP_INTEGRATION=1).
 func backends(t *testing.T) []backend {
 	return []backend{memBackend(), pebbleBackend(), cassandraBackend()}

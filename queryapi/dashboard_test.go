@@ -20,11 +20,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/io/store"
 	"github.com/adclick/adclick/queryapi/internal/demodata"
 	"github.com/adclick/adclick/queryapi/internal/memstore"
 	"github.com/adclick/adclick/queryapi/metrics"
-	"github.com/adclick/adclick/transforms/click"
 )
 
 // envScreenshot, when set to a file path, makes TestDashboardInChromium also

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/domain/result"
 )
 
 func TestFastJSONMatchesEncodingJSON(t *testing.T) {

@@ -8,10 +8,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/domain/result"
 )
 
-// Limits of the query parameters (SPEC §1 bounds ids and attributes to 256 bytes).
+// Limits of the query parameters (docs/spec.md §1 bounds ids and attributes to 256 bytes).
 const (
 	maxIDBytes = 256
 	// maxUnix is 9999-12-31T23:59:00Z: every accepted time renders as RFC 3339.
@@ -38,7 +38,7 @@ func quote(v string) string {
 
 const timeForms = "RFC 3339 (2024-01-01T10:00:00Z), YYYY-MM-DDTHH:MM in UTC (2024-01-01T10:00) or epoch seconds (1704103200)"
 
-// parseMinute parses a SPEC §3 time and requires a whole UTC minute. It
+// parseMinute parses a docs/spec.md §3 time and requires a whole UTC minute. It
 // returns Unix seconds.
 func parseMinute(name, v string) (int64, error) {
 	if v == "" {
@@ -97,7 +97,7 @@ func parseSmallInt(name, v string) (int, error) {
 	return n, nil
 }
 
-// parseFilterID checks "dimension:value" against the SPEC §2 dimensions.
+// parseFilterID checks "dimension:value" against the docs/spec.md §2 dimensions.
 func parseFilterID(v string) (string, error) {
 	dim, val, ok := strings.Cut(v, ":")
 	if !ok {
@@ -121,7 +121,7 @@ func parseFilterID(v string) (string, error) {
 	return v, nil
 }
 
-// checkID enforces SPEC §1's id rule (1-256 bytes of UTF-8) on a path
+// checkID enforces docs/spec.md §1's id rule (1-256 bytes of UTF-8) on a path
 // parameter.
 func checkID(name, v string) error {
 	if v == "" {

@@ -11,12 +11,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
 	"github.com/adclick/adclick/queryapi/internal/demodata"
-	"github.com/adclick/adclick/transforms/result"
 )
 
-// TestPopularAdsDefaultMinute pins issue 15's fix: without `minute`,
+// TestPopularAdsDefaultMinute pins the default window: without `minute`,
 // popular_ads answers the window that ends at the newest minute with data
 // (M), not the newest stored list (M+W-1, a window ending in the future), and
 // never a window that ends after now.

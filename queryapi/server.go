@@ -1,4 +1,4 @@
-// Package queryapi is adclick's query service (SPEC §3): the REST API that
+// Package queryapi is adclick's query service (docs/spec.md §3): the REST API that
 // advertisers and the dashboard read, served from the aggregation store, with
 // bearer-token access control, per-client rate limiting, Prometheus metrics,
 // an OpenAPI 3 document and the embedded dashboard page.
@@ -33,8 +33,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 // Reader is the part of the aggregation store the query API uses; every
@@ -452,9 +452,9 @@ func (s *Server) popularAds(w http.ResponseWriter, r *http.Request, q map[string
 // window that ends at the newest minute with data, never later than now.
 //
 // The newest stored list is not that window: the pipeline writes a list for
-// every minute whose window holds a click (SPEC §4), so a click in minute D
+// every minute whose window holds a click (docs/spec.md §4), so a click in minute D
 // makes lists up to D+W-1, and the newest W-minute list ends W-1 minutes
-// after the newest data — in the future while clicks arrive (issue 15: "the
+// after the newest data — in the future while clicks arrive (before this rule "the
 // last hour" at 09:03 answered the window ending 10:02, which held one
 // minute of data). The newest data minute is therefore the newest list's
 // minute minus W-1. A click stamped ahead of the clock would still push that

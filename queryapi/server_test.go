@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 func TestAggregatedCount(t *testing.T) {

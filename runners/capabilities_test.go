@@ -17,7 +17,9 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/io/kafkaio"
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/runners"
@@ -68,7 +70,7 @@ func recountStoreJob(t *testing.T) *beam.Pipeline {
 	t.Helper()
 	p, s := beam.NewPipelineWithRoot()
 	from := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	st := storeio.Config{Backend: storeio.Cassandra, Hosts: []string{"cassandra.invalid"}}
+	st := backend.Config{Backend: backend.Cassandra, Hosts: []string{"cassandra.invalid"}}
 	err := pipelines.RecountStore(s, st, from, from.Add(time.Hour), transforms.DefaultConfig(), storeio.ReadOptions{},
 		filepath.Join(t.TempDir(), "out.jsonl"))
 	if err != nil {
@@ -212,15 +214,15 @@ func (f *finalizeFn) ProcessElement(bf beam.BundleFinalization, _ string, _ int)
 // unbounded input it would hold its bundle forever on Flink.
 type noCheckpointSDF struct{}
 
-func (*noCheckpointSDF) CreateInitialRestriction(transforms.Lines) offsetrange.Restriction {
+func (*noCheckpointSDF) CreateInitialRestriction(click.Lines) offsetrange.Restriction {
 	return offsetrange.Restriction{Start: 0, End: 1}
 }
 
-func (*noCheckpointSDF) SplitRestriction(_ transforms.Lines, r offsetrange.Restriction) []offsetrange.Restriction {
+func (*noCheckpointSDF) SplitRestriction(_ click.Lines, r offsetrange.Restriction) []offsetrange.Restriction {
 	return []offsetrange.Restriction{r}
 }
 
-func (*noCheckpointSDF) RestrictionSize(_ transforms.Lines, r offsetrange.Restriction) float64 {
+func (*noCheckpointSDF) RestrictionSize(_ click.Lines, r offsetrange.Restriction) float64 {
 	return r.Size()
 }
 
@@ -228,14 +230,14 @@ func (*noCheckpointSDF) CreateTracker(r offsetrange.Restriction) *sdf.LockRTrack
 	return sdf.NewLockRTracker(offsetrange.NewTracker(r))
 }
 
-func (*noCheckpointSDF) ProcessElement(rt *sdf.LockRTracker, l transforms.Lines, emit func(int)) {
+func (*noCheckpointSDF) ProcessElement(rt *sdf.LockRTracker, l click.Lines, emit func(int)) {
 	for i := rt.GetRestriction().(offsetrange.Restriction).Start; rt.TryClaim(i); i++ {
 		emit(len(l.Lines))
 	}
 }
 
 func init() {
-	register.DoFn3x0[*sdf.LockRTracker, transforms.Lines, func(int)](&noCheckpointSDF{})
+	register.DoFn3x0[*sdf.LockRTracker, click.Lines, func(int)](&noCheckpointSDF{})
 	register.Emitter1[int]()
 	register.Function1x2(toKV)
 	register.DoFn3x1[state.Provider, string, int, error](&mapStateFn{})

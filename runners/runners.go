@@ -23,7 +23,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
 
 	// The direct runner is deprecated upstream; it stays as the batch
-	// cross-check issue 6 asks for.
+	// cross-check of prism.
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/direct" //lint:ignore SA1019 deliberate cross-check runner
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
@@ -221,3 +221,9 @@ func Counters(r beam.PipelineResult, namespace string) map[string]int64 {
 	}
 	return out
 }
+
+// Init prepares the process to run pipelines: Beam's own initialisation,
+// which must run before any pipeline is built. In a worker process started by
+// a runner it runs the worker harness and exits. Packages that run pipelines
+// without importing Beam (services, tests) call this instead.
+func Init() { beam.Init() }

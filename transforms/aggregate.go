@@ -20,7 +20,7 @@ type Outputs struct {
 	// per top-N window size. Streaming (StreamingParts): counts and filtered
 	// counts, then top lists.
 	RecordParts []beam.PCollection
-	// DeadLetters are DeadLetter values, one per rejected line.
+	// DeadLetters are click.DeadLetter values, one per rejected line.
 	DeadLetters beam.PCollection
 	// Valid are Clicks batches of the valid, unique clicks (too-late ones
 	// included, for the raw store). Only set when Config.EmitValid.

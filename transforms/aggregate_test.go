@@ -17,13 +17,13 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 
-	"github.com/adclick/adclick/io/clickgen"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/runners"
+	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/reference"
 	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/reference"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
@@ -38,10 +38,10 @@ func generate(t *testing.T, n int, cfg clickgen.Config) ([][]byte, *clickgen.Tru
 	return lines, truth
 }
 
-func batchesOf(lines [][]byte, size int, wm int64) []transforms.Lines {
-	var out []transforms.Lines
+func batchesOf(lines [][]byte, size int, wm int64) []click.Lines {
+	var out []click.Lines
 	for i := 0; i < len(lines); i += size {
-		out = append(out, transforms.Lines{Lines: lines[i:min(i+size, len(lines))], Watermark: wm})
+		out = append(out, click.Lines{Lines: lines[i:min(i+size, len(lines))], Watermark: wm})
 	}
 	return out
 }
@@ -110,7 +110,7 @@ func TestBatchMatchesReference(t *testing.T) {
 		{"large batches, parsed and aggregated in parallel", 20000, 4096, clickgen.Config{Seed: 5, Ads: 300, Start: start, EventRate: 100,
 			DupShare: 0.2, MalformedShare: 0.05, LateShare: 0.1}, nil},
 		// The seed's cardinality: at least 100k distinct ads, about one
-		// click per (ad, minute) (issue 21).
+		// click per (ad, minute).
 		{"high cardinality", 150000, 8192, clickgen.Config{Seed: 6, Ads: 2_000_000, Uniform: true, Start: start, EventRate: 1000,
 			DupShare: 0.1, MalformedShare: 0.01, LateShare: 0.05}, nil},
 		{"tiny bundles flush early", 3000, 100, clickgen.Config{Seed: 4, Ads: 20, Start: start, EventRate: 20, DupShare: 0.25},
@@ -124,7 +124,7 @@ func TestBatchMatchesReference(t *testing.T) {
 				tt.tc(&cfg)
 			}
 			p, s := beam.NewPipelineWithRoot()
-			out, err := transforms.Aggregate(s, beam.CreateList(s, batchesOf(lines, tt.batch, transforms.NoWatermark)), cfg)
+			out, err := transforms.Aggregate(s, beam.CreateList(s, batchesOf(lines, tt.batch, click.NoWatermark)), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -157,7 +157,7 @@ func TestInvalidConfigIsAnError(t *testing.T) {
 	_, s := beam.NewPipelineWithRoot()
 	cfg := transforms.DefaultConfig()
 	cfg.TopN = 0
-	if _, err := transforms.Aggregate(s, beam.Create(s, transforms.Lines{}), cfg); err == nil {
+	if _, err := transforms.Aggregate(s, beam.Create(s, click.Lines{}), cfg); err == nil {
 		t.Fatal("Aggregate accepted top-N 0")
 	}
 }
@@ -191,7 +191,7 @@ func TestStreamingLateAndDuplicates(t *testing.T) {
 
 	ts := teststream.NewConfig()
 	step := func(wm time.Time, lines ...[]byte) {
-		if err := ts.AddElements(ms(wm), transforms.Lines{Lines: lines, Watermark: ms(wm)}); err != nil {
+		if err := ts.AddElements(ms(wm), click.Lines{Lines: lines, Watermark: ms(wm)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -245,7 +245,7 @@ func TestStreamingLateAndDuplicates(t *testing.T) {
 	}
 }
 
-// TestStreamingEqualsBatch is the property of issue 2: for random arrival
+// TestStreamingEqualsBatch is the central property: for random arrival
 // orders within the allowed lateness, the streaming composite's final values
 // equal the batch composite's (and the reference's).
 func TestStreamingEqualsBatch(t *testing.T) {
@@ -263,7 +263,7 @@ func TestStreamingEqualsBatch(t *testing.T) {
 		// The in-memory copy of the state carries no correctness.
 		{"seed1 without state cache", 1, 3000, clickgen.Config{Ads: 40, EventRate: 5}, true},
 		{"seed4 without state cache", 4, 3000, clickgen.Config{Ads: 40, EventRate: 5}, true},
-		// At least 100k distinct ads (issue 21).
+		// At least 100k distinct ads.
 		{"high cardinality", 5, 130000, clickgen.Config{Ads: 2_000_000, Uniform: true, EventRate: 300}, false},
 	}
 	for _, tc := range cases {
@@ -307,7 +307,7 @@ func TestStreamingEqualsBatch(t *testing.T) {
 				for _, a := range arrivals[i:j] {
 					batch = append(batch, a.line)
 				}
-				if err := ts.AddElements(wm, transforms.Lines{Lines: batch, Watermark: wm}); err != nil {
+				if err := ts.AddElements(wm, click.Lines{Lines: batch, Watermark: wm}); err != nil {
 					t.Fatal(err)
 				}
 				if next := arrivals[j-1].at - 10_000; next > wm {

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"slices"
 
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/domain/result"
 )
 
 // mergeMinuteFn merges the partials of one (minute, shard) by set union per

@@ -12,10 +12,10 @@ import (
 type Config struct {
 	// Streaming selects the keyed-state stages that emit results as clicks
 	// arrive, and the too-late rule. Batch (false) counts every valid unique
-	// click: nothing is late (SPEC §2).
+	// click: nothing is late (docs/spec.md §2).
 	Streaming bool
 	// AllowedLateness: a click whose window closed more than this long before
-	// the source's watermark is too late (SPEC §2). Default 5 minutes.
+	// the source's watermark is too late (docs/spec.md §2). Default 5 minutes.
 	AllowedLateness time.Duration
 	// EarlyFiring is how often a streaming key that received new clicks
 	// emits its changed results, measured in event time on the stages'
@@ -26,7 +26,7 @@ type Config struct {
 	// between the fused stage and the count stage: the parallelism of that
 	// stage per minute. Default 4.
 	Shards int
-	// WindowSizes are the top-N window sizes in minutes (SPEC §2). Default
+	// WindowSizes are the top-N window sizes in minutes (docs/spec.md §2). Default
 	// 1, 5, 15, 60.
 	WindowSizes []int
 	// TopN is the length of each top list. Default 100.
@@ -48,7 +48,7 @@ type Config struct {
 	noStateCache bool
 }
 
-// DefaultConfig returns the SPEC defaults for a batch recount.
+// DefaultConfig returns the defaults of docs/spec.md for a batch recount.
 func DefaultConfig() Config {
 	return Config{
 		AllowedLateness: 5 * time.Minute,

@@ -10,8 +10,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 )
 
 func init() { register.Function2x0(countString) }
@@ -31,8 +31,8 @@ func TestDuplicatesAcrossStagesMerge(t *testing.T) {
 		c := click.Click{EventID: id, AdID: ad, Time: t0.Add(d).UnixMilli()}
 		return c.AppendJSON(nil)
 	}
-	a := Lines{Watermark: NoWatermark, Lines: [][]byte{line("e1", "ad1", time.Second), line("e2", "ad1", 2*time.Second), line("e3", "ad2", 61*time.Second)}}
-	b := Lines{Watermark: NoWatermark, Lines: [][]byte{line("e2", "ad1", 2*time.Second), line("e4", "ad1", 3*time.Second), line("e3", "ad2", 61*time.Second)}}
+	a := click.Lines{Watermark: click.NoWatermark, Lines: [][]byte{line("e1", "ad1", time.Second), line("e2", "ad1", 2*time.Second), line("e3", "ad2", 61*time.Second)}}
+	b := click.Lines{Watermark: click.NoWatermark, Lines: [][]byte{line("e2", "ad1", 2*time.Second), line("e4", "ad1", 3*time.Second), line("e3", "ad2", 61*time.Second)}}
 	p, s := beam.NewPipelineWithRoot()
 	fn := &aggregateLinesFn{LatenessMS: 0, MaxClicks: 1 << 20}
 	pa, _, _ := beam.ParDo3(s.Scope("a"), fn, beam.Create(s.Scope("a"), a))

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/domain/click"
 )
 
 // Parallel work on large batches in the fused stage.

@@ -16,8 +16,8 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
 
-	"github.com/adclick/adclick/io/clickgen"
-	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/testing/clickgen"
 )
 
 // stageRun is everything the fused stage emits for one input.
@@ -27,7 +27,7 @@ type stageRun struct {
 	// union of them must not.
 	partials []string
 	emitted  int // partials emitted, before merging
-	dead     []DeadLetter
+	dead     []click.DeadLetter
 	valid    [][]click.Click
 	metrics  map[string]int64
 }
@@ -35,7 +35,7 @@ type stageRun struct {
 // runLinesFn runs aggregateLinesFn over batches as one bundle. workers < 2
 // parses inline; otherwise batches of at least ppMin lines go through a
 // parallelParser of that many workers.
-func runLinesFn(t *testing.T, batches []Lines, maxClicks, workers, ppMin int) stageRun {
+func runLinesFn(t *testing.T, batches []click.Lines, maxClicks, workers, ppMin int) stageRun {
 	t.Helper()
 	f := &aggregateLinesFn{LatenessMS: (5 * time.Minute).Milliseconds(), MaxClicks: maxClicks, Shards: 4, EmitValid: true}
 	f.Setup()
@@ -61,8 +61,8 @@ func runLinesFn(t *testing.T, batches []Lines, maxClicks, workers, ppMin int) st
 			run.emitted++
 		}
 	}
-	dead := func(d DeadLetter) { run.dead = append(run.dead, d) }
-	valid := func(c Clicks) { run.valid = append(run.valid, slices.Clone(c.Clicks)) }
+	dead := func(d click.DeadLetter) { run.dead = append(run.dead, d) }
+	valid := func(c click.Batch) { run.valid = append(run.valid, slices.Clone(c.Clicks)) }
 	for _, b := range batches {
 		f.ProcessElement(ctx, b, emit, dead, valid)
 	}
@@ -166,8 +166,8 @@ func TestParallelParseMatchesInline(t *testing.T) {
 				i := rng.IntN(len(lines) + 1)
 				lines = slices.Insert(lines, i, c)
 			}
-			wm := NoWatermark
-			var batches []Lines
+			wm := click.NoWatermark
+			var batches []click.Lines
 			for i := 0; i < len(lines); i += tc.batch {
 				if tc.streaming {
 					// the watermark a streaming source would report: behind the batch
@@ -176,7 +176,7 @@ func TestParallelParseMatchesInline(t *testing.T) {
 						wm = max(wm, c.Time-2*time.Minute.Milliseconds())
 					}
 				}
-				batches = append(batches, Lines{Lines: lines[i:min(i+tc.batch, len(lines))], Watermark: wm})
+				batches = append(batches, click.Lines{Lines: lines[i:min(i+tc.batch, len(lines))], Watermark: wm})
 			}
 
 			want := runLinesFn(t, batches, tc.maxClicks, 1, 0)

@@ -6,7 +6,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 
-	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/domain/click"
 )
 
 // Beam metric names the fused stage reports (namespace "adclick").
@@ -59,7 +59,7 @@ type bundleAgg struct {
 	valid, dups, late int64
 
 	// wm is the source watermark of the batch being aggregated (streaming),
-	// NoWatermark in batch. It stamps the emitted partials; see flush.
+	// click.NoWatermark in batch. It stamps the emitted partials; see flush.
 	wm int64
 }
 
@@ -71,7 +71,7 @@ func newBundleAgg(latenessMS int64, maxClicks, shards int, fault [2]string) *bun
 		fault:      fault,
 		parts:      make(map[adMinute]*partialBuilder),
 		maxSeen:    maxSeen,
-		wm:         NoWatermark,
+		wm:         click.NoWatermark,
 	}
 }
 
@@ -85,9 +85,9 @@ func (a *bundleAgg) add(c *click.Click, wm int64) outcome {
 func (a *bundleAgg) addID(c *click.Click, id clickID, wm int64) outcome {
 	minute := c.Minute()
 	// A window [minute, minute+60s) closed more than the allowed lateness
-	// before the watermark is too late (SPEC §2). Batch sources pass
-	// NoWatermark, so nothing is.
-	if wm != NoWatermark && wm > (minute+60)*1000+a.latenessMS {
+	// before the watermark is too late (docs/spec.md §2). Batch sources pass
+	// click.NoWatermark, so nothing is.
+	if wm != click.NoWatermark && wm > (minute+60)*1000+a.latenessMS {
 		a.late++
 		return tooLate
 	}
@@ -147,7 +147,7 @@ func (a *bundleAgg) flush(emit func(beam.EventTime, string, MinutePartial)) {
 	}
 	for k, mp := range out {
 		ts := k.minute * 1000
-		if a.wm != NoWatermark {
+		if a.wm != click.NoWatermark {
 			ts = min(max(a.wm, ts), ts+59_999)
 		}
 		mp.sortByAd()
@@ -241,8 +241,8 @@ func (f *aggregateLinesFn) shard(id clickID) *bundleAgg {
 	return f.shards[id.Lo%uint64(len(f.shards))]
 }
 
-func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in Lines,
-	emit func(beam.EventTime, string, MinutePartial), dead func(DeadLetter), valid func(Clicks)) {
+func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in click.Lines,
+	emit func(beam.EventTime, string, MinutePartial), dead func(click.DeadLetter), valid func(click.Batch)) {
 	var keep []click.Click
 	if f.EmitValid {
 		keep = make([]click.Click, 0, len(in.Lines))
@@ -261,7 +261,7 @@ func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in Lines,
 			}
 			a := f.shard(f.one.id)
 			if a.addID(&f.one.c, f.one.id, in.Watermark) != duplicate && f.EmitValid {
-				keep = append(keep, f.one.c) // too-late clicks are kept in the raw store (SPEC §2)
+				keep = append(keep, f.one.c) // too-late clicks are kept in the raw store (docs/spec.md §2)
 			}
 			if a.full() {
 				f.flush(emit)
@@ -286,14 +286,14 @@ func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in Lines,
 		f.flush(emit)
 	}
 	if len(keep) > 0 {
-		valid(Clicks{Clicks: keep})
+		valid(click.Batch{Clicks: keep})
 	}
 }
 
 // processParallel parses a large batch on every worker, aggregates it on
 // every shard, then emits dead letters and valid clicks in line order
 // (parse_parallel.go).
-func (f *aggregateLinesFn) processParallel(ctx context.Context, in Lines, keep []click.Click, dead func(DeadLetter)) []click.Click {
+func (f *aggregateLinesFn) processParallel(ctx context.Context, in click.Lines, keep []click.Click, dead func(click.DeadLetter)) []click.Click {
 	out := f.pp.parseAll(in.Lines)
 	defer f.pp.release()
 	if cap(f.outcomes) < len(out) {
@@ -324,13 +324,13 @@ func (f *aggregateLinesFn) processParallel(ctx context.Context, in Lines, keep [
 }
 
 // deadLetter emits a rejected line with its reason.
-func (f *aggregateLinesFn) deadLetter(ctx context.Context, line []byte, err error, dead func(DeadLetter)) {
+func (f *aggregateLinesFn) deadLetter(ctx context.Context, line []byte, err error, dead func(click.DeadLetter)) {
 	rj, ok := click.AsReject(err)
 	if !ok { // Parse promises a RejectError; never lose a line if that breaks
 		rj = &click.RejectError{Reason: click.ReasonInvalidJSON, Detail: err.Error()}
 	}
 	f.metrics.rejected[rj.Reason].Inc(ctx, 1)
-	dead(DeadLetter{Line: click.Truncate(line, DeadLetterMaxLine), Reason: string(rj.Reason), Field: rj.Field, Detail: rj.Detail})
+	dead(click.DeadLetter{Line: click.Truncate(line, click.DeadLetterMaxLine), Reason: string(rj.Reason), Field: rj.Field, Detail: rj.Detail})
 }
 
 // flush emits every shard's partials, one per (ad, minute): a key's clicks
@@ -355,7 +355,7 @@ func (f *aggregateLinesFn) flush(emit func(beam.EventTime, string, MinutePartial
 	base.flush(emit)
 }
 
-func (f *aggregateLinesFn) FinishBundle(emit func(beam.EventTime, string, MinutePartial), _ func(DeadLetter), _ func(Clicks)) {
+func (f *aggregateLinesFn) FinishBundle(emit func(beam.EventTime, string, MinutePartial), _ func(click.DeadLetter), _ func(click.Batch)) {
 	f.flush(emit)
 	for _, a := range f.shards {
 		a.seen.reset()
@@ -378,9 +378,9 @@ func (f *aggregateClicksFn) Setup() {
 	f.metrics = newStageMetrics()
 }
 
-func (f *aggregateClicksFn) ProcessElement(ctx context.Context, in Clicks, emit func(beam.EventTime, string, MinutePartial)) {
+func (f *aggregateClicksFn) ProcessElement(ctx context.Context, in click.Batch, emit func(beam.EventTime, string, MinutePartial)) {
 	for i := range in.Clicks {
-		f.agg.add(&in.Clicks[i], NoWatermark)
+		f.agg.add(&in.Clicks[i], click.NoWatermark)
 		if f.agg.full() {
 			f.agg.flush(emit)
 		}

@@ -1,7 +1,7 @@
 package transforms
 
 import (
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/domain/result"
 )
 
 // ranking is an ordered set of (ad, count), best first (count descending,

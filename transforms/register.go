@@ -11,14 +11,15 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 )
 
 // Every DoFn, CombineFn, emitter and coder is registered so that the SDK
 // calls them through generated wrappers, not reflection.
 func init() {
-	register.DoFn5x0[context.Context, Lines, func(beam.EventTime, string, MinutePartial), func(DeadLetter), func(Clicks)](&aggregateLinesFn{})
-	register.DoFn3x0[context.Context, Clicks, func(beam.EventTime, string, MinutePartial)](&aggregateClicksFn{})
+	register.DoFn5x0[context.Context, click.Lines, func(beam.EventTime, string, MinutePartial), func(click.DeadLetter), func(click.Batch)](&aggregateLinesFn{})
+	register.DoFn3x0[context.Context, click.Batch, func(beam.EventTime, string, MinutePartial)](&aggregateClicksFn{})
 	register.Function4x0(splitByShardFn)
 	register.DoFn4x0[string, MinutePartial, func(result.Record), func(string, MinuteSnapshot)](&explodeMinuteFn{})
 	register.DoFn3x0[string, Minutes, func(result.Record)](&batchTopFn{})
@@ -30,14 +31,14 @@ func init() {
 
 	register.Emitter3[beam.EventTime, string, MinutePartial]()
 	register.Emitter2[string, MinutePartial]()
-	register.Emitter1[DeadLetter]()
-	register.Emitter1[Clicks]()
+	register.Emitter1[click.DeadLetter]()
+	register.Emitter1[click.Batch]()
 	register.Emitter1[result.Record]()
 	register.Emitter2[string, MinuteSnapshot]()
 
-	beam.RegisterType(reflect.TypeOf((*Lines)(nil)).Elem())
-	beam.RegisterType(reflect.TypeOf((*Clicks)(nil)).Elem())
-	beam.RegisterType(reflect.TypeOf((*DeadLetter)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*click.Lines)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*click.Batch)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*click.DeadLetter)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*AdMinute)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*AdCount)(nil)).Elem())
 

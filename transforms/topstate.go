@@ -10,7 +10,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/state"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/timers"
 
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/domain/result"
 )
 
 // topStreamFn is the streaming top-N stage: one key ("") holds every open

@@ -6,14 +6,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/domain/result"
 )
 
 // TestTopStageStateIsBounded runs the top stage's bookkeeping over three
 // hours of minutes, each with new ads, as a live job would see them: the
 // minutes and windows it holds must stay bounded by the longest window plus
 // the lateness horizon, whatever the uptime. (Nothing in the streaming state
-// may grow with uptime: issue 12.)
+// may grow with uptime.)
 func TestTopStageStateIsBounded(t *testing.T) {
 	horizon := 5*time.Minute + 2*stateMargin
 	f := newTopStreamFn([]int{1, 5, 15, 60}, 100, horizon, time.Second)

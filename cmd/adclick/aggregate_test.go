@@ -14,8 +14,8 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
-	"github.com/adclick/adclick/transforms/reference"
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/domain/result"
+	"github.com/adclick/adclick/testing/reference"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")

@@ -17,15 +17,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/adclick/adclick/io/clickgen"
-	"github.com/adclick/adclick/io/dbwriter"
 	"github.com/adclick/adclick/io/kafkaio"
-	"github.com/adclick/adclick/io/logwatch"
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/io/storeio"
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/queryapi"
 	"github.com/adclick/adclick/runners"
+	"github.com/adclick/adclick/services/dbwriter"
+	"github.com/adclick/adclick/services/logwatch"
+	"github.com/adclick/adclick/testing/clickgen"
 )
 
 // runAllInOne runs the whole system in one process with no external
@@ -69,7 +69,7 @@ func runAllInOne(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	logPath := filepath.Join(*dataDir, "clicks.jsonl")
-	sc := storeio.Config{Backend: storeio.Pebble, Path: filepath.Join(*dataDir, "pebble")}
+	sc := backend.Config{Backend: backend.Pebble, Path: filepath.Join(*dataDir, "pebble")}
 
 	const rawTopic, resultsTopic, deadTopic = "adclick-raw", "adclick-results", "adclick-dead-letters"
 	// Small segments: kfake frees a deleted record's memory only with its
@@ -82,7 +82,7 @@ func runAllInOne(ctx context.Context, env *cliEnv, args []string) error {
 	defer broker.Close()
 	brokers := broker.ListenAddrs()
 
-	st, err := storeio.Open(ctx, sc, nil)
+	st, err := backend.Open(ctx, sc, nil)
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}

@@ -19,11 +19,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/adclick/adclick/io/clickgen"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
 	"github.com/adclick/adclick/io/store/pebblestore"
-	"github.com/adclick/adclick/transforms/reference"
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/reference"
 )
 
 // crashChildEnv carries a component's command line (JSON) to a child process

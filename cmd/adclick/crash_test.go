@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/adclick/adclick/io/clickgen"
 	"github.com/adclick/adclick/io/kafkaio"
-	"github.com/adclick/adclick/io/testenv"
-	"github.com/adclick/adclick/transforms/reference"
+	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/reference"
+	"github.com/adclick/adclick/testing/testenv"
 )
 
 // crashSetup is what both runs of TestCrash share: the log, its truth and
@@ -32,12 +32,12 @@ type crashSetup struct {
 	adm         *kafkaAdmin
 	// live starts the streaming job and the DB writer with the log watcher,
 	// so that they read while the log is published and are killed in the
-	// middle of it (issue 19's scenario); otherwise the log is a backlog.
+	// middle of it (a crash during a live tail); otherwise the log is a backlog.
 	live       bool
 	partitions int32
 }
 
-// TestCrash is the crash test of issue 4: the log watcher, the streaming job
+// TestCrash is the crash test: the log watcher, the streaming job
 // and the DB writer run as separate processes on a real Kafka over one
 // generated click log (duplicates, late, too-late and malformed lines). The
 // store after an uninterrupted run and the store after a run in which every
@@ -62,7 +62,7 @@ func TestCrash(t *testing.T) {
 	crashTest(t, &crashSetup{partitions: 3}, start, lines, truth)
 }
 
-// TestCrashLive is issue 19's scenario: a log from hours ago (20 minutes of
+// TestCrashLive is a crash during a live tail: a log from hours ago (20 minutes of
 // clicks and, 45 minutes later, a one-minute tail) read while the log
 // watcher publishes it into a 4-partition raw topic; the streaming job and
 // the DB writer are killed in the middle of it. Before the streaming
@@ -266,7 +266,7 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 			if s.live && k.c == lw {
 				// Live: a log watcher down for longer than the stream's idle
 				// timeout would let the idle rule close the hours-old log's
-				// windows in the middle of it (issue 19 killed only the job
+				// windows in the middle of it (a kill of the job alone
 				// and the DB writer).
 				continue
 			}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/adclick/adclick/io/clickgen"
+	"github.com/adclick/adclick/testing/clickgen"
 )
 
 func runGenerate(ctx context.Context, env *cliEnv, args []string) error {
@@ -27,7 +27,7 @@ func runGenerate(ctx context.Context, env *cliEnv, args []string) error {
 	dup := fs.Float64("dup-share", 0, "share (0..1) of lines that re-send an earlier click")
 	late := fs.Float64("late-share", 0, "share (0..1) of clicks 1-4 min behind the current event time")
 	tooLate := fs.Float64("too-late-share", 0, "share (0..1) of clicks 15-60 min behind (dropped as too late)")
-	malformed := fs.Float64("malformed-share", 0, "share (0..1) of lines that violate SPEC §1")
+	malformed := fs.Float64("malformed-share", 0, "share (0..1) of lines that violate docs/spec.md §1")
 	start := fs.String("start", "now", "event time of the first line: RFC 3339 or now")
 	truth := fs.String("truth", "", "write the ground truth (which lines are duplicate, late, too late, malformed) as JSON to this file; needs --count")
 	if err := parseFlags(fs, env, args); err != nil {

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/adclick/adclick/io/clickgen"
+	"github.com/adclick/adclick/testing/clickgen"
 )
 
 func genEnv(stdout, stderr io.Writer, env map[string]string) *cliEnv {

@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/adclick/adclick/io/logwatch"
+	"github.com/adclick/adclick/services/logwatch"
 )
 
 func runLogwatcher(ctx context.Context, env *cliEnv, args []string) error {

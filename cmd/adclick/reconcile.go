@@ -1,10 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,9 +13,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/adclick/adclick/io/atomicfile"
 	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/runners"
+	"github.com/adclick/adclick/services/replayadmin"
 )
 
 // exitThreshold is reconcile's exit code when the difference exceeds the
@@ -99,7 +101,7 @@ Exit codes: 0 within the threshold (after the repair, with --repair);
 	}
 	now := time.Now()
 	if repair {
-		if err := checkSettled(to, allowOpen, now); err != nil {
+		if err := replayadmin.CheckSettled(to, allowOpen, now); err != nil {
 			return fmt.Errorf("%w: --repair: %v", errUsage, err)
 		}
 	}
@@ -112,7 +114,7 @@ Exit codes: 0 within the threshold (after the repair, with --repair);
 	}
 
 	rep, err := pipelines.Reconcile(ctx, pipelines.ReconcileOptions{Store: cfg, From: from, To: to, Config: tcfg,
-		Threshold: th, Repair: repair, OpenFrom: openFrom(allowOpen, now), Chunk: chunk, Runner: runners.Options{Runner: ao.runner},
+		Threshold: th, Repair: repair, OpenFrom: replayadmin.OpenFrom(allowOpen, now), Chunk: chunk, Runner: runners.Options{Runner: ao.runner},
 		Read: storeio.ReadOptions{Shards: shards}, Logger: env.log})
 	if err != nil {
 		return err
@@ -127,7 +129,11 @@ Exit codes: 0 within the threshold (after the repair, with --repair);
 			return err
 		}
 	default:
-		if err := writeFileAtomic(reportPath, rep.WriteJSON); err != nil {
+		var buf bytes.Buffer
+		if err := rep.WriteJSON(&buf); err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		if err := atomicfile.Write(reportPath, buf.Bytes()); err != nil {
 			return fmt.Errorf("writing the report: %w", err)
 		}
 	}
@@ -158,24 +164,4 @@ func parseThreshold(s string) (float64, error) {
 		return 0, fmt.Errorf("%v must be between 0 and 100%%", v)
 	}
 	return v, nil
-}
-
-// writeFileAtomic writes through a temporary file and a rename.
-func writeFileAtomic(path string, write func(w io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	err = write(f)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
 }

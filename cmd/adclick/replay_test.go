@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -16,12 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/io/storeio"
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/queryapi"
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/services/replayadmin"
 )
 
 // rawStore writes the valid clicks of testdata/clicks.jsonl into a fresh
@@ -44,7 +44,7 @@ func rawStore(t *testing.T) (dir string, from, to time.Time, st store.Store) {
 		}
 	}
 	dir = filepath.Join(t.TempDir(), "pebble")
-	st, err = storeio.Open(context.Background(), storeio.Config{Backend: storeio.Pebble, Path: dir}, nil)
+	st, err = backend.Open(context.Background(), backend.Config{Backend: backend.Pebble, Path: dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +138,7 @@ func TestReconcileCLI(t *testing.T) {
 	ctx := context.Background()
 	// The real-time results: the recount of the raw clicks, then two keys
 	// damaged — one count too high, one invented filter.
-	res, err := pipelines.Replay(ctx, pipelines.ReplayOptions{Store: storeio.Config{Backend: storeio.Pebble, Path: dir}, From: from, To: to, Config: replayConfig([]int{1, 5}, 10)})
+	res, err := pipelines.Replay(ctx, pipelines.ReplayOptions{Store: backend.Config{Backend: backend.Pebble, Path: dir}, From: from, To: to, Config: replayadmin.Config([]int{1, 5}, 10)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,51 +226,6 @@ func TestReconcileCLI(t *testing.T) {
 	}
 }
 
-// TestReplayAdmin: the query API's admin hook runs a replay in the process
-// and reports it; bad requests and unknown jobs get the errors the API maps
-// to 400 and 404.
-func TestReplayAdmin(t *testing.T) {
-	dir, from, to, st := rawStore(t)
-	ctx := context.Background()
-	env, _, _ := testEnv("")
-	env.log = discardLogger()
-	a := newReplayAdmin(ctx, storeio.Config{Backend: storeio.Pebble, Path: dir}, replayConfig([]int{1}, 10), env.log)
-	if _, err := a.StartReplay(ctx, to.Unix(), from.Unix()); !errors.Is(err, store.ErrInvalid) {
-		t.Errorf("reversed range: %v, want ErrInvalid", err)
-	}
-	now := time.Now().Truncate(time.Minute)
-	if _, err := a.StartReplay(ctx, now.Add(-time.Hour).Unix(), now.Unix()); !errors.Is(err, store.ErrInvalid) {
-		t.Errorf("open minutes: %v, want ErrInvalid", err)
-	}
-	job, err := a.StartReplay(ctx, from.Unix(), to.Unix())
-	if err != nil || job.State != "running" || job.ID == "" {
-		t.Fatalf("StartReplay = %+v, %v", job, err)
-	}
-	if err := a.wait(ctx); err != nil {
-		t.Fatal(err)
-	}
-	got, err := a.ReplayStatus(ctx, job.ID)
-	if err != nil || got.State != "done" || got.Finished.IsZero() {
-		t.Fatalf("ReplayStatus = %+v, %v; want done", got, err)
-	}
-	n := 0
-	if err := st.ScanCounts(ctx, from.Unix(), to.Unix(), func(result.Record) error { n++; return nil }); err != nil || n == 0 {
-		t.Errorf("after the admin replay the store serves %d counts (%v)", n, err)
-	}
-	a.mu.Lock()
-	a.running = maxRunningReplays
-	a.mu.Unlock()
-	if _, err := a.StartReplay(ctx, from.Unix(), to.Unix()); !errors.Is(err, queryapi.ErrConflict) {
-		t.Errorf("a replay while one runs: %v, want ErrConflict (409)", err)
-	}
-	a.mu.Lock()
-	a.running = 0
-	a.mu.Unlock()
-	if _, err := a.ReplayStatus(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("unknown job: %v, want ErrNotFound", err)
-	}
-}
-
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // TestServeAdminReplay: POST /admin/replay on a running `adclick serve`
@@ -351,24 +306,5 @@ func TestServeAdminReplay(t *testing.T) {
 	case <-done:
 	case <-time.After(15 * time.Second):
 		t.Fatal("serve did not stop")
-	}
-}
-
-// TestOpenFrom: the first open minute the commands give a replay is the one
-// checkSettled refuses ranges after, and none with --allow-open-minutes.
-func TestOpenFrom(t *testing.T) {
-	now := time.Date(2024, 1, 1, 10, 7, 30, 0, time.UTC)
-	want := time.Date(2024, 1, 1, 10, 1, 0, 0, time.UTC) // 10:07:30 − 6 min, whole minutes
-	if got := openFrom(false, now); !got.Equal(want) {
-		t.Errorf("openFrom = %s, want %s", got, want)
-	}
-	if got := openFrom(true, now); !got.IsZero() {
-		t.Errorf("openFrom with --allow-open-minutes = %s, want zero", got)
-	}
-	if err := checkSettled(want, false, now); err != nil {
-		t.Errorf("a range ending at the first open minute: %v", err)
-	}
-	if err := checkSettled(want.Add(time.Minute), false, now); err == nil {
-		t.Error("a range ending after the first open minute was accepted")
 	}
 }

@@ -11,15 +11,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/adclick/adclick/io/storeio"
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/queryapi"
+	"github.com/adclick/adclick/services/replayadmin"
 )
 
-// runServe runs the query service (SPEC §3) over the aggregation store.
+// runServe runs the query service (docs/spec.md §3) over the aggregation store.
 func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "serve")
 	listen := fs.String("listen", "127.0.0.1:8080", "address to serve HTTP on (host:port)")
-	backend := fs.String("store", "pebble", "aggregation store: pebble (embedded) or cassandra")
+	storeKind := fs.String("store", "pebble", "aggregation store: pebble (embedded) or cassandra")
 	pebbleDir := fs.String("pebble-dir", "data/pebble", "Pebble database directory (--store pebble); one process may open it at a time")
 	cassHosts := fs.String("cassandra-hosts", "", "Cassandra contact points, host[:port] comma-separated (--store cassandra)")
 	keyspace := fs.String("keyspace", "adclick", "Cassandra keyspace (--store cassandra)")
@@ -61,7 +62,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: no tokens: give --tokens, ADCLICK_TOKENS or --tokens-file (or --insecure for the local all-in-one)", errUsage)
 	}
 
-	cfg := storeio.Config{Backend: *backend, Path: *pebbleDir, Keyspace: *keyspace, ReadConsistency: *readCons}
+	cfg := backend.Config{Backend: *storeKind, Path: *pebbleDir, Keyspace: *keyspace, ReadConsistency: *readCons}
 	for _, h := range strings.Split(*cassHosts, ",") {
 		if h = strings.TrimSpace(h); h != "" {
 			cfg.Hosts = append(cfg.Hosts, h)
@@ -73,9 +74,9 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	st, err := storeio.Open(ctx, cfg, reg)
+	st, err := backend.Open(ctx, cfg, reg)
 	if err != nil {
-		return fmt.Errorf("open the %s store: %w", *backend, err)
+		return fmt.Errorf("open the %s store: %w", *storeKind, err)
 	}
 	defer func() {
 		if err := st.Close(); err != nil {
@@ -97,7 +98,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		ShutdownTimeout: *shutdown,
 		// POST /admin/replay runs a replay in this process (the only way
 		// to replay an embedded store the server holds open).
-		Admin: newReplayAdmin(ctx, cfg, replayConfig(sizes, *topN), env.log.With("component", "replay")),
+		Admin: replayadmin.New(ctx, cfg, replayadmin.Config(sizes, *topN), env.log.With("component", "replay")),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)

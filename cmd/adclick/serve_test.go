@@ -16,7 +16,7 @@ import (
 
 	"github.com/gocql/gocql"
 
-	"github.com/adclick/adclick/io/testenv"
+	"github.com/adclick/adclick/testing/testenv"
 )
 
 func serveEnv(stderr io.Writer, env map[string]string) *cliEnv {
@@ -59,7 +59,7 @@ func TestServeRuns(t *testing.T) {
 	testServeRuns(t, "--pebble-dir", filepath.Join(t.TempDir(), "pebble"))
 }
 
-// TestServeCassandra is TestServeRuns on the real Cassandra io/testenv
+// TestServeCassandra is TestServeRuns on the real Cassandra testing/testenv
 // starts, in a keyspace `adclick migrate` creates.
 func TestServeCassandra(t *testing.T) {
 	hosts := strings.Join(testenv.Cassandra(t), ",")

@@ -2,52 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/adclick/adclick/io/dbwriter"
 	"github.com/adclick/adclick/io/kafkaio"
-	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/runners"
-	"github.com/adclick/adclick/transforms"
 )
-
-// topics are the Kafka topics of the design.
-type topics struct {
-	brokers, raw, results, dead string
-}
-
-func (t *topics) register(fs *flag.FlagSet) {
-	t.registerRaw(fs)
-	fs.StringVar(&t.results, "results-topic", "adclick-results", "topic of aggregation results (keyed by result key)")
-	fs.StringVar(&t.dead, "dead-letter-topic", "adclick-dead-letters", "topic of rejected lines with reasons")
-}
-
-// registerRaw registers the brokers and the raw topic only (the log watcher's).
-func (t *topics) registerRaw(fs *flag.FlagSet) {
-	fs.StringVar(&t.brokers, "kafka-brokers", "127.0.0.1:9092", "Kafka brokers, host:port comma-separated")
-	fs.StringVar(&t.raw, "raw-topic", "adclick-raw", "topic of raw click lines (keyed by ad_id)")
-}
-
-func (t *topics) brokerList() ([]string, error) {
-	var out []string
-	for _, b := range strings.Split(t.brokers, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: --kafka-brokers is empty", errUsage)
-	}
-	return out, nil
-}
 
 // streamOptions are the streaming job's flags.
 type streamOptions struct {
@@ -142,60 +106,4 @@ func runStreamJob(ctx context.Context, env *cliEnv, cfg pipelines.StreamConfig, 
 		return fmt.Errorf("streaming job: %w", err)
 	}
 	return nil
-}
-
-// runDBWriter consumes the results (or raw) topic into the store.
-func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
-	fs := newFlagSet(env, "dbwriter")
-	var t topics
-	var so storeOptions
-	t.register(fs)
-	so.register(fs, "store")
-	kind := fs.String("kind", string(dbwriter.Results), "what to write: results (aggregation topic → aggregate store) or raw (raw topic → raw store)")
-	group := fs.String("group", "", "consumer group (default adclick-dbwriter-<kind>)")
-	if err := parseFlags(fs, env, args); err != nil {
-		return err
-	}
-	brokers, err := t.brokerList()
-	if err != nil {
-		return err
-	}
-	sc, err := so.config("store")
-	if err != nil {
-		return err
-	}
-	cfg := dbwriter.Config{Brokers: brokers, Kind: dbwriter.Kind(*kind), Group: *group, Log: env.log, Registry: prometheus.NewRegistry()}
-	cfg.Topic = t.results
-	if cfg.Kind == dbwriter.Raw {
-		cfg.Topic = t.raw
-	}
-	if cfg.Group == "" {
-		cfg.Group = "adclick-dbwriter-" + *kind
-	}
-	if err := cfg.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	st, err := storeio.Open(ctx, sc, nil)
-	if err != nil {
-		return fmt.Errorf("opening the store: %w", err)
-	}
-	defer st.Close()
-	env.log.Info("db writer starting", "kind", cfg.Kind, "topic", cfg.Topic, "store", sc.Backend)
-	if err := dbwriter.Run(ctx, cfg, st); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return nil
-}
-
-// configFor is config() with the runner check relaxed for streaming jobs,
-// which may also run on flink.
-func (o *aggOptions) configFor(streaming bool) (transforms.Config, error) {
-	if !streaming {
-		return o.config()
-	}
-	r := o.runner
-	o.runner = runners.Prism
-	cfg, err := o.config()
-	o.runner = r
-	return cfg, err
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/adclick/adclick/io/kafkatopics"
-	"github.com/adclick/adclick/io/testenv"
+	"github.com/adclick/adclick/testing/testenv"
 )
 
 func TestTopicsUsage(t *testing.T) {

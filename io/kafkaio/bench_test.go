@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adclick/adclick/domain/click"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
@@ -13,15 +14,13 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/adclick/adclick/transforms"
 )
 
 func init() {
-	register.Function1x1[transforms.Lines, int](countLines)
+	register.Function1x1[click.Lines, int](countLines)
 }
 
-func countLines(b transforms.Lines) int { return len(b.Lines) }
+func countLines(b click.Lines) int { return len(b.Lines) }
 
 // BenchmarkRead compares records/s read through the SDF (prism, bounded mode,
 // pipeline start included) with a plain franz-go consumer loop reading the

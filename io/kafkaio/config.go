@@ -31,8 +31,8 @@ type ReadConfig struct {
 	// EndOffsets makes the read bounded: each partition stops at the high
 	// watermark it had when the pipeline started (benchmarks, replays).
 	EndOffsets bool
-	// NoLateness marks every batch transforms.NoWatermark, so nothing is too
-	// late downstream (SPEC §2, batch: a replay counts every valid click). The
+	// NoLateness marks every batch click.NoWatermark, so nothing is too
+	// late downstream (docs/spec.md §2, batch: a replay counts every valid click). The
 	// watermark reported to the runner is unchanged.
 	NoLateness bool
 
@@ -40,7 +40,7 @@ type ReadConfig struct {
 	WatermarkStep   time.Duration // watermark granularity (default 1 s)
 	MaxSkew         time.Duration // timestamps further ahead of wall clock are clamped (default 1 min)
 	IdleTimeout     time.Duration // nothing to read this long: idle rule (default 10 s)
-	AllowedLateness time.Duration // of the windows downstream (default 5 min, SPEC §2)
+	AllowedLateness time.Duration // of the windows downstream (default 5 min, docs/spec.md §2)
 	WindowSpan      time.Duration // longest window downstream (n-minute top-N: n min); a minute closes with the last window holding it (default 1 min)
 	Margin          time.Duration // extra event time before a window counts as closed (default 30 s)
 	CommitDelay     time.Duration // a safe position is committed this long after it was computed (default 10 s)

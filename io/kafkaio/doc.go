@@ -11,7 +11,7 @@
 // (or [start, high watermark at start) with EndOffsets). Partitions are listed
 // when the pipeline starts (so building a pipeline needs no broker); partitions
 // added later are read after a restart. ProcessElement polls
-// batches and emits one transforms.Lines per batch, never one element per
+// batches and emits one click.Lines per batch, never one element per
 // record. It checkpoints itself after CheckpointEvery or CheckpointAfter
 // records (portable runners never ask an SDF to split, and the runner learns
 // the watermark only at checkpoints); the runner's own split requests are

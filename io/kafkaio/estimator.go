@@ -194,7 +194,7 @@ func (s *partState) wouldExceed(p *params, ts, now, limit int64) bool {
 }
 
 // observeUntimed accounts for a record whose timestamp is not an event time
-// (see NoEventTimeHeader): it moves the read position and applies idle floors
+// (see click.NoEventTimeHeader): it moves the read position and applies idle floors
 // but leaves the watermark and the open minutes alone.
 func (s *partState) observeUntimed(off int64) int64 {
 	for s.nextFloor < len(s.Floors) && s.Floors[s.nextFloor].Offset <= off {

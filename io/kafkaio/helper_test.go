@@ -17,8 +17,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/adclick/adclick/io/testenv"
-	"github.com/adclick/adclick/transforms"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/testing/testenv"
 )
 
 func TestMain(m *testing.M) {
@@ -26,23 +26,23 @@ func TestMain(m *testing.M) {
 }
 
 func init() {
-	register.Function2x0[transforms.Lines, func(string)](flattenLines)
-	register.Function2x0[transforms.Lines, func(beam.EventTime, string)](timedLines)
+	register.Function2x0[click.Lines, func(string)](flattenLines)
+	register.Function2x0[click.Lines, func(beam.EventTime, string)](timedLines)
 	register.Function1x2[string, []byte, []byte](keyByLine)
 	register.Function3x1[beam.Window, string, int, string](formatCount)
-	register.Function2x0[transforms.Lines, func(string)](linesWithWatermark)
+	register.Function2x0[click.Lines, func(string)](linesWithWatermark)
 	register.Emitter1[string]()
 	register.Emitter2[beam.EventTime, string]()
 }
 
-func flattenLines(b transforms.Lines, emit func(string)) {
+func flattenLines(b click.Lines, emit func(string)) {
 	for _, l := range b.Lines {
 		emit(string(l))
 	}
 }
 
 // timedLines re-timestamps test lines "<event ms>|<id>" with their event time.
-func timedLines(b transforms.Lines, emit func(beam.EventTime, string)) {
+func timedLines(b click.Lines, emit func(beam.EventTime, string)) {
 	for _, l := range b.Lines {
 		ts, id, _ := strings.Cut(string(l), "|")
 		ms, err := strconv.ParseInt(ts, 10, 64)
@@ -61,7 +61,7 @@ func formatCount(w beam.Window, _ string, n int) string {
 }
 
 // backend is a Kafka the tests run against: the in-process kfake, and the real
-// Apache Kafka that io/testenv/run.sh started.
+// Apache Kafka that testing/testenv/run.sh started.
 type backend struct {
 	name    string
 	brokers func(t *testing.T) []string

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/adclick/adclick/domain/click"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
@@ -19,20 +20,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/adclick/adclick/transforms"
 )
 
 func init() {
 	register.DoFn3x1[context.Context, []byte, func(partitionSpec), error](&discoverFn{})
 	register.Emitter1[partitionSpec]()
 	register.DoFn5x2[context.Context, *estimator, *sdf.LockRTracker, partitionSpec,
-		func(beam.EventTime, transforms.Lines), sdf.ProcessContinuation, error](&readFn{})
-	register.Emitter2[beam.EventTime, transforms.Lines]()
+		func(beam.EventTime, click.Lines), sdf.ProcessContinuation, error](&readFn{})
+	register.Emitter2[beam.EventTime, click.Lines]()
 	beam.RegisterType(reflect.TypeOf((*partitionSpec)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*Restriction)(nil)).Elem())
 	beam.RegisterCoder(reflect.TypeOf((*Restriction)(nil)).Elem(), encodeRestriction, decodeRestriction)
-	beam.RegisterType(reflect.TypeOf((*transforms.Lines)(nil)).Elem())
+	beam.RegisterType(reflect.TypeOf((*click.Lines)(nil)).Elem())
 }
 
 // partitionSpec is one partition to read, resolved when the pipeline starts:
@@ -46,7 +45,7 @@ type partitionSpec struct {
 }
 
 // Read reads the topic as an unbounded (or, with EndOffsets, bounded)
-// PCollection of transforms.Lines, one element per fetched batch of records of
+// PCollection of click.Lines, one element per fetched batch of records of
 // one partition. It panics on an invalid configuration, like Beam's own
 // constructors; use TryRead to get the error instead.
 func Read(s beam.Scope, cfg ReadConfig) beam.PCollection {
@@ -360,7 +359,7 @@ func (fn *readFn) drop(p int32) {
 // checkpoints itself: portable runners never ask an unbounded SDF to split,
 // and the runner learns the watermark only at checkpoints.
 func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.LockRTracker,
-	p partitionSpec, emit func(beam.EventTime, transforms.Lines)) (sdf.ProcessContinuation, error) {
+	p partitionSpec, emit func(beam.EventTime, click.Lines)) (sdf.ProcessContinuation, error) {
 	if we.err != nil {
 		return sdf.StopProcessing(), we.err
 	}
@@ -386,7 +385,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 	}
 	deadline := start.Add(fn.Cfg.CheckpointEvery)
 	read, empty, capped := 0, false, false
-	var batches []transforms.Lines
+	var batches []click.Lines
 	for !capped {
 		var recs []*kgo.Record
 		if len(c.held) > 0 {
@@ -458,7 +457,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 				for _, b := range batches {
 					ts := mtime.Time(b.Watermark)
 					if fn.Cfg.NoLateness {
-						b.Watermark = transforms.NoWatermark
+						b.Watermark = click.NoWatermark
 					}
 					emit(ts, b)
 				}
@@ -506,7 +505,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 // took. It holds the estimator's lock so the state the SDK saves at a
 // checkpoint always matches the claimed position.
 func (fn *readFn) observe(we *estimator, rt *sdf.LockRTracker, recs []*kgo.Record, now int64, limit *int64, first bool,
-	out []transforms.Lines) ([]transforms.Lines, int, bool) {
+	out []click.Lines) ([]click.Lines, int, bool) {
 	we.mu.Lock()
 	defer we.mu.Unlock()
 	n := len(recs)
@@ -533,7 +532,7 @@ func (fn *readFn) observe(we *estimator, rt *sdf.LockRTracker, recs []*kgo.Recor
 		return out, 0, false
 	}
 	we.s.dataSeen(now)
-	var cur transforms.Lines
+	var cur click.Lines
 	for i, r := range recs {
 		var w int64
 		if untimed(r) {
@@ -543,7 +542,7 @@ func (fn *readFn) observe(we *estimator, rt *sdf.LockRTracker, recs []*kgo.Recor
 		}
 		if i > 0 && w != cur.Watermark {
 			out = append(out, cur)
-			cur = transforms.Lines{Lines: make([][]byte, 0, len(recs)-i)}
+			cur = click.Lines{Lines: make([][]byte, 0, len(recs)-i)}
 		}
 		if cur.Lines == nil {
 			cur.Lines = make([][]byte, 0, len(recs)-i)
@@ -554,16 +553,9 @@ func (fn *readFn) observe(we *estimator, rt *sdf.LockRTracker, recs []*kgo.Recor
 	return append(out, cur), n, true
 }
 
-// NoEventTimeHeader marks a record whose Kafka timestamp is not its event
-// time — a line the producer could not parse, stamped with the wall clock.
-// The reader keeps such records out of the watermark: while a backlog is
-// read, one malformed line stamped "now" would otherwise close every window
-// of the backlog and make all its later clicks too late.
-const NoEventTimeHeader = "adclick-no-event-time"
-
 func untimed(r *kgo.Record) bool {
 	for _, h := range r.Headers {
-		if h.Key == NoEventTimeHeader {
+		if h.Key == click.NoEventTimeHeader {
 			return true
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adclick/adclick/domain/click"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/window"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
@@ -16,8 +17,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/transforms/stats"
 	"github.com/twmb/franz-go/pkg/kadm"
-
-	"github.com/adclick/adclick/transforms"
 )
 
 // TestReadBounded: with EndOffsets every record present at the start is read
@@ -302,7 +301,7 @@ func TestCommitAndRestore(t *testing.T) {
 	}
 }
 
-func linesWithWatermark(b transforms.Lines, emit func(string)) {
+func linesWithWatermark(b click.Lines, emit func(string)) {
 	for _, l := range b.Lines {
 		emit(fmt.Sprintf("%d@%s", b.Watermark, l))
 	}
@@ -338,7 +337,7 @@ func TestReadBatchWatermarks(t *testing.T) {
 					w := states[part].observe(&pr, next[part], ts, time.Now().UnixMilli())
 					next[part]++
 					if noLate {
-						w = transforms.NoWatermark
+						w = click.NoWatermark
 					}
 					want = append(want, fmt.Sprintf("%d@%s", w, v))
 				}

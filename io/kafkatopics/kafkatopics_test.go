@@ -11,7 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/adclick/adclick/io/testenv"
+	"github.com/adclick/adclick/testing/testenv"
 )
 
 // admin connects to the real Kafka and deletes the named topics at the end.

@@ -5,8 +5,8 @@ import (
 	"sort"
 	"unicode/utf8"
 
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 )
 
 // GenRange is one recalculation generation: the minutes it was reserved for
@@ -158,7 +158,7 @@ func (s *Serving) Generations() []Generation {
 	return out
 }
 
-// Limits of identifiers (SPEC §1: ids are 1–256 bytes).
+// Limits of identifiers (docs/spec.md §1: ids are 1–256 bytes).
 const MaxIDBytes = 256
 
 // CheckRange validates a minute range for Count and ScanCounts: both ends
@@ -262,7 +262,7 @@ func checkMinuteCount(m, c int64) error {
 }
 
 // CheckClick validates a click for WriteRaw: ids 1–256 bytes, attributes at
-// most 256 bytes, event time within SPEC §1's years 2000–2100.
+// most 256 bytes, event time within docs/spec.md §1's years 2000–2100.
 func CheckClick(c *click.Click) error {
 	if err := CheckID("event id", c.EventID); err != nil {
 		return err

@@ -4,12 +4,12 @@ import (
 	"cmp"
 	"slices"
 
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/domain/result"
 )
 
 // MergeTop merges two top lists of one window: each ad keeps the larger of
 // its two counts, the ads are ranked by count descending then ad_id
-// ascending (SPEC §2), and the first max(len(a), len(b)) are kept.
+// ascending (docs/spec.md §2), and the first max(len(a), len(b)) are kept.
 //
 // It is right for the streaming job's panes, whose per-ad counts only grow:
 // merging an older pane with a newer one gives the newer one (an ad that fell

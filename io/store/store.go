@@ -9,7 +9,7 @@
 //   - Raw writes are idempotent by (ad_id, event time, event_id): writing the same
 //     click twice stores it once.
 //   - Aggregate writes are overwrites by key (result.Record.Key): results are
-//     accumulating, so the newest write for a key is the value (SPEC §2).
+//     accumulating, so the newest write for a key is the value (docs/spec.md §2).
 //   - Generations: a recalculation writes a time range into a fresh generation
 //     and then switches reads of that range to it in one step, so readers see
 //     either the old values or the new ones for the whole range, never a mix.
@@ -40,8 +40,8 @@ import (
 	"errors"
 	"time"
 
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 )
 
 // Errors callers can test with errors.Is.

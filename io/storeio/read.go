@@ -13,22 +13,22 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/io/store/backend"
 )
 
 func init() {
 	register.DoFn3x1[context.Context, []byte, func(ReadPlan), error](&planFn{})
 	register.Emitter1[ReadPlan]()
-	register.DoFn4x1[context.Context, *sdf.LockRTracker, ReadPlan, func(transforms.Clicks), error](&readRawFn{})
-	register.Emitter1[transforms.Clicks]()
+	register.DoFn4x1[context.Context, *sdf.LockRTracker, ReadPlan, func(click.Batch), error](&readRawFn{})
+	register.Emitter1[click.Batch]()
 	beam.RegisterType(reflect.TypeOf((*ReadPlan)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*ShardSet)(nil)).Elem())
 	beam.RegisterCoder(reflect.TypeOf((*ShardSet)(nil)).Elem(), encodeShardSet, decodeShardSet)
 }
 
-// DefaultReadBatch is how many clicks ReadRaw puts in one transforms.Clicks.
+// DefaultReadBatch is how many clicks ReadRaw puts in one click.Batch.
 const DefaultReadBatch = 1024
 
 // ReadOptions tune ReadRaw.
@@ -38,10 +38,10 @@ type ReadOptions struct {
 }
 
 // ReadRaw reads every stored click with event time in [from, to) as
-// transforms.Clicks batches: a bounded source. One DoFn plans the read
+// click.Batch batches: a bounded source. One DoFn plans the read
 // (store.RawShards), a splittable DoFn reads it with a ShardSet restriction
 // that the runner splits by shard, so shards are read in parallel.
-func ReadRaw(s beam.Scope, cfg Config, from, to time.Time, o ReadOptions) (beam.PCollection, error) {
+func ReadRaw(s beam.Scope, cfg backend.Config, from, to time.Time, o ReadOptions) (beam.PCollection, error) {
 	if err := cfg.Validate(); err != nil {
 		return beam.PCollection{}, err
 	}
@@ -75,14 +75,14 @@ type ReadPlan struct {
 }
 
 type planFn struct {
-	Cfg          Config
+	Cfg          backend.Config
 	FromNS, ToNS int64
 	Shards       int
 	st           store.Store
 }
 
 func (fn *planFn) Setup(ctx context.Context) error {
-	st, err := Open(ctx, fn.Cfg, nil)
+	st, err := backend.Open(ctx, fn.Cfg, nil)
 	fn.st = st
 	return err
 }
@@ -222,7 +222,7 @@ func (t *shardTracker) GetRestriction() any { return t.rest }
 func (t *shardTracker) IsBounded() bool { return true }
 
 type readRawFn struct {
-	Cfg   Config
+	Cfg   backend.Config
 	Batch int
 	st    store.Store
 	read  beam.Counter
@@ -230,7 +230,7 @@ type readRawFn struct {
 
 func (fn *readRawFn) Setup(ctx context.Context) error {
 	fn.read = beam.NewCounter("adclick.storeio", "raw_clicks_read")
-	st, err := Open(ctx, fn.Cfg, nil)
+	st, err := backend.Open(ctx, fn.Cfg, nil)
 	fn.st = st
 	return err
 }
@@ -261,7 +261,7 @@ func (fn *readRawFn) CreateTracker(r ShardSet) *sdf.LockRTracker {
 	return sdf.NewLockRTracker(newShardTracker(r))
 }
 
-func (fn *readRawFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, _ ReadPlan, emit func(transforms.Clicks)) error {
+func (fn *readRawFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, _ ReadPlan, emit func(click.Batch)) error {
 	r := rt.GetRestriction().(ShardSet)
 	for i := 0; i < len(r.Shards); i++ {
 		if !rt.TryClaim(i) {
@@ -271,7 +271,7 @@ func (fn *readRawFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, _
 		err := fn.st.ReadRaw(ctx, r.Shards[i].shard(), func(c click.Click) error {
 			batch = append(batch, c)
 			if len(batch) == fn.Batch {
-				emit(transforms.Clicks{Clicks: batch})
+				emit(click.Batch{Clicks: batch})
 				fn.read.Inc(ctx, int64(len(batch)))
 				batch = make([]click.Click, 0, fn.Batch)
 			}
@@ -281,7 +281,7 @@ func (fn *readRawFn) ProcessElement(ctx context.Context, rt *sdf.LockRTracker, _
 			return fmt.Errorf("storeio: read raw shard %d: %w", i, err)
 		}
 		if len(batch) > 0 {
-			emit(transforms.Clicks{Clicks: batch})
+			emit(click.Batch{Clicks: batch})
 			fn.read.Inc(ctx, int64(len(batch)))
 		}
 	}

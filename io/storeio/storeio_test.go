@@ -15,13 +15,14 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/gocql/gocql"
 
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/io/store/cassandrastore"
 	"github.com/adclick/adclick/io/storeio"
-	"github.com/adclick/adclick/io/testenv"
+	"github.com/adclick/adclick/testing/testenv"
 	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 func init() {
@@ -32,7 +33,7 @@ func init() {
 
 func TestMain(m *testing.M) { ptest.Main(m) }
 
-func eventIDs(b transforms.Clicks, emit func(string)) {
+func eventIDs(b click.Batch, emit func(string)) {
 	for _, c := range b.Clicks {
 		emit(c.EventID)
 	}
@@ -49,9 +50,9 @@ func recordJSON(r result.Record, emit func(string)) error {
 
 // testClicks makes n clicks with unique ids over two hours from base, on 30
 // ads with a few attributes, in batches of 250.
-func testClicks(base time.Time, n int) []transforms.Clicks {
+func testClicks(base time.Time, n int) []click.Batch {
 	rng := rand.New(rand.NewPCG(7, 9))
-	var out []transforms.Clicks
+	var out []click.Batch
 	var cur []click.Click
 	for i := 0; i < n; i++ {
 		cur = append(cur, click.Click{
@@ -60,21 +61,21 @@ func testClicks(base time.Time, n int) []transforms.Clicks {
 			Country: []string{"US", "DE", "", "広"}[rng.IntN(4)], Device: []string{"ios", "android"}[rng.IntN(2)],
 		})
 		if len(cur) == 250 {
-			out = append(out, transforms.Clicks{Clicks: cur})
+			out = append(out, click.Batch{Clicks: cur})
 			cur = nil
 		}
 	}
 	if len(cur) > 0 {
-		out = append(out, transforms.Clicks{Clicks: cur})
+		out = append(out, click.Batch{Clicks: cur})
 	}
 	return out
 }
 
-func pebbleConfig(t *testing.T) storeio.Config {
-	return storeio.Config{Backend: storeio.Pebble, Path: filepath.Join(t.TempDir(), "db")}
+func pebbleConfig(t *testing.T) backend.Config {
+	return backend.Config{Backend: backend.Pebble, Path: filepath.Join(t.TempDir(), "db")}
 }
 
-func cassandraConfig(t *testing.T) storeio.Config {
+func cassandraConfig(t *testing.T) backend.Config {
 	hosts := testenv.Cassandra(t)
 	ks := fmt.Sprintf("adclick_io_%d", rand.Uint32())
 	if err := cassandrastore.Migrate(context.Background(), cassandrastore.MigrateOptions{Hosts: hosts, Keyspace: ks}); err != nil {
@@ -88,7 +89,7 @@ func cassandraConfig(t *testing.T) storeio.Config {
 			s.Close()
 		}
 	})
-	return storeio.Config{Backend: storeio.Cassandra, Hosts: hosts, Keyspace: ks, ReadConsistency: "ONE", WriteConsistency: "ONE"}
+	return backend.Config{Backend: backend.Cassandra, Hosts: hosts, Keyspace: ks, ReadConsistency: "ONE", WriteConsistency: "ONE"}
 }
 
 func TestPebble(t *testing.T)    { testRoundTrip(t, pebbleConfig(t)) }
@@ -98,7 +99,7 @@ func TestCassandra(t *testing.T) { testRoundTrip(t, cassandraConfig(t)) }
 // back through ReadRaw, and checks that aggregating what was read gives the
 // same records as aggregating the original clicks; then writes those records
 // through WriteAggregates and checks the store's counts.
-func testRoundTrip(t *testing.T, cfg storeio.Config) {
+func testRoundTrip(t *testing.T, cfg backend.Config) {
 	ctx := context.Background()
 	base := time.Date(2031, 3, 4, 10, 0, 0, 0, time.UTC)
 	batches := testClicks(base, 6000)
@@ -112,7 +113,7 @@ func testRoundTrip(t *testing.T, cfg storeio.Config) {
 	}
 	ptest.RunAndValidate(t, p)
 
-	st, err := storeio.Open(ctx, cfg, nil)
+	st, err := backend.Open(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,8 +198,8 @@ func testRoundTrip(t *testing.T, cfg storeio.Config) {
 }
 
 func TestConfigErrors(t *testing.T) {
-	for _, c := range []storeio.Config{{}, {Backend: "pebble"}, {Backend: "cassandra"}, {Backend: "mysql"}} {
-		if _, err := storeio.Open(context.Background(), c, nil); err == nil {
+	for _, c := range []backend.Config{{}, {Backend: "pebble"}, {Backend: "cassandra"}, {Backend: "mysql"}} {
+		if _, err := backend.Open(context.Background(), c, nil); err == nil {
 			t.Errorf("Open(%+v) succeeded", c)
 		}
 	}
@@ -207,11 +208,11 @@ func TestConfigErrors(t *testing.T) {
 func TestPebbleShared(t *testing.T) {
 	cfg := pebbleConfig(t)
 	ctx := context.Background()
-	a, err := storeio.Open(ctx, cfg, nil)
+	a, err := backend.Open(ctx, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := storeio.Open(ctx, storeio.Config{Backend: storeio.Pebble, Path: cfg.Path + "/../db"}, nil)
+	b, err := backend.Open(ctx, backend.Config{Backend: backend.Pebble, Path: cfg.Path + "/../db"}, nil)
 	if err != nil {
 		t.Fatalf("second Open of the same directory: %v", err)
 	}

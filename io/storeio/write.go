@@ -10,14 +10,14 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/io/store/backend"
 )
 
 func init() {
-	register.DoFn2x1[context.Context, transforms.Clicks, error](&writeRawFn{})
+	register.DoFn2x1[context.Context, click.Batch, error](&writeRawFn{})
 	register.DoFn2x1[context.Context, result.Record, error](&writeAggregatesFn{})
 }
 
@@ -44,12 +44,12 @@ func (o *WriteOptions) defaults() {
 	}
 }
 
-// WriteRaw stores every click of a PCollection<transforms.Clicks>. Writes are
+// WriteRaw stores every click of a PCollection<click.Batch>. Writes are
 // idempotent (a re-run bundle writes the same rows again), batched within a
 // bundle, flushed when a batch is full and in FinishBundle, and retried with
 // backoff while the store is unavailable; a write that still fails fails the
 // bundle, so the runner retries it — nothing is dropped.
-func WriteRaw(s beam.Scope, cfg Config, clicks beam.PCollection, o WriteOptions) error {
+func WriteRaw(s beam.Scope, cfg backend.Config, clicks beam.PCollection, o WriteOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func WriteRaw(s beam.Scope, cfg Config, clicks beam.PCollection, o WriteOptions)
 // generation gen (store.LiveGeneration for the streaming job), batched,
 // flushed and retried like WriteRaw. Upserts overwrite by key, so re-runs and
 // accumulating re-firings converge.
-func WriteAggregates(s beam.Scope, cfg Config, gen store.Generation, records beam.PCollection, o WriteOptions) error {
+func WriteAggregates(s beam.Scope, cfg backend.Config, gen store.Generation, records beam.PCollection, o WriteOptions) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -94,7 +94,7 @@ func withRetry(ctx context.Context, retries int, retried beam.Counter, write fun
 }
 
 type writeRawFn struct {
-	Cfg     Config
+	Cfg     backend.Config
 	Batch   int
 	Retries int
 
@@ -106,7 +106,7 @@ type writeRawFn struct {
 func (fn *writeRawFn) Setup(ctx context.Context) error {
 	fn.written = beam.NewCounter("adclick.storeio", "raw_clicks_written")
 	fn.retried = beam.NewCounter("adclick.storeio", "raw_write_retries")
-	st, err := Open(ctx, fn.Cfg, nil)
+	st, err := backend.Open(ctx, fn.Cfg, nil)
 	fn.st = st
 	return err
 }
@@ -117,7 +117,7 @@ func (fn *writeRawFn) Teardown() {
 	}
 }
 
-func (fn *writeRawFn) ProcessElement(ctx context.Context, b transforms.Clicks) error {
+func (fn *writeRawFn) ProcessElement(ctx context.Context, b click.Batch) error {
 	for len(b.Clicks) > 0 {
 		n := min(fn.Batch-len(fn.buf), len(b.Clicks))
 		fn.buf = append(fn.buf, b.Clicks[:n]...)
@@ -147,7 +147,7 @@ func (fn *writeRawFn) flush(ctx context.Context) error {
 }
 
 type writeAggregatesFn struct {
-	Cfg     Config
+	Cfg     backend.Config
 	Gen     int64
 	Batch   int
 	Retries int
@@ -160,7 +160,7 @@ type writeAggregatesFn struct {
 func (fn *writeAggregatesFn) Setup(ctx context.Context) error {
 	fn.written = beam.NewCounter("adclick.storeio", "records_written")
 	fn.retried = beam.NewCounter("adclick.storeio", "record_write_retries")
-	st, err := Open(ctx, fn.Cfg, nil)
+	st, err := backend.Open(ctx, fn.Cfg, nil)
 	fn.st = st
 	return err
 }

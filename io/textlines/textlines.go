@@ -1,9 +1,9 @@
 // Package textlines is the bounded Beam source of click log files: it reads
-// JSON-lines files and emits their lines in transforms.Lines batches.
+// JSON-lines files and emits their lines in click.Lines batches.
 //
 // A file is read by one DoFn call, in order, so that everything downstream in
 // the fused stage sees the file's lines in file order ("the first copy seen
-// counts", SPEC §1). Lines longer than the SPEC limit are not buffered whole:
+// counts", docs/spec.md §1). Lines longer than the limit of docs/spec.md §1 are not buffered whole:
 // their first click.MaxLineBytes+1 bytes go downstream, which is enough for
 // the parser to reject them as too long.
 package textlines
@@ -19,13 +19,12 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
-	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/domain/click"
 )
 
 func init() {
-	register.DoFn3x1[context.Context, string, func(transforms.Lines), error](&readFn{})
-	register.Emitter1[transforms.Lines]()
+	register.DoFn3x1[context.Context, string, func(click.Lines), error](&readFn{})
+	register.Emitter1[click.Lines]()
 }
 
 // DefaultBatchLines is how many lines one emitted batch holds.
@@ -41,14 +40,14 @@ type readFn struct {
 	BatchLines int
 }
 
-func (f *readFn) ProcessElement(ctx context.Context, path string, emit func(transforms.Lines)) error {
+func (f *readFn) ProcessElement(ctx context.Context, path string, emit func(click.Lines)) error {
 	fh, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("textlines: %w", err)
 	}
 	defer fh.Close()
 	return Scan(ctx, fh, f.BatchLines, func(lines [][]byte) error {
-		emit(transforms.Lines{Lines: lines, Watermark: transforms.NoWatermark})
+		emit(click.Lines{Lines: lines, Watermark: click.NoWatermark})
 		return nil
 	})
 }

@@ -11,15 +11,15 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/adclick/adclick/io/dbwriter"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/kafkaio"
 	"github.com/adclick/adclick/io/store"
 	"github.com/adclick/adclick/io/store/pebblestore"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/runners"
+	"github.com/adclick/adclick/services/dbwriter"
 	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 // BenchmarkStreamAggregation is the aggregation path on a backlog: the
@@ -27,7 +27,7 @@ import (
 // counts, filtered counts, top-100 for windows 1, 5, 15, 60) reads the
 // pre-filled raw topic of the real Kafka bounded (kafkaio.ReadConfig
 // EndOffsets), writes results and dead letters to fresh topics, and the
-// results DB writer (io/dbwriter) upserts them into a fresh Pebble store while
+// results DB writer (services/dbwriter) upserts them into a fresh Pebble store while
 // the job runs.
 //
 // Metrics: events/s = raw records / (job start → job end, every result in

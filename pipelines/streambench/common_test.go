@@ -16,10 +16,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/adclick/adclick/io/clickgen"
+	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/io/kafkaio"
-	"github.com/adclick/adclick/io/testenv"
-	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/testenv"
 )
 
 // benchLines is the size of the pre-filled raw topic: 1,000,000, or
@@ -68,7 +68,7 @@ type traffic struct {
 }
 
 // Traffics: the generator's default, and the seed's cardinality (2M ads)
-// Zipf-distributed and uniform (issue 21).
+// Zipf-distributed and uniform.
 var traffics = []traffic{{"ads1000", 1000, false}, {"zipf2M", 2_000_000, false}, {"uniform2M", 2_000_000, true}}
 
 var (
@@ -79,7 +79,7 @@ var (
 // prefilled fills, once per process and traffic, a 4-partition topic of the
 // real Kafka with benchLines generated lines published as the log watcher
 // does (key ad_id, record timestamp = event time; a malformed line has no
-// key, the read time as timestamp and the kafkaio.NoEventTimeHeader header).
+// key, the read time as timestamp and the click.NoEventTimeHeader header).
 // Traffic: tr's ads over 10 minutes of event time ending about five minutes
 // ago, 5% duplicates, 2% late, 0.5% too late, 1% malformed.
 func prefilled(b *testing.B, brokers []string, tr traffic) filled {
@@ -115,7 +115,7 @@ func prefilled(b *testing.B, brokers []string, tr traffic) filled {
 		for range benchLines {
 			l := g.Next()
 			data := append([]byte(nil), l.Data...)
-			r := &kgo.Record{Value: data, Timestamp: time.Now(), Headers: []kgo.RecordHeader{{Key: kafkaio.NoEventTimeHeader}}}
+			r := &kgo.Record{Value: data, Timestamp: time.Now(), Headers: []kgo.RecordHeader{{Key: click.NoEventTimeHeader}}}
 			if c, err := p.Parse(data); err == nil {
 				r.Key, r.Timestamp, r.Headers = []byte(c.AdID), time.UnixMilli(c.Time), nil
 				fill.valid++

@@ -1,4 +1,4 @@
-// Package streambench holds the streaming benchmarks of issue 4 and nothing
+// Package streambench holds the streaming benchmarks and nothing
 // else (it has no non-test code): sustained events/s of the streaming job
 // (pipelines.Stream on prism) reading a pre-filled topic of a real Kafka
 // through the aggregation path into the embedded store, rows/s of the raw-store
@@ -6,7 +6,7 @@
 // the store — at a steady generated rate, each beside a plain-loop baseline
 // measured in the same run. The figures and how to reproduce them are in
 // BENCHMARKS.md ("Streaming"); the benchmarks need the real Kafka that
-// io/testenv/run.sh starts:
+// testing/testenv/run.sh starts:
 //
-//	io/testenv/run.sh go test -run '^$' -bench . -benchtime 1x ./pipelines/streambench/
+//	testing/testenv/run.sh go test -run '^$' -bench . -benchtime 1x ./pipelines/streambench/
 package streambench

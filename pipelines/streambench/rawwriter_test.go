@@ -8,12 +8,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/adclick/adclick/io/dbwriter"
+	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/io/store/pebblestore"
-	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/services/dbwriter"
 )
 
-// BenchmarkRawWriter is the raw-store DB writer (io/dbwriter, kind raw) on
+// BenchmarkRawWriter is the raw-store DB writer (services/dbwriter, kind raw) on
 // a backlog: a fresh consumer group reads the whole pre-filled raw topic of
 // the real Kafka and writes every valid click into a fresh Pebble store
 // (default options, NoSync), committing offsets after each acknowledged batch.

@@ -9,14 +9,14 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 
+	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/io/kafkaio"
 	"github.com/adclick/adclick/runners"
-	"github.com/adclick/adclick/transforms"
 )
 
 var readOnlyLines atomic.Int64
 
-func countLinesFn(l transforms.Lines) { readOnlyLines.Add(int64(len(l.Lines))) }
+func countLinesFn(l click.Lines) { readOnlyLines.Add(int64(len(l.Lines))) }
 
 func init() { register.Function1x0(countLinesFn) }
 

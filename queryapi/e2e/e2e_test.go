@@ -19,15 +19,17 @@ import (
 	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/adclick/adclick/io/clickgen"
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/io/store/cassandrastore"
 	"github.com/adclick/adclick/io/storeio"
-	"github.com/adclick/adclick/io/testenv"
 	"github.com/adclick/adclick/queryapi"
+	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/reference"
+	"github.com/adclick/adclick/testing/testenv"
 	"github.com/adclick/adclick/transforms"
-	"github.com/adclick/adclick/transforms/reference"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 func TestMain(m *testing.M) { ptest.MainWithDefault(m, "prism") }
@@ -37,12 +39,12 @@ const token = "e2e-read-token-0123456789"
 func TestQueryAPIOnPipelineResults(t *testing.T) {
 	backends := []struct {
 		name string
-		cfg  func(t *testing.T) storeio.Config
+		cfg  func(t *testing.T) backend.Config
 	}{
-		{"pebble", func(t *testing.T) storeio.Config {
-			return storeio.Config{Backend: storeio.Pebble, Path: t.TempDir()}
+		{"pebble", func(t *testing.T) backend.Config {
+			return backend.Config{Backend: backend.Pebble, Path: t.TempDir()}
 		}},
-		{"cassandra", func(t *testing.T) storeio.Config {
+		{"cassandra", func(t *testing.T) backend.Config {
 			hosts := testenv.Cassandra(t)
 			ks := fmt.Sprintf("adclick_e2e_%d", rand.Uint32())
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -58,7 +60,7 @@ func TestQueryAPIOnPipelineResults(t *testing.T) {
 					s.Close()
 				}
 			})
-			return storeio.Config{Backend: storeio.Cassandra, Hosts: hosts, Keyspace: ks}
+			return backend.Config{Backend: backend.Cassandra, Hosts: hosts, Keyspace: ks}
 		}},
 	}
 	for _, b := range backends {
@@ -66,7 +68,7 @@ func TestQueryAPIOnPipelineResults(t *testing.T) {
 	}
 }
 
-func testBackend(t *testing.T, scfg storeio.Config) {
+func testBackend(t *testing.T, scfg backend.Config) {
 	// About 12 minutes of traffic with duplicates, malformed and late lines.
 	g, err := clickgen.New(clickgen.Config{Seed: 11, Ads: 40, Start: time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC),
 		EventRate: 8, DupShare: 0.1, MalformedShare: 0.05, LateShare: 0.1})
@@ -77,9 +79,9 @@ func testBackend(t *testing.T, scfg storeio.Config) {
 	for i := range lines {
 		lines[i] = append([]byte(nil), g.Next().Data...)
 	}
-	var batches []transforms.Lines
+	var batches []click.Lines
 	for i := 0; i < len(lines); i += 500 {
-		batches = append(batches, transforms.Lines{Lines: lines[i:min(i+500, len(lines))], Watermark: transforms.NoWatermark})
+		batches = append(batches, click.Lines{Lines: lines[i:min(i+500, len(lines))], Watermark: click.NoWatermark})
 	}
 	cfg := transforms.DefaultConfig()
 	p, s := beam.NewPipelineWithRoot()
@@ -94,7 +96,7 @@ func testBackend(t *testing.T, scfg storeio.Config) {
 		t.Fatalf("pipeline: %v", err)
 	}
 
-	st, err := storeio.Open(context.Background(), scfg, nil)
+	st, err := backend.Open(context.Background(), scfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,9 +37,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/adclick/adclick/io/store"
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/io/store/cassandrastore"
 	"github.com/adclick/adclick/io/store/pebblestore"
-	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/queryapi"
 	"github.com/adclick/adclick/queryapi/internal/demodata"
 	"github.com/adclick/adclick/queryapi/internal/memstore"
@@ -65,7 +65,7 @@ func run() error {
 	ads := flag.Int("ads", 200, "ads in the generated data (in-process server)")
 	minutes := flag.Int("minutes", 360, "minutes of generated data (in-process server)")
 	dir := flag.String("dir", "", "Pebble directory for the in-process server (default: a temporary one)")
-	backend := flag.String("store", "pebble", "store of the in-process server: pebble, cassandra, or mem (the test fake: isolates the API's own cost)")
+	storeKind := flag.String("store", "pebble", "store of the in-process server: pebble, cassandra, or mem (the test fake: isolates the API's own cost)")
 	cacheMB := flag.Int64("pebble-cache-mb", 0, "Pebble block cache in MiB (0: the store's default, 64)")
 	cassHosts := flag.String("cassandra-hosts", "", "Cassandra contact points (-store cassandra); a keyspace adclick_load_<n> is created and dropped")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (server and generator) here")
@@ -84,7 +84,7 @@ func run() error {
 
 	base := *target
 	if base == "" {
-		b, stop, err := startServer(*backend, *dir, *cassHosts, *cacheMB<<20, *ads, *minutes)
+		b, stop, err := startServer(*storeKind, *dir, *cassHosts, *cacheMB<<20, *ads, *minutes)
 		if err != nil {
 			return err
 		}
@@ -129,11 +129,11 @@ func cpuTime() time.Duration {
 // demoStart is the first minute of the generated data: 2024-01-01T00:00Z.
 const demoStart = int64(1704067200)
 
-func startServer(backend, dir, cassHosts string, cacheBytes int64, ads, minutes int) (string, func(), error) {
-	cfg := storeio.Config{Backend: backend}
+func startServer(kind, dir, cassHosts string, cacheBytes int64, ads, minutes int) (string, func(), error) {
+	cfg := backend.Config{Backend: kind}
 	var cleanup []func()
-	switch backend {
-	case storeio.Pebble:
+	switch kind {
+	case backend.Pebble:
 		if dir == "" {
 			d, err := os.MkdirTemp("", "adclick-loadtest-")
 			if err != nil {
@@ -143,7 +143,7 @@ func startServer(backend, dir, cassHosts string, cacheBytes int64, ads, minutes 
 			dir = d
 		}
 		cfg.Path = dir
-	case storeio.Cassandra:
+	case backend.Cassandra:
 		cfg.Hosts = strings.Split(cassHosts, ",")
 		cfg.Keyspace = fmt.Sprintf("adclick_load_%d", rand.Uint32())
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -164,15 +164,15 @@ func startServer(backend, dir, cassHosts string, cacheBytes int64, ads, minutes 
 	var st store.Store
 	var err error
 	switch {
-	case backend == "mem":
+	case kind == "mem":
 		st = memstore.New()
-	case backend == storeio.Pebble && cacheBytes > 0:
+	case kind == backend.Pebble && cacheBytes > 0:
 		// storeio has no cache option: open the store directly.
 		if st, err = pebblestore.Open(dir, pebblestore.Options{CacheBytes: cacheBytes}); err != nil {
 			return "", nil, err
 		}
 	default:
-		if st, err = storeio.Open(context.Background(), cfg, nil); err != nil {
+		if st, err = backend.Open(context.Background(), cfg, nil); err != nil {
 			return "", nil, err
 		}
 	}
@@ -183,7 +183,7 @@ func startServer(backend, dir, cassHosts string, cacheBytes int64, ads, minutes 
 			return "", nil, err
 		}
 	}
-	fmt.Printf("data: %s store, %d ads × %d minutes, %d records written in %s\n", backend, ads, minutes, len(recs), time.Since(start).Round(time.Millisecond))
+	fmt.Printf("data: %s store, %d ads × %d minutes, %d records written in %s\n", kind, ads, minutes, len(recs), time.Since(start).Round(time.Millisecond))
 	tokens, _ := queryapi.ParseTokens("load:read:" + token)
 	srv, err := queryapi.New(queryapi.Config{
 		Store: st,

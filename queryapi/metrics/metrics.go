@@ -1,5 +1,5 @@
 // Package metrics defines the Prometheus metric families every adclick job
-// exports about the pipeline (SPEC §1–§2): clicks in, rejected by reason,
+// exports about the pipeline (docs/spec.md §1–§2): clicks in, rejected by reason,
 // duplicates, too late, windows fired, store writes and consumer lag. One
 // definition keeps the names, labels and help texts the same in every
 // process, so dashboards and alerts work on any deployment, and the query
@@ -22,7 +22,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/domain/click"
 )
 
 // Family names, for readers that parse the exposition (the dashboard) and for
@@ -44,7 +44,7 @@ const (
 	StoreAggregate = "aggregate" // the aggregation store
 )
 
-// Window kinds: the record types of SPEC §4.
+// Window kinds: the record types of docs/spec.md §4.
 const (
 	KindCount    = "count"
 	KindFiltered = "filtered_count"

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/adclick/adclick/transforms/click"
+	"github.com/adclick/adclick/domain/click"
 )
 
 func exposition(t *testing.T, g prometheus.Gatherer) string {

@@ -10,11 +10,11 @@ import (
 	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
 	"github.com/adclick/adclick/io/store/cassandrastore"
 	"github.com/adclick/adclick/io/store/storetest"
-	"github.com/adclick/adclick/io/testenv"
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/testing/testenv"
 )
 
 // newKeyspace migrates a fresh keyspace on the test Cassandra and drops it

@@ -13,10 +13,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
 	"github.com/adclick/adclick/io/store/cassandrastore"
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 // proxy forwards TCP to Cassandra and can cut (stop listening and drop every

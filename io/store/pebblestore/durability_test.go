@@ -6,8 +6,8 @@ import (
 
 	"github.com/cockroachdb/pebble/vfs"
 
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 // TestSyncSurvivesPowerCut: on Pebble's crash-simulating filesystem (what

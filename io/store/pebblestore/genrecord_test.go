@@ -7,8 +7,8 @@ import (
 
 	"github.com/cockroachdb/pebble"
 
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 // TestOldGenerationRecord: a generation record written before top lists had

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 // Benchmarks shared by every backend, so their figures compare:

@@ -10,7 +10,7 @@ import (
 	"math"
 	"sort"
 
-	"github.com/adclick/adclick/transforms/result"
+	"github.com/adclick/adclick/domain/result"
 )
 
 // Spec says what to generate.
@@ -42,7 +42,7 @@ func count(i, m int) int64 {
 // Records returns the counts, the country/device/format filtered counts
 // (US ≈ 40 %, mobile ≈ 60 %, banner ≈ 50 % of each count) and, for every
 // window size and every minute whose window holds a click, the top list
-// computed from the counts as SPEC §2 defines it.
+// computed from the counts as docs/spec.md §2 defines it.
 func Records(s Spec) []result.Record {
 	var out []result.Record
 	counts := make([][]int64, s.Ads)

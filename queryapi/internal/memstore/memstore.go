@@ -13,9 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/transforms/click"
-	"github.com/adclick/adclick/transforms/result"
 )
 
 // Store is the fake. The zero value is not usable; call New.

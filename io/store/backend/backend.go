@@ -1,0 +1,137 @@
+// Package backend opens the store a Config names: the factory every component
+// uses, Beam DoFns (which carry only a Config and open the store in Setup) and
+// plain services alike.
+package backend
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/adclick/adclick/io/store"
+	"github.com/adclick/adclick/io/store/cassandrastore"
+	"github.com/adclick/adclick/io/store/pebblestore"
+)
+
+// Backend names.
+const (
+	Pebble    = "pebble"
+	Cassandra = "cassandra"
+)
+
+// Config names a store: what a serializable DoFn carries instead of a
+// connection. Only exported, plain fields, so Beam can encode it.
+type Config struct {
+	Backend string // Pebble or Cassandra
+
+	// Pebble: the database directory; Sync fsyncs every batch.
+	Path string
+	Sync bool
+
+	// Cassandra: contact points (host or host:port), keyspace (default
+	// adclick), consistency levels (default LOCAL_QUORUM), raw TTL (default
+	// 30 days).
+	Hosts                             []string
+	Keyspace                          string
+	ReadConsistency, WriteConsistency string
+	RawTTL                            time.Duration
+}
+
+// Validate checks the config without opening anything.
+func (c Config) Validate() error {
+	switch c.Backend {
+	case Pebble:
+		if c.Path == "" {
+			return fmt.Errorf("%w: store: pebble store needs a path", store.ErrInvalid)
+		}
+	case Cassandra:
+		if len(c.Hosts) == 0 {
+			return fmt.Errorf("%w: store: cassandra store needs hosts", store.ErrInvalid)
+		}
+	default:
+		return fmt.Errorf("%w: store: unknown store backend %q (want %s or %s)", store.ErrInvalid, c.Backend, Pebble, Cassandra)
+	}
+	return nil
+}
+
+// Open opens the store cfg names. reg receives backend metrics (nil: none).
+//
+// An embedded Pebble directory can be open only once per process (Pebble
+// locks it), yet the all-in-one runs the query API and several pipeline
+// DoFns — each opening "the store" in its own Setup — in one process. So
+// Pebble stores are shared through a process-wide, reference-counted table
+// keyed by the directory's absolute path: the first Open opens it, each Close
+// releases one reference, the last closes it. This is the only process-level
+// shared state of the stores; Cassandra opens a session per call.
+func Open(ctx context.Context, cfg Config, reg prometheus.Registerer) (store.Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Backend == Pebble {
+		return openPebble(cfg)
+	}
+	return cassandrastore.Open(ctx, cassandrastore.Options{
+		Hosts: cfg.Hosts, Keyspace: cfg.Keyspace,
+		ReadConsistency: cfg.ReadConsistency, WriteConsistency: cfg.WriteConsistency,
+		RawTTL: cfg.RawTTL, Registerer: reg,
+	})
+}
+
+type pebbleEntry struct {
+	st   *pebblestore.Store
+	refs int
+}
+
+var pebbles = struct {
+	sync.Mutex
+	m map[string]*pebbleEntry
+}{m: map[string]*pebbleEntry{}}
+
+func openPebble(cfg Config) (store.Store, error) {
+	path, err := filepath.Abs(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: store: pebble path %q: %v", store.ErrInvalid, cfg.Path, err)
+	}
+	pebbles.Lock()
+	defer pebbles.Unlock()
+	e := pebbles.m[path]
+	if e == nil {
+		st, err := pebblestore.Open(path, pebblestore.Options{Sync: cfg.Sync})
+		if err != nil {
+			return nil, err
+		}
+		e = &pebbleEntry{st: st}
+		pebbles.m[path] = e
+	}
+	e.refs++
+	return &sharedPebble{Store: e.st, path: path}, nil
+}
+
+// sharedPebble is one reference to a shared Pebble store.
+type sharedPebble struct {
+	*pebblestore.Store
+	path string
+	once sync.Once
+}
+
+// Close releases this reference; the last one closes the database.
+func (s *sharedPebble) Close() error {
+	var err error
+	s.once.Do(func() {
+		pebbles.Lock()
+		defer pebbles.Unlock()
+		e := pebbles.m[s.path]
+		if e == nil {
+			return
+		}
+		if e.refs--; e.refs == 0 {
+			delete(pebbles.m, s.path)
+			err = e.st.Close()
+		}
+	})
+	return err
+}
