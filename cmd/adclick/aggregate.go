@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-
 	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/pipelines"
@@ -104,14 +102,7 @@ func runAggregate(ctx context.Context, env *cliEnv, args []string) error {
 		outPath = filepath.Join(tmp, "out.jsonl")
 	}
 
-	p, s := beam.NewPipelineWithRoot()
-	if err := pipelines.RecountFiles(s, []string{input}, cfg, outPath, dead); err != nil {
-		if inputDone != nil {
-			_ = inputDone() // only releases the feeder: the pipeline never ran
-		}
-		return err
-	}
-	res, err := runners.Run(ctx, p, runners.Options{Runner: ao.runner})
+	counters, err := pipelines.RunRecountFiles(ctx, []string{input}, cfg, outPath, dead, runners.Options{Runner: ao.runner})
 	if inputDone != nil {
 		// A failed read of the input ends the pipe early, which the
 		// pipeline takes for the end of a shorter input: fail then too.
@@ -129,7 +120,7 @@ func runAggregate(ctx context.Context, env *cliEnv, args []string) error {
 			return err
 		}
 	}
-	printSummary(env.stderr, runners.Counters(res, transforms.MetricNamespace))
+	printSummary(env.stderr, counters)
 	return nil
 }
 
@@ -153,11 +144,10 @@ func aggregateStore(ctx context.Context, env *cliEnv, so *storeOptions, rf *rang
 	if output == "-" {
 		outPath = filepath.Join(tmp, "out.jsonl")
 	}
-	p, s := beam.NewPipelineWithRoot()
-	if err := pipelines.RecountStore(s, sc, from, to, cfg, storeio.ReadOptions{}, outPath); err != nil {
+	if err := pipelines.CheckRange(from, to); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	res, err := runners.Run(ctx, p, runners.Options{Runner: runner})
+	read, err := pipelines.RunRecountStore(ctx, sc, from, to, cfg, storeio.ReadOptions{}, outPath, runners.Options{Runner: runner})
 	if err != nil {
 		return fmt.Errorf("pipeline failed: %w", err)
 	}
@@ -166,7 +156,7 @@ func aggregateStore(ctx context.Context, env *cliEnv, so *storeOptions, rf *rang
 			return err
 		}
 	}
-	fmt.Fprintf(env.stderr, "raw_clicks_read=%d\n", runners.Counters(res, "adclick.storeio")["raw_clicks_read"])
+	fmt.Fprintf(env.stderr, "raw_clicks_read=%d\n", read)
 	return nil
 }
 

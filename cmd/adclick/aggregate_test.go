@@ -12,9 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-
 	"github.com/adclick/adclick/domain/result"
+	"github.com/adclick/adclick/runners"
 	"github.com/adclick/adclick/testing/reference"
 )
 
@@ -141,6 +140,6 @@ func TestAggregateUsageErrors(t *testing.T) {
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	beam.Init()
+	runners.Init()
 	os.Exit(m.Run())
 }

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/adclick/adclick/runners"
 )
 
 // command is one subcommand. run gets the arguments after the subcommand name.
@@ -57,12 +57,12 @@ var errUsage = errors.New("usage error")
 func main() {
 	if beamWorker(os.Args[1:]) {
 		// Started by a portable runner (PROCESS environment) as a Beam
-		// worker: Beam's own flags, then beam.Init runs the harness and exits.
+		// worker: Beam's own flags, then runners.Init runs the harness and exits.
 		flag.Parse()
-		beam.Init()
+		runners.Init()
 		return
 	}
-	beam.Init()
+	runners.Init()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv})
 	stop()

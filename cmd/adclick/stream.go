@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-
 	"github.com/adclick/adclick/io/kafkaio"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/runners"
@@ -92,12 +90,8 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 func runStreamJob(ctx context.Context, env *cliEnv, cfg pipelines.StreamConfig, ro runners.Options) error {
-	p, s := beam.NewPipelineWithRoot()
-	if err := pipelines.Stream(s, cfg); err != nil {
-		return err
-	}
 	env.log.Info("streaming job starting", "runner", ro.Runner, "raw_topic", cfg.Raw.Topic, "results_topic", cfg.Results.Topic)
-	_, err := runners.Run(ctx, p, ro)
+	err := pipelines.RunStream(ctx, cfg, ro)
 	if ctx.Err() != nil {
 		env.log.Info("streaming job stopped")
 		return nil // interrupted: committed offsets are the restart points
