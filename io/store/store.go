@@ -3,7 +3,9 @@
 // behind one interface with two backends — Cassandra for production
 // (io/store/cassandrastore) and an embedded Pebble store for the all-in-one
 // (io/store/pebblestore) — that both pass the conformance suite in
-// io/store/storetest.
+// io/store/storetest. It is contract code only: the interfaces, errors,
+// argument checks and the encodings and generation bookkeeping the backends
+// share; it does no I/O of its own.
 //
 // Semantics every backend keeps:
 //   - Raw writes are idempotent by (ad_id, event time, event_id): writing the same

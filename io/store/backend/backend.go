@@ -1,6 +1,7 @@
 // Package backend opens the store a Config names: the factory every component
 // uses, Beam DoFns (which carry only a Config and open the store in Setup) and
-// plain services alike.
+// plain services alike. It is wiring only: it maps a Config onto a backend's
+// options and shares embedded Pebble stores within the process.
 package backend
 
 import (

@@ -1,0 +1,164 @@
+package cassandrastore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/adclick/adclick/io/store"
+)
+
+// loadGenerations reads the generations partition and publishes it.
+func (s *Store) loadGenerations(ctx context.Context) (*servingState, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.o.ReadTimeout)
+	defer cancel()
+	it := s.s.Query("SELECT gen, from_minute, to_minute, seq, top_to_minute FROM generations WHERE p = 0").
+		WithContext(ctx).Consistency(s.rcons).Iter()
+	st := &servingState{gens: map[store.Generation]store.GenRange{}, at: time.Now()}
+	var g store.GenRange
+	var gen int64
+	// A null top_to_minute (a generation reserved before the column existed)
+	// scans as 0, which GenRange reads as to_minute.
+	for it.Scan(&gen, &g.From, &g.To, &g.Seq, &g.TopTo) {
+		g.Gen = store.Generation(gen)
+		st.gens[g.Gen] = g
+		st.maxSq = max(st.maxSq, g.Seq)
+	}
+	if err := it.Close(); err != nil {
+		return nil, s.readErr("load_generations", ctx, err)
+	}
+	all := make([]store.GenRange, 0, len(st.gens))
+	for _, r := range st.gens {
+		all = append(all, r)
+	}
+	st.sv = store.NewServing(all)
+	s.serving.Store(st)
+	return st, nil
+}
+
+// servingNow returns the serving map, refreshed if older than the cache TTL.
+func (s *Store) servingNow(ctx context.Context) (*store.Serving, error) {
+	if err := ctxDone(ctx); err != nil {
+		return nil, err
+	}
+	st := s.serving.Load()
+	if time.Since(st.at) < s.o.GenerationCacheTTL {
+		return st.sv, nil
+	}
+	s.genMu.Lock()
+	defer s.genMu.Unlock()
+	if st = s.serving.Load(); time.Since(st.at) < s.o.GenerationCacheTTL {
+		return st.sv, nil
+	}
+	st, err := s.loadGenerations(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return st.sv, nil
+}
+
+// writable checks that gen may be written (live, or reserved by any process).
+func (s *Store) writable(ctx context.Context, gen store.Generation) error {
+	if gen == store.LiveGeneration {
+		return nil
+	}
+	if gen > 0 {
+		if _, ok := s.serving.Load().gens[gen]; ok {
+			return nil
+		}
+		s.genMu.Lock()
+		st, err := s.loadGenerations(ctx)
+		s.genMu.Unlock()
+		if err != nil {
+			return err
+		}
+		if _, ok := st.gens[gen]; ok {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: generation %d was not reserved with NewGeneration", store.ErrInvalid, gen)
+}
+
+// NewGeneration reserves the next free generation number with a lightweight
+// transaction (so concurrent recalculations in different processes get
+// different numbers).
+func (s *Store) NewGeneration(ctx context.Context, from, to, topTo int64) (store.Generation, error) {
+	if err := store.CheckGenRange(from, to, topTo); err != nil {
+		return 0, err
+	}
+	s.genMu.Lock()
+	defer s.genMu.Unlock()
+	for attempt := 0; attempt < 20; attempt++ {
+		st, err := s.loadGenerations(ctx)
+		if err != nil {
+			return 0, err
+		}
+		var next store.Generation = 1
+		for g := range st.gens {
+			next = max(next, g+1)
+		}
+		applied, err := s.s.Query("INSERT INTO generations (p, gen, from_minute, to_minute, top_to_minute, seq) VALUES (0, ?, ?, ?, ?, 0) IF NOT EXISTS",
+			int64(next), from, to, topTo).WithContext(ctx).Consistency(s.wcons).MapScanCAS(map[string]any{})
+		if err != nil {
+			s.m.failures.WithLabelValues("new_generation").Inc()
+			return 0, fmt.Errorf("%w: cassandrastore: new generation: %v", store.ErrUnavailable, err)
+		}
+		if applied {
+			s.publishLocked(st, store.GenRange{Gen: next, From: from, To: to, TopTo: topTo})
+			return next, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: cassandrastore: new generation: too much contention", store.ErrUnavailable)
+}
+
+// publishLocked publishes st with g added or replaced; genMu held.
+func (s *Store) publishLocked(st *servingState, g store.GenRange) {
+	n := &servingState{gens: make(map[store.Generation]store.GenRange, len(st.gens)+1), at: time.Now(), maxSq: max(st.maxSq, g.Seq)}
+	all := make([]store.GenRange, 0, len(st.gens)+1)
+	for k, v := range st.gens {
+		n.gens[k] = v
+	}
+	n.gens[g.Gen] = g
+	for _, v := range n.gens {
+		all = append(all, v)
+	}
+	n.sv = store.NewServing(all)
+	s.serving.Store(n)
+}
+
+// CommitGeneration switches reads of gen's ranges to it. The commit sequence
+// is a microsecond clock reading above every known commit, set with a
+// lightweight transaction only if the generation is not committed yet.
+func (s *Store) CommitGeneration(ctx context.Context, gen store.Generation) error {
+	if gen <= store.LiveGeneration {
+		return fmt.Errorf("%w: generation %d cannot be committed", store.ErrInvalid, gen)
+	}
+	s.genMu.Lock()
+	defer s.genMu.Unlock()
+	st, err := s.loadGenerations(ctx)
+	if err != nil {
+		return err
+	}
+	g, ok := st.gens[gen]
+	if !ok {
+		return fmt.Errorf("%w: generation %d", store.ErrNotFound, gen)
+	}
+	if g.Committed() {
+		return nil
+	}
+	g.Seq = max(time.Now().UnixMicro(), st.maxSq+1)
+	cur := map[string]any{}
+	applied, err := s.s.Query("UPDATE generations SET seq = ? WHERE p = 0 AND gen = ? IF seq = 0", g.Seq, int64(gen)).
+		WithContext(ctx).Consistency(s.wcons).MapScanCAS(cur)
+	if err != nil {
+		s.m.failures.WithLabelValues("commit_generation").Inc()
+		return fmt.Errorf("%w: cassandrastore: commit generation %d: %v", store.ErrUnavailable, gen, err)
+	}
+	if !applied { // another process committed it first: take its sequence
+		if seq, ok := cur["seq"].(int64); ok {
+			g.Seq = seq
+		}
+	}
+	s.publishLocked(st, g)
+	return nil
+}

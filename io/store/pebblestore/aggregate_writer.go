@@ -1,0 +1,123 @@
+package pebblestore
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+
+	"github.com/adclick/adclick/domain/result"
+	"github.com/adclick/adclick/io/store"
+)
+
+func (s *Store) writable(gen store.Generation) error {
+	if gen == store.LiveGeneration {
+		return nil
+	}
+	if known := s.genKnow.Load(); known != nil && (*known)[gen] {
+		return nil
+	}
+	return fmt.Errorf("%w: generation %d was not reserved with NewGeneration", store.ErrInvalid, gen)
+}
+
+// Upsert writes recs into gen in one batch, overwriting by key.
+func (s *Store) Upsert(ctx context.Context, gen store.Generation, recs []result.Record) error {
+	return s.write(ctx, gen, recs, false)
+}
+
+// Merge writes recs into gen in one batch, merging with what is stored
+// (store.AggregateStore.Merge): one read per key, from the batch first.
+func (s *Store) Merge(ctx context.Context, gen store.Generation, recs []result.Record) error {
+	return s.write(ctx, gen, recs, true)
+}
+
+func (s *Store) write(ctx context.Context, gen store.Generation, recs []result.Record, merge bool) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if err := s.writable(gen); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if err := store.CheckRecord(r); err != nil {
+			return err
+		}
+	}
+	if len(recs) == 0 {
+		return nil
+	}
+	var b *pebble.Batch
+	if merge {
+		b = s.db.NewIndexedBatch() // reads see the batch's own earlier writes
+	} else {
+		b = s.db.NewBatch()
+	}
+	defer b.Close()
+	var kb, vb []byte
+	for _, r := range recs {
+		var n int64
+		switch {
+		case r.Count != nil:
+			kb = countKey(kb[:0], gen, r.Count.AdID, "", r.Count.Minute)
+			n = r.Count.Count
+		case r.Filtered != nil:
+			kb = countKey(kb[:0], gen, r.Filtered.AdID, r.Filtered.FilterID, r.Filtered.Minute)
+			n = r.Filtered.Count
+		default:
+			kb = topKey(kb[:0], gen, r.Top.WindowSize, r.Top.Minute)
+		}
+		if r.Top != nil {
+			ads := r.Top.Ads
+			if merge {
+				old, ok, err := get(b, kb)
+				if err != nil {
+					return err
+				}
+				if ok {
+					stored, err := store.DecodeTopAds(old)
+					if err != nil {
+						return unavailable("merge", err)
+					}
+					ads = store.MergeTop(stored, ads)
+				}
+			}
+			vb = store.AppendTopAds(vb[:0], ads)
+		} else {
+			if merge {
+				old, ok, err := get(b, kb)
+				if err != nil {
+					return err
+				}
+				if ok {
+					if c, w := binary.Uvarint(old); w > 0 && int64(c) >= n {
+						continue
+					}
+				}
+			}
+			vb = binary.AppendUvarint(vb[:0], uint64(n))
+		}
+		if err := b.Set(kb, vb, nil); err != nil {
+			return unavailable("upsert", err)
+		}
+	}
+	if err := b.Commit(s.wo); err != nil {
+		return unavailable("upsert", err)
+	}
+	return nil
+}
+
+// get reads key from an indexed batch (and the database under it).
+func get(b *pebble.Batch, key []byte) ([]byte, bool, error) {
+	v, closer, err := b.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, unavailable("merge", err)
+	}
+	out := append([]byte(nil), v...)
+	closer.Close()
+	return out, true, nil
+}
