@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/gocql/gocql"
 
 	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/domain/result"
@@ -119,19 +117,10 @@ func pebbleStore(t testing.TB) backend.Config {
 // cassandraStore migrates a fresh keyspace on the real Cassandra (failing
 // the test when none runs) and drops it at the end.
 func cassandraStore(t testing.TB) backend.Config {
-	hosts := testenv.Cassandra(t)
-	ks := fmt.Sprintf("adclick_pl_%d", rand.Uint32())
+	hosts, ks := testenv.CassandraKeyspace(t, "adclick_pl")
 	if err := cassandrastore.Migrate(context.Background(), cassandrastore.MigrateOptions{Hosts: hosts, Keyspace: ks}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c := gocql.NewCluster(hosts...)
-		c.Timeout = 30 * time.Second
-		if s, err := c.CreateSession(); err == nil {
-			s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
-			s.Close()
-		}
-	})
 	return backend.Config{Backend: backend.Cassandra, Hosts: hosts, Keyspace: ks, ReadConsistency: "ONE", WriteConsistency: "ONE"}
 }
 

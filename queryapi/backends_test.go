@@ -2,12 +2,9 @@ package queryapi
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"testing"
 	"time"
 
-	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/adclick/adclick/io/store/cassandrastore"
@@ -40,8 +37,7 @@ func pebbleBackend() backend {
 // cassandraBackend opens a freshly migrated keyspace, dropped at the end.
 func cassandraBackend() backend {
 	return backend{"cassandra", func(t testing.TB) storeUnderTest {
-		hosts := testenv.Cassandra(t)
-		ks := fmt.Sprintf("adclick_queryapi_%d", rand.Uint32())
+		hosts, ks := testenv.CassandraKeyspace(t, "adclick_queryapi")
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		if err := cassandrastore.Migrate(ctx, cassandrastore.MigrateOptions{Hosts: hosts, Keyspace: ks}); err != nil {
@@ -51,15 +47,7 @@ func cassandraBackend() backend {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
-			st.Close()
-			c := gocql.NewCluster(hosts...)
-			c.Timeout = 30 * time.Second
-			if s, err := c.CreateSession(); err == nil {
-				_ = s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
-				s.Close()
-			}
-		})
+		t.Cleanup(func() { st.Close() }) // before the keyspace is dropped
 		return st
 	}}
 }

@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -42,16 +40,7 @@ func TestMigrateUsage(t *testing.T) {
 
 // TestMigrateCassandra applies the schema twice to the real Cassandra.
 func TestMigrateCassandra(t *testing.T) {
-	hosts := testenv.Cassandra(t)
-	ks := fmt.Sprintf("adclick_migrate_%d", rand.Uint32())
-	t.Cleanup(func() {
-		c := gocql.NewCluster(hosts...)
-		c.Timeout = 30 * time.Second
-		if s, err := c.CreateSession(); err == nil {
-			s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
-			s.Close()
-		}
-	})
+	hosts, ks := testenv.CassandraKeyspace(t, "adclick_migrate")
 	for i := 0; i < 2; i++ {
 		var errb bytes.Buffer
 		args := []string{"migrate", "--cassandra-hosts", strings.Join(hosts, ","), "--keyspace", ks}

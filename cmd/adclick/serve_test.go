@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -13,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gocql/gocql"
 
 	"github.com/adclick/adclick/testing/testenv"
 )
@@ -62,20 +58,12 @@ func TestServeRuns(t *testing.T) {
 // TestServeCassandra is TestServeRuns on the real Cassandra testing/testenv
 // starts, in a keyspace `adclick migrate` creates.
 func TestServeCassandra(t *testing.T) {
-	hosts := strings.Join(testenv.Cassandra(t), ",")
-	ks := fmt.Sprintf("adclick_serve_%d", rand.Uint32())
+	hostList, ks := testenv.CassandraKeyspace(t, "adclick_serve")
+	hosts := strings.Join(hostList, ",")
 	var errb syncWriter
 	if code := run(context.Background(), []string{"migrate", "--cassandra-hosts", hosts, "--keyspace", ks}, serveEnv(&errb, nil)); code != 0 {
 		t.Fatalf("migrate: exit %d: %s", code, errb.String())
 	}
-	t.Cleanup(func() {
-		c := gocql.NewCluster(strings.Split(hosts, ",")...)
-		c.Timeout = 30 * time.Second
-		if s, err := c.CreateSession(); err == nil {
-			_ = s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
-			s.Close()
-		}
-	})
 	testServeRuns(t, "--store", "cassandra", "--cassandra-hosts", hosts, "--keyspace", ks)
 }
 

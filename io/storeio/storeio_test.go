@@ -13,7 +13,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/passert"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
-	"github.com/gocql/gocql"
 
 	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/domain/result"
@@ -76,19 +75,10 @@ func pebbleConfig(t *testing.T) backend.Config {
 }
 
 func cassandraConfig(t *testing.T) backend.Config {
-	hosts := testenv.Cassandra(t)
-	ks := fmt.Sprintf("adclick_io_%d", rand.Uint32())
+	hosts, ks := testenv.CassandraKeyspace(t, "adclick_io")
 	if err := cassandrastore.Migrate(context.Background(), cassandrastore.MigrateOptions{Hosts: hosts, Keyspace: ks}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c := gocql.NewCluster(hosts...)
-		c.Timeout = 30 * time.Second
-		if s, err := c.CreateSession(); err == nil {
-			s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
-			s.Close()
-		}
-	})
 	return backend.Config{Backend: backend.Cassandra, Hosts: hosts, Keyspace: ks, ReadConsistency: "ONE", WriteConsistency: "ONE"}
 }
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
-	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/adclick/adclick/domain/click"
@@ -45,21 +43,12 @@ func TestQueryAPIOnPipelineResults(t *testing.T) {
 			return backend.Config{Backend: backend.Pebble, Path: t.TempDir()}
 		}},
 		{"cassandra", func(t *testing.T) backend.Config {
-			hosts := testenv.Cassandra(t)
-			ks := fmt.Sprintf("adclick_e2e_%d", rand.Uint32())
+			hosts, ks := testenv.CassandraKeyspace(t, "adclick_e2e")
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
 			if err := cassandrastore.Migrate(ctx, cassandrastore.MigrateOptions{Hosts: hosts, Keyspace: ks}); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() {
-				c := gocql.NewCluster(hosts...)
-				c.Timeout = 30 * time.Second
-				if s, err := c.CreateSession(); err == nil {
-					_ = s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
-					s.Close()
-				}
-			})
 			return backend.Config{Backend: backend.Cassandra, Hosts: hosts, Keyspace: ks}
 		}},
 	}

@@ -3,7 +3,6 @@ package cassandrastore_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -21,21 +20,12 @@ import (
 // when the test ends.
 func newKeyspace(t testing.TB) (hosts []string, ks string) {
 	t.Helper()
-	hosts = testenv.Cassandra(t)
-	ks = fmt.Sprintf("adclick_test_%d", rand.Uint32())
+	hosts, ks = testenv.CassandraKeyspace(t, "adclick_test")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := cassandrastore.Migrate(ctx, cassandrastore.MigrateOptions{Hosts: hosts, Keyspace: ks}); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		c := gocql.NewCluster(hosts...)
-		c.Timeout = 30 * time.Second
-		if s, err := c.CreateSession(); err == nil {
-			s.Query("DROP KEYSPACE IF EXISTS " + ks).Exec()
-			s.Close()
-		}
-	})
 	return hosts, ks
 }
 
