@@ -122,7 +122,14 @@ func testRoundTrip(t *testing.T, cfg backend.Config) {
 		t.Fatalf("stored %d clicks, want 6000 (idempotent writes)", stored)
 	}
 
-	// Read back the whole range and a part of it.
+	readAndReaggregate(t, cfg, base, batches)
+	checkServedCounts(t, st, base, batches)
+}
+
+// readAndReaggregate reads back the whole range and a part of it through
+// ReadRaw, checks the aggregates of what was read against those of the
+// original clicks, and writes them through WriteAggregates.
+func readAndReaggregate(t *testing.T, cfg backend.Config, base time.Time, batches []click.Batch) {
 	var ids, firstHour []string
 	for _, b := range batches {
 		for _, c := range b.Clicks {
@@ -135,7 +142,7 @@ func testRoundTrip(t *testing.T, cfg backend.Config) {
 	cfgT := transforms.DefaultConfig()
 	cfgT.WindowSizes = []int{1, 5}
 	cfgT.TopN = 10
-	p, s = beam.NewPipelineWithRoot()
+	p, s := beam.NewPipelineWithRoot()
 	read, err := storeio.ReadRaw(s, cfg, base, base.Add(2*time.Hour), storeio.ReadOptions{Shards: 7, Batch: 100})
 	if err != nil {
 		t.Fatal(err)
@@ -159,8 +166,12 @@ func testRoundTrip(t *testing.T, cfg backend.Config) {
 		t.Fatal(err)
 	}
 	ptest.RunAndValidate(t, p)
+}
 
-	// The aggregates written through WriteAggregates serve the true counts.
+// checkServedCounts: the aggregates written through WriteAggregates serve
+// the true counts.
+func checkServedCounts(t *testing.T, st store.Store, base time.Time, batches []click.Batch) {
+	ctx := context.Background()
 	want := map[string]int64{}
 	wantUS := map[string]int64{}
 	for _, b := range batches {
