@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 
+	"github.com/adclick/adclick/io/kafkaio"
 	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/io/storeio"
 	"github.com/adclick/adclick/runners"
@@ -42,12 +43,26 @@ func RunRecountStore(ctx context.Context, st backend.Config, from, to time.Time,
 }
 
 // RunStream builds the streaming job and runs it on ro's runner until ctx
-// ends (or the job fails).
+// ends (or the job fails). Without a coordination set, the runner picks it
+// (CoordinationFor).
 func RunStream(ctx context.Context, cfg StreamConfig, ro runners.Options) error {
+	if cfg.Raw.Coordination == "" {
+		cfg.Raw.Coordination = CoordinationFor(ro.Runner)
+	}
 	p, s := beam.NewPipelineWithRoot()
 	if err := Stream(s, cfg); err != nil {
 		return err
 	}
 	_, err := runners.Run(ctx, p, ro)
 	return err
+}
+
+// CoordinationFor is how the streaming job's readers coordinate on a runner:
+// through the process on prism (no durable state, one process), through the
+// runner's checkpoints on Flink (many worker processes).
+func CoordinationFor(runner string) kafkaio.Coordination {
+	if runner == runners.Flink {
+		return kafkaio.Checkpointed
+	}
+	return kafkaio.InProcess
 }

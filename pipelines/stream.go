@@ -66,11 +66,15 @@ func Stream(s beam.Scope, cfg StreamConfig) error {
 	for _, w := range cfg.Aggregation.WindowSizes {
 		cfg.Raw.WindowSpan = max(cfg.Raw.WindowSpan, time.Duration(w)*time.Minute)
 	}
-	// The reader commits a restart point only once every results writer has
-	// written what the minutes it closes produced (kafkaio.Gate): counts and
-	// filtered counts, then top lists.
-	gate := kafkaio.NewGate(transforms.StreamingParts)
-	cfg.Raw.Gate = gate
+	// In process (prism), the reader commits a restart point only once every
+	// results writer has written what the minutes it closes produced
+	// (kafkaio.Gate): counts and filtered counts, then top lists. A
+	// checkpointing runner restores readers and state itself: no gate.
+	var gate kafkaio.Gate
+	if cfg.Raw.Coordination != kafkaio.Checkpointed {
+		gate = kafkaio.NewGate(transforms.StreamingParts)
+		cfg.Raw.Gate = gate
+	}
 	lines, err := kafkaio.TryRead(s, cfg.Raw)
 	if err != nil {
 		return err
@@ -79,12 +83,17 @@ func Stream(s beam.Scope, cfg StreamConfig) error {
 	if err != nil {
 		return err
 	}
-	if len(out.RecordParts) != gate.Sinks {
+	if gate.ID != "" && len(out.RecordParts) != gate.Sinks {
 		return fmt.Errorf("pipelines: %d result parts, the commit gate expects %d", len(out.RecordParts), gate.Sinks)
 	}
 	for i, recs := range out.RecordParts {
 		rs := s.Scope(fmt.Sprintf("results%d", i))
-		kafkaio.WriteKVGated(rs, cfg.Results, beam.ParDo(rs, recordKV, recs), gate, fmt.Sprintf("results%d", i))
+		kvs := beam.ParDo(rs, recordKV, recs)
+		if gate.ID == "" {
+			kafkaio.WriteKV(rs, cfg.Results, kvs)
+			continue
+		}
+		kafkaio.WriteKVGated(rs, cfg.Results, kvs, gate, fmt.Sprintf("results%d", i))
 	}
 	kafkaio.WriteKV(s.Scope("deadletters"), cfg.DeadLetters, beam.ParDo(s, deadLetterKV, out.DeadLetters))
 	return nil

@@ -26,8 +26,8 @@ import (
 	"github.com/adclick/adclick/transforms"
 )
 
-// streamJob builds the streaming job as `adclick stream` does with its
-// default flags (cmd/adclick streamOptions.config). Building needs no
+// streamJob builds the streaming job as `adclick stream --runner flink` does
+// with its default flags (cmd/adclick streamOptions.config). Building needs no
 // broker: the reader lists partitions when the job runs, so the address is
 // never dialled.
 func streamJob(t *testing.T) (*beam.Pipeline, beam.Scope) {
@@ -39,7 +39,8 @@ func streamJob(t *testing.T) (*beam.Pipeline, beam.Scope) {
 	agg.EarlyFiring = 2 * time.Second
 	cfg := pipelines.StreamConfig{
 		Raw: kafkaio.ReadConfig{Brokers: brokers, Topic: "adclick-raw", Group: "adclick-stream", StartOffset: kafkaio.Earliest,
-			WatermarkDelay: 5 * time.Second, IdleTimeout: 10 * time.Second, AllowedLateness: agg.AllowedLateness},
+			WatermarkDelay: 5 * time.Second, IdleTimeout: 10 * time.Second, AllowedLateness: agg.AllowedLateness,
+			Coordination: pipelines.CoordinationFor(runners.Flink)},
 		Results:     kafkaio.WriteConfig{Brokers: brokers, Topic: "adclick-results"},
 		DeadLetters: kafkaio.WriteConfig{Brokers: brokers, Topic: "adclick-dead-letters"},
 		Aggregation: agg,
@@ -268,4 +269,43 @@ func parDoPayload(t *testing.T, pp *pipepb.Pipeline, id string) *pipepb.ParDoPay
 		t.Fatalf("transform %s: %v", id, err)
 	}
 	return &pl
+}
+
+// TestFlinkJobHasNoCommitGate: on Flink the streaming job coordinates through
+// the runner's checkpoints, so it has no commit gate (whose sinks report
+// through process memory); the prism job has one, so the check can fail.
+func TestFlinkJobHasNoCommitGate(t *testing.T) {
+	gated := func(p *beam.Pipeline) int {
+		pp, err := runners.MarshalPortable(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, tr := range pp.GetComponents().GetTransforms() {
+			if strings.Contains(tr.GetUniqueName(), "WriteKVGated") && len(tr.GetSubtransforms()) == 0 {
+				n++
+			}
+		}
+		return n
+	}
+	flink, _ := streamJob(t)
+	if n := gated(flink); n != 0 {
+		t.Errorf("the Flink streaming job has %d gated-writer transforms, want none", n)
+	}
+	p, s := beam.NewPipelineWithRoot()
+	brokers := []string{"kafka.invalid:9092"}
+	agg := transforms.DefaultConfig()
+	agg.Streaming = true
+	cfg := pipelines.StreamConfig{
+		Raw:         kafkaio.ReadConfig{Brokers: brokers, Topic: "raw", Coordination: pipelines.CoordinationFor(runners.Prism)},
+		Results:     kafkaio.WriteConfig{Brokers: brokers, Topic: "results"},
+		DeadLetters: kafkaio.WriteConfig{Brokers: brokers, Topic: "dead"},
+		Aggregation: agg,
+	}
+	if err := pipelines.Stream(s, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if gated(p) == 0 {
+		t.Error("the prism streaming job has no gated writer: the check above proves nothing")
+	}
 }

@@ -44,8 +44,12 @@ type ReadConfig struct {
 	WindowSpan      time.Duration // longest window downstream (n-minute top-N: n min); a minute closes with the last window holding it (default 1 min)
 	Margin          time.Duration // extra event time before a window counts as closed (default 30 s)
 	CommitDelay     time.Duration // a safe position is committed this long after it was computed (default 10 s)
+	// Coordination: how readers agree on progress (default InProcess; see
+	// Coordination). Pick it from the runner.
+	Coordination Coordination
 	// Gate, when set, also holds each commit until the gated writers have
-	// written every result of the minutes it closes (see Gate).
+	// written every result of the minutes it closes (see Gate). InProcess
+	// only.
 	Gate           Gate
 	CommitInterval time.Duration // how often a safe position is computed (default 5 s)
 
@@ -81,6 +85,9 @@ func (c *ReadConfig) withDefaults() ReadConfig {
 	r.Partitions = append([]int32(nil), c.Partitions...)
 	if r.StartOffset == "" {
 		r.StartOffset = Earliest
+	}
+	if r.Coordination == "" {
+		r.Coordination = InProcess
 	}
 	setDur(&r.WatermarkDelay, 5*time.Second)
 	setDur(&r.WatermarkStep, time.Second)
@@ -129,6 +136,12 @@ func (c *ReadConfig) Validate() error {
 	}
 	if r.Topic == "" {
 		errs = append(errs, errors.New("kafkaio: no topic"))
+	}
+	if err := r.Coordination.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if r.Coordination == Checkpointed && r.Gate.ID != "" {
+		errs = append(errs, errors.New("kafkaio: a gate coordinates through process memory: not with Checkpointed coordination"))
 	}
 	if r.StartOffset != Earliest && r.StartOffset != Latest {
 		errs = append(errs, fmt.Errorf("kafkaio: start offset %q: want %q or %q", r.StartOffset, Earliest, Latest))

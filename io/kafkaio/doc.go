@@ -38,7 +38,12 @@
 //
 // # Offsets and exactly-once restarts
 //
-// The job keeps no durable state (prism), so a restart must re-read every
+// What makes a restart exactly-once depends on the runner (Coordination). On
+// a runner that checkpoints the readers' restrictions and keyed state (Flink,
+// Checkpointed), a restart resumes from the checkpoint and commits only
+// report progress; nothing is shared between worker processes outside the
+// runner. The rest of this section is the InProcess mode (prism), where the
+// job keeps no durable state, so a restart must re-read every
 // record of every window that may still be open. The invariant kept per
 // partition is:
 //

@@ -457,6 +457,14 @@ func (e *estimator) CurrentWatermark() time.Time {
 	return mtime.Time(wm).ToTime()
 }
 
+// done removes the partition from the read's shared watermarks once its
+// bounded read completed.
+func (e *estimator) done() {
+	if e.reads != nil {
+		e.reads.done(e.part)
+	}
+}
+
 // readWatermarks holds the latest watermark of every partition of one read
 // in this process. Prism takes a stage's output watermark from the residuals
 // of whichever bundle finished last, not the minimum over all restrictions,

@@ -38,8 +38,9 @@ func init() {
 // stage from the source to the writer at most at the source watermark it
 // left with). The timer publishes its time to a process-wide registry the
 // reader consults before each commit: the same one-process limit as the
-// reader's shared watermark (readWatermarks), true of prism; on a distributed
-// runner the progress would have to travel through the runner.
+// reader's shared watermark (readWatermarks), true of prism. A gate is
+// therefore InProcess only: with Checkpointed coordination the runner's
+// checkpoints make restarts exact and no gate is built.
 //
 // The zero Gate gates nothing.
 type Gate struct {

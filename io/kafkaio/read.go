@@ -99,11 +99,11 @@ func (f *discoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(par
 	if err != nil {
 		return err
 	}
-	reads := watermarksOf(f.ReadID)
+	reads := f.Cfg.Coordination.shared(f.ReadID)
 	for _, s := range specs {
 		// Every partition holds the read's watermark from the start, also
 		// before its first bundle ran.
-		if st, err := decodeState(s.State); err == nil {
+		if st, err := decodeState(s.State); err == nil && reads != nil {
 			reads.set(s.Partition, st.WM)
 		}
 		emit(s)
@@ -363,11 +363,11 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 	if we.err != nil {
 		return sdf.StopProcessing(), we.err
 	}
-	we.reads, we.part = watermarksOf(fn.ReadID), p.Partition
+	we.reads, we.part = fn.Cfg.Coordination.shared(fn.ReadID), p.Partition
 	rest := rt.GetRestriction().(Restriction)
 	if rest.Start >= rest.End {
 		rt.TryClaim(rest.End)
-		we.reads.done(p.Partition)
+		we.done()
 		return sdf.StopProcessing(), nil
 	}
 	start := time.Now()
@@ -478,7 +478,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 			if !capped && (k < len(recs) || recs[len(recs)-1].Offset+1 >= rest.End) {
 				rt.TryClaim(rest.End) // bounded read complete
 				fn.drop(p.Partition)
-				we.reads.done(p.Partition)
+				we.done()
 				return sdf.StopProcessing(), nil
 			}
 		}
