@@ -8,6 +8,7 @@ import (
 	"github.com/adclick/adclick/io/store"
 )
 
+// Key prefixes; the layout is in the package doc.
 const (
 	pRaw   = 'r'
 	pCount = 'c'

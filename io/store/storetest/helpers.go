@@ -13,6 +13,7 @@ import (
 	"github.com/adclick/adclick/io/store"
 )
 
+// ctxT bounds a subtest's store calls, so a hung backend fails the test.
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
