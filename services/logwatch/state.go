@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sort"
 	"syscall"
 
 	"github.com/adclick/adclick/io/atomicfile"
@@ -97,4 +98,43 @@ func saveState(path string, files []fileState) error {
 		return fmt.Errorf("logwatch: write state: %w", err)
 	}
 	return nil
+}
+
+// persist writes the acknowledged position of every file, if it changed.
+func (w *Watcher) persist() error {
+	var st []fileState
+	w.mu.Lock()
+	for _, f := range w.files {
+		st = append(st, fileState{Path: f.path, fileID: f.id, Offset: f.q.acked, head: f.hd})
+		w.m.lag.WithLabelValues(f.path).Set(float64(max(f.size-f.q.acked, 0)))
+	}
+	w.mu.Unlock()
+	// Keep positions we could not match yet (a file missing for a moment).
+	for _, s := range w.initial {
+		st = append(st, s)
+	}
+	sort.Slice(st, func(i, j int) bool { return st[i].Path < st[j].Path })
+	if equalStates(st, w.lastSaved) {
+		return nil
+	}
+	// A head fingerprint longer than the acknowledged offset is still right:
+	// appends never change a file's first bytes.
+	if err := saveState(w.cfg.StatePath, st); err != nil {
+		return err
+	}
+	w.lastSaved = st
+	w.m.commits.Inc()
+	return nil
+}
+
+func equalStates(a, b []fileState) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
