@@ -1,7 +1,8 @@
-// Package dbwriter is the DB writer of the design (§4 ③⑤): it consumes a
-// Kafka topic with a consumer group and writes what it reads into a store —
-// result records (the aggregation topic) into the aggregate store, or raw
-// click lines (the raw topic) into the raw store.
+// Package dbwriter is a standalone service, the DB writer of the design
+// (§4 ③⑤): it consumes a Kafka topic with a consumer group and writes what it
+// reads into a store — result records (the aggregation topic) into the
+// aggregate store, or raw click lines (the raw topic) into the raw store. It
+// uses no Beam.
 //
 // Offsets are committed only after the store acknowledged the batch and made
 // it durable (store.Store.Sync: one fsync per commit for the embedded store,
