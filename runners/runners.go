@@ -49,6 +49,9 @@ type Options struct {
 	Environment string
 	// EnvironmentConfig is the PROCESS command or DOCKER image.
 	EnvironmentConfig string
+	// Metrics, when set, follows the job's metrics while it runs (prism and
+	// flink; the direct runner has no job service).
+	Metrics *JobMetrics
 }
 
 // Validate reports a bad runner choice before anything starts.
@@ -83,11 +86,14 @@ func Run(ctx context.Context, p *beam.Pipeline, o Options) (beam.PipelineResult,
 	case Direct:
 		return direct.Execute(ctx, p)
 	case Flink:
+		name := newJobName() // for Metrics to find the job
 		flagsMu.Lock()
 		*jobopts.Endpoint = o.Endpoint
 		*jobopts.EnvironmentType = strings.ToLower(defaultString(o.Environment, "LOOPBACK"))
 		*jobopts.EnvironmentConfig = o.EnvironmentConfig
+		*jobopts.JobName = name
 		flagsMu.Unlock()
+		defer o.Metrics.follow(ctx, o.Endpoint, name)()
 		return universal.Execute(ctx, p)
 	default:
 		// The job gets a name of its own so that it can be cancelled when
@@ -112,11 +118,14 @@ func Run(ctx context.Context, p *beam.Pipeline, o Options) (beam.PipelineResult,
 				*jobopts.EnvironmentType = "loopback"
 			}
 		}
+		ep := *jobopts.Endpoint
 		flagsMu.Unlock()
+		stop := o.Metrics.follow(ctx, ep, name)
 		res, err := prism.Execute(ctx, p)
-		if ctx.Err() != nil && *jobopts.Endpoint != "" {
-			cancelJob(*jobopts.Endpoint, name)
+		if ctx.Err() != nil && ep != "" {
+			cancelJob(ep, name)
 		}
+		stop()
 		return res, err
 	}
 }
