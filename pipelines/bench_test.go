@@ -21,70 +21,98 @@ import (
 
 const benchLines = 1_000_000
 
-var (
-	benchOnce sync.Once
-	benchPath string
-	benchErr  error
-)
-
-// benchLog writes, once per process, a generated 1M-line click log: 1000
-// Zipf-distributed ads over about 10 minutes of event time, 5% duplicates,
-// 2% late and 1% malformed lines.
-func benchLog(b *testing.B) string {
-	b.Helper()
-	benchOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "adclick-bench-")
-		if err != nil {
-			benchErr = err
-			return
-		}
-		benchPath = filepath.Join(dir, "clicks.jsonl")
-		f, err := os.Create(benchPath)
-		if err != nil {
-			benchErr = err
-			return
-		}
-		g, err := clickgen.New(clickgen.Config{Seed: 42, Start: time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC),
-			EventRate: benchLines / 600, DupShare: 0.05, LateShare: 0.02, MalformedShare: 0.01})
-		if err != nil {
-			benchErr = err
-			return
-		}
-		w := bufio.NewWriterSize(f, 1<<20)
-		for i := 0; i < benchLines; i++ {
-			w.Write(g.Next().Data)
-			w.WriteByte('\n')
-		}
-		if err := w.Flush(); err != nil {
-			benchErr = err
-		}
-		if err := f.Close(); err != nil && benchErr == nil {
-			benchErr = err
-		}
-	})
-	if benchErr != nil {
-		b.Fatal(benchErr)
-	}
-	return benchPath
+// benchTraffic is one shape of the benchmark log: the generator's default
+// 1,000 ads, and the seed's cardinality (2M ads), Zipf-distributed (about
+// 155k distinct per 1M clicks) and uniform (about 1M distinct).
+type benchTraffic struct {
+	name    string
+	ads     int
+	uniform bool
 }
 
-// BenchmarkRecountPipeline is `adclick aggregate` on the 1M-line log: the
-// whole bounded pipeline on prism, start-up included, with counts, filtered
-// counts and top-N for window sizes 1, 5, 15, 60.
-func BenchmarkRecountPipeline(b *testing.B) {
-	path := benchLog(b)
-	out := filepath.Join(b.TempDir(), "out.jsonl")
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		p, s := beam.NewPipelineWithRoot()
-		if err := pipelines.RecountFiles(s, []string{path}, transforms.DefaultConfig(), out, ""); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := runners.Run(context.Background(), p, runners.Options{Runner: runners.Prism}); err != nil {
-			b.Fatal(err)
-		}
+var benchTraffics = []benchTraffic{{"ads1000", 1000, false}, {"zipf2M", 2_000_000, false}, {"uniform2M", 2_000_000, true}}
+
+var (
+	benchMu    sync.Mutex
+	benchPath  string // the directory of every generated log, removed by TestMain
+	benchPaths = map[string]string{}
+)
+
+// benchLog writes, once per process and traffic, a generated 1M-line click
+// log: about 10 minutes of event time, 5% duplicates, 2% late and 1%
+// malformed lines. The 1,000-ad log is the one of every earlier figure.
+func benchLog(b *testing.B, tr ...benchTraffic) string {
+	b.Helper()
+	t := benchTraffics[0]
+	if len(tr) > 0 {
+		t = tr[0]
 	}
-	b.ReportMetric(float64(benchLines)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if p, ok := benchPaths[t.name]; ok {
+		return p
+	}
+	p, err := writeBenchLog(t)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchPaths[t.name] = p
+	return p
+}
+
+func writeBenchLog(t benchTraffic) (path string, err error) {
+	if benchPath == "" {
+		dir, err := os.MkdirTemp("", "adclick-bench-")
+		if err != nil {
+			return "", err
+		}
+		benchPath = filepath.Join(dir, "clicks.jsonl")
+	}
+	path = filepath.Join(filepath.Dir(benchPath), t.name+".jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	g, err := clickgen.New(clickgen.Config{Seed: 42, Ads: t.ads, Uniform: t.uniform, Start: time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC),
+		EventRate: benchLines / 600, DupShare: 0.05, LateShare: 0.02, MalformedShare: 0.01})
+	if err != nil {
+		return "", err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for range benchLines {
+		w.Write(g.Next().Data)
+		w.WriteByte('\n')
+	}
+	return path, w.Flush()
+}
+
+// BenchmarkRecountPipeline is `adclick aggregate` on a 1M-line log of each
+// traffic: the whole bounded pipeline on prism, start-up included, with
+// counts, filtered counts and top-N for window sizes 1, 5, 15, 60. Compare
+// the 2M-ad traffics with ads1000 of the same run.
+func BenchmarkRecountPipeline(b *testing.B) {
+	for _, tr := range benchTraffics {
+		b.Run(tr.name, func(b *testing.B) {
+			path := benchLog(b, tr)
+			out := filepath.Join(b.TempDir(), "out.jsonl")
+			b.ResetTimer()
+			for range b.N {
+				p, s := beam.NewPipelineWithRoot()
+				if err := pipelines.RecountFiles(s, []string{path}, transforms.DefaultConfig(), out, ""); err != nil {
+					b.Fatal(err)
+				}
+				if _, err := runners.Run(context.Background(), p, runners.Options{Runner: runners.Prism}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(benchLines)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 }
 
 // BenchmarkPlainLoop is the baseline: one goroutine, the same line reader and

@@ -1,61 +1,83 @@
 package transforms
 
 import (
+	"slices"
+
 	"github.com/adclick/adclick/domain/result"
 )
 
-// ranking is an ordered set of (ad, count), best first (count descending,
-// then ad_id ascending: result.Less), in which one ad's count can change in
-// O(log n). It is a treap over a slice of nodes, so that sliding a window by
-// a minute costs the ads of the minute that enters and of the minute that
-// leaves, never the whole window: a 60-minute window's top list costs what a
-// 1-minute one does.
+// ranking is an ordered set of ads with counts, best first (count
+// descending, then ad_id ascending: result.Less), in which one ad's count can
+// change in O(log n). It is a treap over a slice of nodes, so that sliding a
+// window by a minute costs the ads of the minute that enters and of the
+// minute that leaves, never the whole window: a 60-minute window's top list
+// costs what a 1-minute one does.
+//
+// Ads are dense indexes given in ad_id order (adIndex), so the ordering
+// compares integers and the position of an ad is a slice lookup: with 2M ads
+// string comparisons and map lookups were most of a recount's top-N time.
 type ranking struct {
 	nodes []rankNode
 	free  []int32
 	root  int32
-	pos   map[string]int32 // ad → node
+	pos   []int32 // ad index → node, -1: not in the set
+	n     int
 	seed  uint64
 }
 
 type rankNode struct {
-	ad          result.AdCount
+	ad          int32
+	count       int64
 	prio        uint64
 	left, right int32 // -1: none
 }
 
-func newRanking() *ranking {
-	return &ranking{root: -1, pos: map[string]int32{}, seed: 0x9E3779B97F4A7C15}
+func newRanking(ads int) *ranking {
+	pos := make([]int32, ads)
+	for i := range pos {
+		pos[i] = -1
+	}
+	return &ranking{root: -1, pos: pos, seed: 0x9E3779B97F4A7C15}
 }
 
-func (r *ranking) len() int { return len(r.pos) }
+func (r *ranking) len() int { return r.n }
+
+// before is the ranking's order: count descending, then ad_id ascending.
+func before(a, b *rankNode) bool {
+	if a.count != b.count {
+		return a.count > b.count
+	}
+	return a.ad < b.ad
+}
 
 // add changes ad's count by delta; a count that reaches zero leaves the set.
-func (r *ranking) add(ad string, delta int64) {
+func (r *ranking) add(ad int32, delta int64) {
 	if delta == 0 {
 		return
 	}
 	c := delta
-	if i, ok := r.pos[ad]; ok {
-		c += r.nodes[i].ad.Count
-		r.root = r.remove(r.root, r.nodes[i].ad)
+	if i := r.pos[ad]; i >= 0 {
+		c += r.nodes[i].count
+		r.root = r.remove(r.root, i)
 		r.free = append(r.free, i)
-		delete(r.pos, ad)
+		r.pos[ad] = -1
+		r.n--
 	}
 	if c == 0 {
 		return
 	}
-	i := r.alloc(result.AdCount{AdID: ad, Count: c})
+	i := r.alloc(ad, c)
 	r.pos[ad] = i
+	r.n++
 	r.root = r.insert(r.root, i)
 }
 
-func (r *ranking) alloc(a result.AdCount) int32 {
+func (r *ranking) alloc(ad int32, count int64) int32 {
 	// xorshift: priorities need only be independent of the keys.
 	r.seed ^= r.seed << 13
 	r.seed ^= r.seed >> 7
 	r.seed ^= r.seed << 17
-	n := rankNode{ad: a, prio: r.seed, left: -1, right: -1}
+	n := rankNode{ad: ad, count: count, prio: r.seed, left: -1, right: -1}
 	if k := len(r.free); k > 0 {
 		i := r.free[k-1]
 		r.free = r.free[:k-1]
@@ -70,7 +92,7 @@ func (r *ranking) insert(t, i int32) int32 {
 	if t < 0 {
 		return i
 	}
-	if result.Less(r.nodes[i].ad, r.nodes[t].ad) {
+	if before(&r.nodes[i], &r.nodes[t]) {
 		r.nodes[t].left = r.insert(r.nodes[t].left, i)
 		if r.nodes[r.nodes[t].left].prio > r.nodes[t].prio {
 			t = r.rotateRight(t)
@@ -84,17 +106,18 @@ func (r *ranking) insert(t, i int32) int32 {
 	return t
 }
 
-func (r *ranking) remove(t int32, a result.AdCount) int32 {
+// remove takes node i out of the subtree t.
+func (r *ranking) remove(t, i int32) int32 {
 	if t < 0 {
 		return t
 	}
 	switch {
-	case result.Less(a, r.nodes[t].ad):
-		r.nodes[t].left = r.remove(r.nodes[t].left, a)
-	case result.Less(r.nodes[t].ad, a):
-		r.nodes[t].right = r.remove(r.nodes[t].right, a)
-	default:
+	case t == i:
 		return r.merge(r.nodes[t].left, r.nodes[t].right)
+	case before(&r.nodes[i], &r.nodes[t]):
+		r.nodes[t].left = r.remove(r.nodes[t].left, i)
+	default:
+		r.nodes[t].right = r.remove(r.nodes[t].right, i)
 	}
 	return t
 }
@@ -128,8 +151,8 @@ func (r *ranking) rotateLeft(t int32) int32 {
 	return rt
 }
 
-// top returns the n best, best first.
-func (r *ranking) top(n int) []result.AdCount {
+// top returns the n best, best first, with their ad ids from names.
+func (r *ranking) top(n int, names []string) []result.AdCount {
 	out := make([]result.AdCount, 0, min(n, r.len()))
 	var walk func(t int32)
 	walk = func(t int32) {
@@ -138,7 +161,7 @@ func (r *ranking) top(n int) []result.AdCount {
 		}
 		walk(r.nodes[t].left)
 		if len(out) < n {
-			out = append(out, r.nodes[t].ad)
+			out = append(out, result.AdCount{AdID: names[r.nodes[t].ad], Count: r.nodes[t].count})
 		}
 		walk(r.nodes[t].right)
 	}
@@ -146,12 +169,46 @@ func (r *ranking) top(n int) []result.AdCount {
 	return out
 }
 
+// adCount is one ad's count in one minute, the ad as its index.
+type adCount struct {
+	ad    int32
+	count int64
+}
+
+// adIndex gives every ad of minutes a dense index in ad_id order, and
+// returns the minutes with ads as indexes and the ids by index.
+func adIndex(minutes map[int64]map[string]int64) (map[int64][]adCount, []string) {
+	idx := make(map[string]int32)
+	for _, ads := range minutes {
+		for ad := range ads {
+			idx[ad] = 0
+		}
+	}
+	names := make([]string, 0, len(idx))
+	for ad := range idx {
+		names = append(names, ad)
+	}
+	slices.Sort(names)
+	for i, ad := range names {
+		idx[ad] = int32(i)
+	}
+	out := make(map[int64][]adCount, len(minutes))
+	for m, ads := range minutes {
+		s := make([]adCount, 0, len(ads))
+		for ad, c := range ads {
+			s = append(s, adCount{idx[ad], c})
+		}
+		out[m] = s
+	}
+	return out, names
+}
+
 // slidingTops computes the top-n list of every w-minute window that holds
 // data, ending at each minute from the first minute with data to the last
 // one plus w−1, and calls emit with the window's last minute (Unix s). The
 // window moves a minute at a time: the entering minute's counts are added,
-// the leaving minute's subtracted, so the cost is two passes over each
-// minute's ads whatever w is.
+// the leaving minute's subtracted (one change per ad in either), so the cost
+// is a pass over each minute's ads whatever w is.
 func slidingTops(minutes map[int64]map[string]int64, w, n int, emit func(last int64, top []result.AdCount)) {
 	if len(minutes) == 0 {
 		return
@@ -160,17 +217,31 @@ func slidingTops(minutes map[int64]map[string]int64, w, n int, emit func(last in
 	for m := range minutes {
 		lo, hi = min(lo, m), max(hi, m)
 	}
-	r := newRanking()
+	byMinute, names := adIndex(minutes)
+	r := newRanking(len(names))
+	delta := make([]int64, len(names))
+	var touched []int32
 	span := int64(w) * 60
 	for end := lo; end <= hi+span-60; end += 60 {
-		for ad, c := range minutes[end] {
-			r.add(ad, c)
+		touched = touched[:0]
+		for _, e := range byMinute[end] {
+			if delta[e.ad] == 0 {
+				touched = append(touched, e.ad)
+			}
+			delta[e.ad] += e.count
 		}
-		for ad, c := range minutes[end-span] {
-			r.add(ad, -c)
+		for _, e := range byMinute[end-span] {
+			if delta[e.ad] == 0 {
+				touched = append(touched, e.ad)
+			}
+			delta[e.ad] -= e.count
+		}
+		for _, ad := range touched {
+			r.add(ad, delta[ad])
+			delta[ad] = 0
 		}
 		if r.len() > 0 {
-			emit(end, r.top(n))
+			emit(end, r.top(n, names))
 		}
 	}
 }

@@ -1,0 +1,56 @@
+package transforms
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/adclick/adclick/domain/result"
+)
+
+// TestSlidingTopsEqualsSums: every list slidingTops emits equals the top-n
+// of the window's sums computed from scratch (topOfSums), for random minutes
+// with many ties, gaps between minutes, and several window sizes; and it
+// emits exactly the windows that hold data.
+func TestSlidingTopsEqualsSums(t *testing.T) {
+	for seed := range 20 {
+		rng := rand.New(rand.NewPCG(uint64(seed), 7))
+		minutes := map[int64]map[string]int64{}
+		base := int64(1_700_000_000 / 60 * 60)
+		for range 1 + rng.IntN(30) {
+			m := base + 60*int64(rng.IntN(90))
+			ads := map[string]int64{}
+			for range rng.IntN(60) {
+				ads[fmt.Sprintf("ad%03d", rng.IntN(80))] += 1 + int64(rng.IntN(3))
+			}
+			if len(ads) > 0 {
+				minutes[m] = ads
+			}
+		}
+		for _, w := range []int{1, 5, 15, 60} {
+			for _, n := range []int{1, 3, 100} {
+				got := map[int64]bool{}
+				slidingTops(minutes, w, n, func(last int64, top []result.AdCount) {
+					got[last] = true
+					window := map[int64]map[string]int64{}
+					for m := last - int64(w-1)*60; m <= last; m += 60 {
+						if ads, ok := minutes[m]; ok {
+							window[m] = ads
+						}
+					}
+					if want := topOfSums(window, n); !reflect.DeepEqual(top, want) {
+						t.Fatalf("seed %d w %d n %d, window ending %d: got %v, want %v", seed, w, n, last, top, want)
+					}
+				})
+				for m := range minutes {
+					for end := m; end < m+int64(w)*60; end += 60 {
+						if !got[end] {
+							t.Fatalf("seed %d w %d: no list for the window ending %d, which holds minute %d", seed, w, end, m)
+						}
+					}
+				}
+			}
+		}
+	}
+}
