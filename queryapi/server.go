@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -35,6 +36,7 @@ import (
 
 	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
+	"github.com/adclick/adclick/queryapi/metrics"
 )
 
 // Reader is the part of the aggregation store the query API uses; every
@@ -123,6 +125,42 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("queryapi: a store is required")
 	}
+	cfg.setDefaults()
+	windows, err := cfg.check()
+	if err != nil {
+		return nil, err
+	}
+	reg, gat := cfg.registries()
+	m, err := newHTTPMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		tokens:  newTokenSet(cfg.Tokens),
+		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now),
+		windows: windows,
+		metrics: m,
+		ids:     newRequestIDs(),
+		gather:  gat,
+		dashCSP: dashboardCSP(),
+	}
+	// End-to-end freshness: what a client of this API can read is as old as
+	// the newest stored minute.
+	if err := reg.Register(metrics.NewFreshness(s.newestMinute, cfg.Now)); err != nil {
+		return nil, fmt.Errorf("queryapi: register metrics: %w", err)
+	}
+	if cfg.Insecure {
+		s.log.Warn("INSECURE MODE: authentication is OFF — anyone who can reach this server may read every count and start admin operations; use it only for the local all-in-one",
+			"insecure", true)
+	}
+	s.build()
+	return s, nil
+}
+
+// setDefaults fills the zero values with the documented defaults.
+func (cfg *Config) setDefaults() {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -150,6 +188,11 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+}
+
+// check reports a configuration that cannot serve and returns the set of
+// window sizes.
+func (cfg *Config) check() (map[int]bool, error) {
 	if cfg.TopN < 1 {
 		return nil, fmt.Errorf("queryapi: top-n %d must be positive", cfg.TopN)
 	}
@@ -177,10 +220,15 @@ func New(cfg Config) (*Server, error) {
 	if err := checkTokens(cfg.Tokens); err != nil {
 		return nil, fmt.Errorf("queryapi: %w", err)
 	}
+	return windows, nil
+}
+
+// registries are where the server's metrics go and what /metrics serves.
+func (cfg *Config) registries() (prometheus.Registerer, prometheus.Gatherer) {
 	reg, gat := cfg.Registerer, cfg.Gatherer
 	if reg == nil && gat == nil {
 		r := prometheus.NewRegistry()
-		reg, gat = r, r
+		return r, r
 	}
 	if gat == nil {
 		if g, ok := reg.(prometheus.Gatherer); ok {
@@ -192,27 +240,19 @@ func New(cfg Config) (*Server, error) {
 	if reg == nil {
 		reg = prometheus.NewRegistry() // metrics kept but not served
 	}
-	m, err := newHTTPMetrics(reg)
+	return reg, gat
+}
+
+// newestMinute is the start of the newest minute with stored results: the
+// end of the newest list of the smallest window, less that window's other
+// minutes (see defaultTopMinute).
+func (s *Server) newestMinute(ctx context.Context) (int64, error) {
+	w := slices.Min(s.cfg.WindowSizes)
+	latest, err := s.cfg.Store.LatestTopMinute(ctx, w)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	s := &Server{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		tokens:  newTokenSet(cfg.Tokens),
-		limiter: newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now),
-		windows: windows,
-		metrics: m,
-		ids:     newRequestIDs(),
-		gather:  gat,
-		dashCSP: dashboardCSP(),
-	}
-	if cfg.Insecure {
-		s.log.Warn("INSECURE MODE: authentication is OFF — anyone who can reach this server may read every count and start admin operations; use it only for the local all-in-one",
-			"insecure", true)
-	}
-	s.build()
-	return s, nil
+	return latest - int64(w-1)*60, nil
 }
 
 // Handler is the server's HTTP handler (all middleware included).

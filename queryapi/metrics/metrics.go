@@ -1,152 +1,279 @@
-// Package metrics defines the Prometheus metric families every adclick job
-// exports about the pipeline (docs/spec.md §1–§2): clicks in, rejected by reason,
-// duplicates, too late, windows fired, store writes and consumer lag. One
-// definition keeps the names, labels and help texts the same in every
-// process, so dashboards and alerts work on any deployment, and the query
-// service's dashboard reads them from /metrics in the all-in-one.
+// Package metrics defines the Prometheus families about the pipeline as a
+// whole that no component package owns: the streaming job's counters (read
+// from the running job's Beam metrics), the Kafka consumer groups' lag and
+// the end-to-end freshness of the stored results. One definition keeps the
+// names, labels and help texts the same in every process that exports them
+// (stream, dbwriter, serve, the all-in-one), so that the Grafana dashboard
+// and the alert rules in deploy/ work on any deployment; docs/metrics.md
+// lists every family.
 //
-// A job builds one Pipeline per component with the registry it was given
-// (never the global one):
+// Every family is a collector that reads its values when scraped, never a
+// package variable: a process builds the collectors it needs and registers
+// them in its own registry.
 //
-//	m, err := metrics.NewPipeline(reg, "aggregate")
-//	m.ClicksIn.Inc()
-//	m.Reject(click.ReasonBadTimestamp)
-//
-// Several components may register into one registry (the all-in-one): each
-// series carries a constant label component="<name>".
+// Names follow one scheme: namespace adclick, the unit as suffix (_seconds,
+// _records, _bytes), _total on counters.
 package metrics
 
 import (
+	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/adclick/adclick/domain/click"
 )
 
-// Family names, for readers that parse the exposition (the dashboard) and for
-// tests.
+// Family names that other code reads by name: the dashboard page sums them
+// from /metrics.
 const (
-	NameClicksIn         = "adclick_clicks_in_total"
-	NameRejected         = "adclick_clicks_rejected_total"
-	NameDuplicates       = "adclick_clicks_duplicate_total"
-	NameTooLate          = "adclick_clicks_too_late_total"
-	NameWindowsFired     = "adclick_windows_fired_total"
-	NameStoreWriteErrors = "adclick_store_write_errors_total"
-	NameStoreWriteTime   = "adclick_store_write_duration_seconds"
-	NameConsumerLag      = "adclick_consumer_lag_records"
+	NameClicksIn   = "adclick_clicks_in_total"
+	NameRejected   = "adclick_clicks_rejected_total"
+	NameDuplicates = "adclick_clicks_duplicate_total"
+	NameTooLate    = "adclick_clicks_too_late_total"
 )
 
-// Store label values.
-const (
-	StoreRaw       = "raw"       // the raw click store
-	StoreAggregate = "aggregate" // the aggregation store
-)
+// StreamValues are the streaming job's figures at one moment, as its Beam
+// metrics report them (see cmd/adclick for the mapping from Beam names).
+type StreamValues struct {
+	// At is when the job's metrics were read; zero before the first read,
+	// when the collector exports nothing (an absent series says "unknown";
+	// a zero would claim that nothing was read).
+	At time.Time
+	// Running reports whether the job is in a non-terminal state.
+	Running bool
 
-// Window kinds: the record types of docs/spec.md §4.
-const (
-	KindCount    = "count"
-	KindFiltered = "filtered_count"
-	KindTop      = "top"
-)
+	ClicksIn, Valid, Duplicates, TooLate int64
+	Rejected                             map[click.Reason]int64
+	// ResultsWritten counts the result records handed to the results
+	// topic's writers (accumulating panes each count).
+	ResultsWritten int64
 
-// Pipeline is one component's pipeline metrics.
-type Pipeline struct {
-	// ClicksIn counts input lines/messages read, valid or not.
-	ClicksIn prometheus.Counter
-	// Rejected counts invalid input by click.Reason (label "reason"); every
-	// reason's series exists from the start, at 0.
-	Rejected *prometheus.CounterVec
-	// Duplicates counts valid clicks dropped because their event_id was
-	// already counted.
-	Duplicates prometheus.Counter
-	// TooLate counts clicks whose window had closed beyond the allowed
-	// lateness (kept in the raw store, not counted in real time).
-	TooLate prometheus.Counter
-	// WindowsFired counts result records emitted, by kind (count,
-	// filtered_count, top); accumulating re-firings count each time.
-	WindowsFired *prometheus.CounterVec
-	// StoreWriteErrors counts failed store writes by store (raw, aggregate).
-	StoreWriteErrors *prometheus.CounterVec
-	// StoreWriteDuration is the time of one store write call (a batch), by
-	// store, successful or not.
-	StoreWriteDuration *prometheus.HistogramVec
-	// ConsumerLag is how many records a Kafka consumer is behind the
-	// partition's end, by topic and partition.
-	ConsumerLag *prometheus.GaugeVec
+	RecordsRead, Commits, CommitErrors, DataLoss int64
+	// Watermark is each partition's watermark (Unix ms) and PartitionLag
+	// the records between the reader's position and the partition's end, as
+	// the reader last reported them; empty when it reports none.
+	Watermark    map[int32]int64
+	PartitionLag map[int32]int64
 }
 
-// NewPipeline creates and registers the pipeline families for component
-// (e.g. "ingest", "aggregate", "sink", "replay").
-func NewPipeline(reg prometheus.Registerer, component string) (*Pipeline, error) {
-	if reg == nil {
-		return nil, fmt.Errorf("metrics: a registerer is required")
+// Stream is the collector of the streaming job's families.
+type Stream struct {
+	read func() StreamValues
+	now  func() time.Time
+
+	clicksIn, valid, dups, tooLate, rejected, results *prometheus.Desc
+	recordsRead, commits, commitErrors, dataLoss      *prometheus.Desc
+	watermarkLag, partitionLag, age, running          *prometheus.Desc
+}
+
+// NewStream returns the collector that exports what read returns at each
+// scrape; now is the clock of the watermark lag and age (nil: time.Now).
+func NewStream(read func() StreamValues, now func() time.Time) *Stream {
+	if now == nil {
+		now = time.Now
 	}
-	if component == "" {
-		return nil, fmt.Errorf("metrics: a component name is required")
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(name, help, labels, nil)
 	}
-	cl := prometheus.Labels{"component": component}
-	p := &Pipeline{
-		ClicksIn: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: NameClicksIn, ConstLabels: cl,
-			Help: "Click events read from the input, valid or not.",
-		}),
-		Rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: NameRejected, ConstLabels: cl,
-			Help: "Invalid click events sent to the dead-letter output, by reason.",
-		}, []string{"reason"}),
-		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: NameDuplicates, ConstLabels: cl,
-			Help: "Valid click events dropped as duplicates of an event_id already counted.",
-		}),
-		TooLate: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: NameTooLate, ConstLabels: cl,
-			Help: "Click events that arrived after their window closed plus the allowed lateness.",
-		}),
-		WindowsFired: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: NameWindowsFired, ConstLabels: cl,
-			Help: "Aggregation results emitted (window firings), by record kind.",
-		}, []string{"kind"}),
-		StoreWriteErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: NameStoreWriteErrors, ConstLabels: cl,
-			Help: "Store write calls that failed, by store.",
-		}, []string{"store"}),
-		StoreWriteDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: NameStoreWriteTime, ConstLabels: cl,
-			Help:    "Duration of one store write call (a batch), by store.",
-			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-		}, []string{"store"}),
-		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: NameConsumerLag, ConstLabels: cl,
-			Help: "Records between a consumer's position and the end of its Kafka partition.",
-		}, []string{"topic", "partition"}),
+	return &Stream{
+		read: read, now: now,
+		clicksIn: d(NameClicksIn, "Click lines the streaming job read from the raw topic, valid or not."),
+		valid:    d("adclick_clicks_valid_total", "Click lines that parsed and validated (duplicates and too-late clicks included)."),
+		dups:     d(NameDuplicates, "Valid clicks dropped as duplicates of an event_id already counted."),
+		tooLate:  d(NameTooLate, "Clicks that arrived after their window closed plus the allowed lateness: kept in the raw store, not counted in real time."),
+		rejected: d(NameRejected, "Invalid click lines sent to the dead-letter topic, by reason.", "reason"),
+		results:  d("adclick_results_written_total", "Result records (counts, filtered counts, top lists; every accumulating pane) handed to the results topic's writers."),
+
+		recordsRead:  d("adclick_kafka_records_read_total", "Records the streaming job's Kafka reader read from the raw topic."),
+		commits:      d("adclick_kafka_offset_commits_total", "Safe restart offsets the Kafka reader committed to its consumer group."),
+		commitErrors: d("adclick_kafka_offset_commit_errors_total", "Offset commits that failed (an older, still safe, commit stays)."),
+		dataLoss:     d("adclick_kafka_data_loss_events_total", "Times the broker reported records lost before the reader read them."),
+
+		watermarkLag: d("adclick_stream_watermark_lag_seconds", "Wall clock minus the Kafka reader's watermark, by raw-topic partition.", "partition"),
+		partitionLag: d("adclick_stream_partition_lag_records", "Records between the Kafka reader's position and the end of its raw-topic partition.", "partition"),
+		age:          d("adclick_stream_metrics_age_seconds", "Age of the job metrics these figures come from (the job service is polled every few seconds)."),
+		running:      d("adclick_stream_job_running", "1 while the streaming job is in a non-terminal state."),
 	}
+}
+
+// Describe sends every family's description.
+func (s *Stream) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{s.clicksIn, s.valid, s.dups, s.tooLate, s.rejected, s.results,
+		s.recordsRead, s.commits, s.commitErrors, s.dataLoss, s.watermarkLag, s.partitionLag, s.age, s.running} {
+		ch <- d
+	}
+}
+
+// Collect exports the latest values.
+func (s *Stream) Collect(ch chan<- prometheus.Metric) {
+	v := s.read()
+	if v.At.IsZero() {
+		return
+	}
+	now := s.now()
+	counter := func(d *prometheus.Desc, n int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(n), labels...)
+	}
+	gauge := func(d *prometheus.Desc, x float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, x, labels...)
+	}
+	counter(s.clicksIn, v.ClicksIn)
+	counter(s.valid, v.Valid)
+	counter(s.dups, v.Duplicates)
+	counter(s.tooLate, v.TooLate)
 	for _, r := range click.Reasons {
-		p.Rejected.WithLabelValues(string(r))
+		counter(s.rejected, v.Rejected[r], string(r))
 	}
-	for _, k := range []string{KindCount, KindFiltered, KindTop} {
-		p.WindowsFired.WithLabelValues(k)
+	counter(s.results, v.ResultsWritten)
+	counter(s.recordsRead, v.RecordsRead)
+	counter(s.commits, v.Commits)
+	counter(s.commitErrors, v.CommitErrors)
+	counter(s.dataLoss, v.DataLoss)
+	for p, wm := range v.Watermark {
+		gauge(s.watermarkLag, now.Sub(time.UnixMilli(wm)).Seconds(), strconv.Itoa(int(p)))
 	}
-	for _, s := range []string{StoreRaw, StoreAggregate} {
-		p.StoreWriteErrors.WithLabelValues(s)
+	for p, n := range v.PartitionLag {
+		gauge(s.partitionLag, float64(n), strconv.Itoa(int(p)))
 	}
-	for _, c := range []prometheus.Collector{p.ClicksIn, p.Rejected, p.Duplicates, p.TooLate, p.WindowsFired, p.StoreWriteErrors, p.StoreWriteDuration, p.ConsumerLag} {
+	gauge(s.age, now.Sub(v.At).Seconds())
+	running := 0.0
+	if v.Running {
+		running = 1
+	}
+	gauge(s.running, running)
+}
+
+// Freshness is the collector of end-to-end freshness: how far the newest
+// stored minute is behind the clock.
+type Freshness struct {
+	newest  func(ctx context.Context) (int64, error)
+	now     func() time.Time
+	timeout time.Duration
+	fresh   *prometheus.Desc
+	newestD *prometheus.Desc
+}
+
+// NewFreshness returns the freshness collector. newest returns the start
+// (Unix seconds) of the newest minute that has stored results, or an error
+// (nothing stored yet, the store unavailable: then no freshness is
+// exported, so that an alert on it sees the series vanish, not a stale value).
+func NewFreshness(newest func(ctx context.Context) (int64, error), now func() time.Time) *Freshness {
+	if now == nil {
+		now = time.Now
+	}
+	return &Freshness{
+		newest: newest, now: now, timeout: 2 * time.Second,
+		fresh: prometheus.NewDesc("adclick_freshness_seconds",
+			"Wall clock minus the start of the newest minute with stored results: how old the newest data a client can read is.", nil, nil),
+		newestD: prometheus.NewDesc("adclick_newest_minute_timestamp_seconds",
+			"Start (Unix time) of the newest minute with stored results.", nil, nil),
+	}
+}
+
+// Describe sends the families' descriptions.
+func (f *Freshness) Describe(ch chan<- *prometheus.Desc) {
+	ch <- f.fresh
+	ch <- f.newestD
+}
+
+// Collect asks the store for its newest minute.
+func (f *Freshness) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), f.timeout)
+	defer cancel()
+	m, err := f.newest(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(f.fresh, prometheus.GaugeValue, f.now().Sub(time.Unix(m, 0)).Seconds())
+	ch <- prometheus.MustNewConstMetric(f.newestD, prometheus.GaugeValue, float64(m))
+}
+
+// PartitionLag is one consumer group's lag on one partition.
+type PartitionLag struct {
+	Group, Topic string
+	Partition    int32
+	Lag          int64 // records between the group's committed offset and the partition's end
+}
+
+// ConsumerLag is the collector of Kafka consumer groups' lag: committed
+// offsets against the partitions' end offsets, read from the brokers at each
+// scrape. For the DB writers that is how much of their topic they have not
+// yet written; the streaming job commits its safe restart point, which stays
+// up to the longest window plus the allowed lateness behind by design, so
+// for it the trend matters, not the level.
+type ConsumerLag struct {
+	lags    func(ctx context.Context) ([]PartitionLag, error)
+	timeout time.Duration
+	lag     *prometheus.Desc
+	up      *prometheus.Desc
+}
+
+// NewConsumerLag returns the collector of what lags returns (GroupLags
+// reads them from Kafka).
+func NewConsumerLag(lags func(ctx context.Context) ([]PartitionLag, error)) *ConsumerLag {
+	return &ConsumerLag{
+		lags: lags, timeout: 3 * time.Second,
+		lag: prometheus.NewDesc("adclick_kafka_consumer_lag_records",
+			"Records between a consumer group's committed offset and the end of the partition.", []string{"group", "topic", "partition"}, nil),
+		up: prometheus.NewDesc("adclick_kafka_consumer_lag_up",
+			"1 when the consumer groups' lag could be read from the brokers at this scrape.", nil, nil),
+	}
+}
+
+// Describe sends the families' descriptions.
+func (c *ConsumerLag) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.lag
+	ch <- c.up
+}
+
+// Collect reads the lags.
+func (c *ConsumerLag) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	defer cancel()
+	lags, err := c.lags(ctx)
+	up := 1.0
+	if err != nil {
+		up = 0
+	}
+	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up)
+	for _, l := range lags {
+		ch <- prometheus.MustNewConstMetric(c.lag, prometheus.GaugeValue, float64(l.Lag), l.Group, l.Topic, strconv.Itoa(int(l.Partition)))
+	}
+}
+
+// GroupLags reads the lag of groups through adm. A partition whose lag
+// cannot be computed (no commit yet, the end offset not listed) is left out.
+func GroupLags(adm *kadm.Client, groups ...string) func(ctx context.Context) ([]PartitionLag, error) {
+	return func(ctx context.Context) ([]PartitionLag, error) {
+		described, err := adm.Lag(ctx, groups...)
+		if err != nil {
+			return nil, fmt.Errorf("metrics: consumer lag: %w", err)
+		}
+		var out []PartitionLag
+		for _, g := range described.Sorted() {
+			if err := g.Error(); err != nil {
+				return out, fmt.Errorf("metrics: consumer lag of %s: %w", g.Group, err)
+			}
+			for _, l := range g.Lag.Sorted() {
+				if l.Err == nil && l.Lag >= 0 {
+					out = append(out, PartitionLag{Group: g.Group, Topic: l.Topic, Partition: l.Partition, Lag: l.Lag})
+				}
+			}
+		}
+		return out, nil
+	}
+}
+
+// Register registers collectors, saying which failed.
+func Register(reg prometheus.Registerer, cs ...prometheus.Collector) error {
+	for _, c := range cs {
 		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("metrics: register component %q: %w", component, err)
+			return fmt.Errorf("metrics: register %T: %w", c, err)
 		}
 	}
-	return p, nil
-}
-
-// Reject counts one rejected event.
-func (p *Pipeline) Reject(r click.Reason) { p.Rejected.WithLabelValues(string(r)).Inc() }
-
-// ObserveStoreWrite records one store write call that started at start and
-// ended with err.
-func (p *Pipeline) ObserveStoreWrite(store string, start time.Time, err error) {
-	p.StoreWriteDuration.WithLabelValues(store).Observe(time.Since(start).Seconds())
-	if err != nil {
-		p.StoreWriteErrors.WithLabelValues(store).Inc()
-	}
+	return nil
 }
