@@ -110,11 +110,6 @@ func recordListeners(_ int) {
 
 func init() { register.Function1x0(recordListeners) }
 
-func TestMain(m *testing.M) {
-	beam.Init() // the loopback worker runs in this process
-	os.Exit(m.Run())
-}
-
 // TestPrismListensOnLoopbackOnly: nothing a prism pipeline opens in this
 // process listens beyond 127.0.0.1 / ::1. Prism's own job server binds
 // ":port" (every interface), an unauthenticated gRPC port on every
