@@ -27,8 +27,21 @@ type GenRange struct {
 	// generation serves; minute-aligned. 0 (and any value below To) means To:
 	// records written before top lists had their own range.
 	TopTo int64
-	Seq   int64 // 0 = reserved, not committed; otherwise commit order
+	// Seq is 0 while reserved, the commit order once committed (> 0), and
+	// Abandoned once a collection gave up on the reservation.
+	Seq int64
+	// Reserved and CommittedAt are wall-clock times (Unix microseconds) of
+	// the reservation and the commit; 0 in records written before they were
+	// kept. Garbage collection waits its grace period from CommittedAt.
+	Reserved, CommittedAt int64
+	// Collected: a collection has deleted the rows this generation's
+	// commit superseded (or, abandoned, all of its rows).
+	Collected bool
 }
+
+// Abandoned is the Seq of a generation that was reserved and never committed
+// within the collection's limit: it can no longer be committed.
+const Abandoned int64 = -1
 
 // Committed reports whether the generation serves reads.
 func (g GenRange) Committed() bool { return g.Seq > 0 }

@@ -29,6 +29,10 @@
 //     ranges of committed generations overlap, the latest commit serves.
 //   - A backend that cannot be reached, or does not answer in time, returns
 //     an error wrapping ErrUnavailable (writes after retrying with backoff).
+//   - Lifecycle (lifecycle.go): raw retention by whole event-time hours,
+//     aggregate retention by whole UTC days, and garbage collection of the
+//     rows a commit replaced once a grace period has passed. Collection
+//     deletes only rows nothing serves, so one cut short loses nothing.
 //   - Durability: an acknowledged write survives a crash of this process. It
 //     survives an OS crash or power cut once Sync has returned after it (the
 //     embedded store fsyncs there; Cassandra's writes are as durable as its
@@ -59,6 +63,10 @@ type Generation int64
 
 // LiveGeneration is the streaming job's generation.
 const LiveGeneration Generation = 0
+
+// DefaultRawRetention is how long raw clicks are kept after their event time
+// unless configured otherwise (docs/spec.md §5).
+const DefaultRawRetention = 30 * 24 * time.Hour
 
 // Shard is one independently readable part of a raw-click time range, for
 // parallel reads (a Beam restriction). Backends encode what they need in it.

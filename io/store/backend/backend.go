@@ -34,12 +34,16 @@ type Config struct {
 	Sync bool
 
 	// Cassandra: contact points (host or host:port), keyspace (default
-	// adclick), consistency levels (default LOCAL_QUORUM), raw TTL (default
-	// 30 days).
+	// adclick), consistency levels (default LOCAL_QUORUM).
 	Hosts                             []string
 	Keyspace                          string
 	ReadConsistency, WriteConsistency string
-	RawTTL                            time.Duration
+
+	// RawRetention: how long raw clicks are kept after their event time
+	// (default store.DefaultRawRetention). Cassandra writes raw rows with
+	// the TTL that expires them then; on Pebble, a lifecycle run
+	// (io/store/lifecycle) deletes them.
+	RawRetention time.Duration
 }
 
 // Validate checks the config without opening anything.
@@ -78,7 +82,7 @@ func Open(ctx context.Context, cfg Config, reg prometheus.Registerer) (store.Sto
 	return cassandrastore.Open(ctx, cassandrastore.Options{
 		Hosts: cfg.Hosts, Keyspace: cfg.Keyspace,
 		ReadConsistency: cfg.ReadConsistency, WriteConsistency: cfg.WriteConsistency,
-		RawTTL: cfg.RawTTL, Registerer: reg,
+		RawRetention: cfg.RawRetention, Registerer: reg,
 	})
 }
 

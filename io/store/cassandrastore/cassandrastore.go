@@ -4,9 +4,10 @@
 //
 // The schema (schema.cql, embedded and applied by Migrate / `adclick
 // migrate`) follows the design's data model with partitions bounded in size:
-// raw clicks by ((ad_id, hour), ts, event_id) with a default TTL (30 days,
-// configurable), counts by ((gen, ad_id, filter_id, day), minute), top lists
-// by ((gen, window_size, day), minute). Small index tables name the
+// raw clicks by ((ad_id, hour), ts, event_id), each row with a TTL that
+// expires it Options.RawRetention after its event time; counts by ((gen,
+// ad_id, filter_id, day), minute), top lists by ((gen, window_size, day),
+// minute). Small index tables name the
 // partitions a time range has (raw_partitions, count_series, top_days), so no
 // read scans the whole table.
 //
@@ -24,6 +25,12 @@
 // not answer within Options.ReadTimeout fails with store.ErrUnavailable and a
 // message that says it timed out.
 //
+// Lifecycle (store.Lifecycle): raw rows expire by their TTL; Collect also
+// deletes whole raw partitions of the hours before a horizon it records in
+// the lifecycle table (rows written with a longer retention), and aggregate
+// partitions or clustering ranges for aggregate retention and garbage
+// collection, finding them through the index tables.
+//
 // Generations live in one small partition (generations). Reads consult an
 // in-process copy refreshed at most every Options.GenerationCacheTTL (default
 // 1 s); NewGeneration and CommitGeneration (lightweight transactions) update
@@ -34,6 +41,7 @@ package cassandrastore
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,9 +58,11 @@ type Store struct {
 	rcons, wcons gocql.Consistency
 	m            *storeMetrics
 
-	genMu     sync.Mutex
-	serving   atomic.Pointer[servingState]
-	rawTTLSec int
+	genMu   sync.Mutex
+	serving atomic.Pointer[servingState]
+
+	collectMu  sync.Mutex   // one collection at a time in this process
+	rawHorizon atomic.Int64 // Unix ms of the last raw horizon read or set (math.MinInt64: none)
 }
 
 // servingState is the in-process copy of the generations partition.
@@ -89,8 +99,13 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: cassandrastore: connect to %v keyspace %s: %v", store.ErrUnavailable, o.Hosts, o.Keyspace, err)
 	}
-	s := &Store{s: sess, o: o, rcons: rc, wcons: wc, m: m, rawTTLSec: int(o.RawTTL / time.Second)}
+	s := &Store{s: sess, o: o, rcons: rc, wcons: wc, m: m}
+	s.rawHorizon.Store(math.MinInt64)
 	if _, err := s.loadGenerations(ctx); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	if _, err := s.RawHorizon(ctx); err != nil {
 		sess.Close()
 		return nil, err
 	}

@@ -12,15 +12,21 @@ import (
 func (s *Store) loadGenerations(ctx context.Context) (*servingState, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.ReadTimeout)
 	defer cancel()
-	it := s.s.Query("SELECT gen, from_minute, to_minute, seq, top_to_minute FROM generations WHERE p = 0").
+	it := s.s.Query("SELECT gen, from_minute, to_minute, seq, top_to_minute, collected_at, WRITETIME(from_minute) FROM generations WHERE p = 0").
 		WithContext(ctx).Consistency(s.rcons).Iter()
 	st := &servingState{gens: map[store.Generation]store.GenRange{}, at: time.Now()}
 	var g store.GenRange
-	var gen int64
+	var gen, collectedAt int64
 	// A null top_to_minute (a generation reserved before the column existed)
-	// scans as 0, which GenRange reads as to_minute.
-	for it.Scan(&gen, &g.From, &g.To, &g.Seq, &g.TopTo) {
+	// scans as 0, which GenRange reads as to_minute; a null collected_at as
+	// 0, not collected.
+	for it.Scan(&gen, &g.From, &g.To, &g.Seq, &g.TopTo, &collectedAt, &g.Reserved) {
 		g.Gen = store.Generation(gen)
+		g.Collected = collectedAt != 0
+		g.CommittedAt = 0
+		if g.Seq > 0 { // the commit sequence is the commit's clock reading
+			g.CommittedAt = g.Seq
+		}
 		st.gens[g.Gen] = g
 		st.maxSq = max(st.maxSq, g.Seq)
 	}
@@ -63,16 +69,20 @@ func (s *Store) writable(ctx context.Context, gen store.Generation) error {
 		return nil
 	}
 	if gen > 0 {
-		if _, ok := s.serving.Load().gens[gen]; ok {
-			return nil
+		g, ok := s.serving.Load().gens[gen]
+		if !ok {
+			s.genMu.Lock()
+			st, err := s.loadGenerations(ctx)
+			s.genMu.Unlock()
+			if err != nil {
+				return err
+			}
+			g, ok = st.gens[gen]
 		}
-		s.genMu.Lock()
-		st, err := s.loadGenerations(ctx)
-		s.genMu.Unlock()
-		if err != nil {
-			return err
+		if ok && g.Seq == store.Abandoned {
+			return fmt.Errorf("%w: generation %d was abandoned and collected", store.ErrInvalid, gen)
 		}
-		if _, ok := st.gens[gen]; ok {
+		if ok {
 			return nil
 		}
 	}
@@ -104,7 +114,7 @@ func (s *Store) NewGeneration(ctx context.Context, from, to, topTo int64) (store
 			return 0, fmt.Errorf("%w: cassandrastore: new generation: %v", store.ErrUnavailable, err)
 		}
 		if applied {
-			s.publishLocked(st, store.GenRange{Gen: next, From: from, To: to, TopTo: topTo})
+			s.publishLocked(st, store.GenRange{Gen: next, From: from, To: to, TopTo: topTo, Reserved: time.Now().UnixMicro()})
 			return next, nil
 		}
 	}
@@ -146,6 +156,9 @@ func (s *Store) CommitGeneration(ctx context.Context, gen store.Generation) erro
 	if g.Committed() {
 		return nil
 	}
+	if g.Seq == store.Abandoned {
+		return errAbandoned(gen)
+	}
 	g.Seq = max(time.Now().UnixMicro(), st.maxSq+1)
 	cur := map[string]any{}
 	applied, err := s.s.Query("UPDATE generations SET seq = ? WHERE p = 0 AND gen = ? IF seq = 0", g.Seq, int64(gen)).
@@ -155,10 +168,17 @@ func (s *Store) CommitGeneration(ctx context.Context, gen store.Generation) erro
 		return fmt.Errorf("%w: cassandrastore: commit generation %d: %v", store.ErrUnavailable, gen, err)
 	}
 	if !applied { // another process committed it first: take its sequence
-		if seq, ok := cur["seq"].(int64); ok {
-			g.Seq = seq
+		seq, _ := cur["seq"].(int64)
+		if seq == store.Abandoned { // or a collection abandoned it
+			return errAbandoned(gen)
 		}
+		g.Seq = seq
 	}
+	g.CommittedAt = g.Seq
 	s.publishLocked(st, g)
 	return nil
+}
+
+func errAbandoned(gen store.Generation) error {
+	return fmt.Errorf("%w: generation %d was abandoned: reserved longer ago than garbage collection allows without a commit, and collected", store.ErrNotFound, gen)
 }

@@ -26,9 +26,14 @@ type Options struct {
 	// with exponential backoff from RetryMin (100 ms) to RetryMax (5 s).
 	WriteRetries       int
 	RetryMin, RetryMax time.Duration
-	// RawTTL is the raw clicks' TTL written with every raw row (default 30
-	// days; the table default from Migrate is the same unless changed there).
-	RawTTL time.Duration
+	// RawRetention is how long raw clicks are kept after their event time
+	// (default 30 days, store.DefaultRawRetention): every raw row is written
+	// with the TTL that expires it then (but never later than RawRetention
+	// after the write), and a click already older is not written. It
+	// overrides the table's default TTL (Migrate's RawTTL). When no
+	// collection has recorded a raw horizon yet, RawHorizon is now −
+	// RawRetention.
+	RawRetention time.Duration
 	// GenerationCacheTTL bounds how stale another process's commit may look
 	// (default 1 s).
 	GenerationCacheTTL time.Duration
@@ -61,7 +66,7 @@ func (o *Options) defaults() error {
 	def(&o.ConnectTimeout, 5*time.Second)
 	def(&o.RetryMin, 100*time.Millisecond)
 	def(&o.RetryMax, 5*time.Second)
-	def(&o.RawTTL, 30*24*time.Hour)
+	def(&o.RawRetention, store.DefaultRawRetention)
 	def(&o.GenerationCacheTTL, time.Second)
 	if o.WriteRetries == 0 {
 		o.WriteRetries = 5

@@ -16,8 +16,12 @@ func (s *Store) writable(gen store.Generation) error {
 	if gen == store.LiveGeneration {
 		return nil
 	}
-	if known := s.genKnow.Load(); known != nil && (*known)[gen] {
-		return nil
+	if known := s.genKnow.Load(); known != nil {
+		if ok, reserved := (*known)[gen]; ok {
+			return nil
+		} else if reserved {
+			return fmt.Errorf("%w: generation %d was abandoned and collected", store.ErrInvalid, gen)
+		}
 	}
 	return fmt.Errorf("%w: generation %d was not reserved with NewGeneration", store.ErrInvalid, gen)
 }

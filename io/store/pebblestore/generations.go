@@ -5,21 +5,46 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 
 	"github.com/adclick/adclick/io/store"
 )
 
-// encodeGen is From, To, Seq, TopTo as big-endian uint64s. TopTo comes last
-// so a record written before it existed (24 bytes) still decodes: its top
-// lists end at To.
+// encodeGen is From, To, Seq, TopTo, Reserved, CommittedAt and Collected
+// (0 or 1) as big-endian uint64s. Fields come in the order they were added,
+// so an older record (24 bytes: no TopTo; 32: no times) still decodes: its
+// top lists end at To, and it has no times (collection counts it as old).
 func encodeGen(g store.GenRange) []byte {
-	b := make([]byte, 0, 32)
-	b = binary.BigEndian.AppendUint64(b, uint64(g.From))
-	b = binary.BigEndian.AppendUint64(b, uint64(g.To))
-	b = binary.BigEndian.AppendUint64(b, uint64(g.Seq))
-	return binary.BigEndian.AppendUint64(b, uint64(g.TopTo))
+	b := make([]byte, 0, genRecordLen)
+	for _, v := range [...]int64{g.From, g.To, g.Seq, g.TopTo, g.Reserved, g.CommittedAt, boolI64(g.Collected)} {
+		b = binary.BigEndian.AppendUint64(b, uint64(v))
+	}
+	return b
+}
+
+const genRecordLen = 56
+
+func boolI64(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func decodeGen(k, v []byte) (store.GenRange, error) {
+	if len(k) != 10 || (len(v) != 24 && len(v) != 32 && len(v) != genRecordLen) {
+		return store.GenRange{}, errors.New("bad generation record")
+	}
+	f := func(i int) int64 {
+		if 8*i+8 > len(v) {
+			return 0
+		}
+		return int64(binary.BigEndian.Uint64(v[8*i:]))
+	}
+	return store.GenRange{Gen: store.Generation(getI64(k[2:])), From: f(0), To: f(1), Seq: f(2), TopTo: f(3),
+		Reserved: f(4), CommittedAt: f(5), Collected: f(6) == 1}, nil
 }
 
 func (s *Store) loadGenerations() error {
@@ -30,26 +55,31 @@ func (s *Store) loadGenerations() error {
 	}
 	defer it.Close()
 	for it.First(); it.Valid(); it.Next() {
-		k, v := it.Key(), it.Value()
-		if len(k) != 10 || (len(v) != 24 && len(v) != 32) {
-			return unavailable("load generations", errors.New("bad generation record"))
-		}
-		g := store.GenRange{
-			Gen:  store.Generation(getI64(k[2:])),
-			From: int64(binary.BigEndian.Uint64(v)),
-			To:   int64(binary.BigEndian.Uint64(v[8:])),
-			Seq:  int64(binary.BigEndian.Uint64(v[16:])),
-		}
-		if len(v) == 32 {
-			g.TopTo = int64(binary.BigEndian.Uint64(v[24:]))
+		g, err := decodeGen(it.Key(), it.Value())
+		if err != nil {
+			return unavailable("load generations", err)
 		}
 		s.gens[g.Gen] = g
 		s.maxGen = max(s.maxGen, g.Gen)
 		s.maxSeq = max(s.maxSeq, g.Seq)
+		s.maxCommitAt = max(s.maxCommitAt, g.CommittedAt)
 	}
 	if err := it.Error(); err != nil {
 		return unavailable("load generations", err)
 	}
+	s.publish()
+	return nil
+}
+
+// putGen persists g (synced) and publishes it; s.mu held.
+func (s *Store) putGen(op string, g store.GenRange) error {
+	if err := s.db.Set(genKey(g.Gen), encodeGen(g), pebble.Sync); err != nil {
+		return unavailable(op, err)
+	}
+	s.gens[g.Gen] = g
+	s.maxGen = max(s.maxGen, g.Gen)
+	s.maxSeq = max(s.maxSeq, g.Seq)
+	s.maxCommitAt = max(s.maxCommitAt, g.CommittedAt)
 	s.publish()
 	return nil
 }
@@ -60,7 +90,7 @@ func (s *Store) publish() {
 	known := make(map[store.Generation]bool, len(s.gens))
 	for g, r := range s.gens {
 		all = append(all, r)
-		known[g] = true
+		known[g] = r.Seq != store.Abandoned // false: known, but no longer writable
 	}
 	s.genKnow.Store(&known)
 	s.serving.Store(store.NewServing(all))
@@ -77,13 +107,10 @@ func (s *Store) NewGeneration(ctx context.Context, from, to, topTo int64) (store
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := store.GenRange{Gen: s.maxGen + 1, From: from, To: to, TopTo: topTo}
-	if err := s.db.Set(genKey(g.Gen), encodeGen(g), pebble.Sync); err != nil {
-		return 0, unavailable("new generation", err)
+	g := store.GenRange{Gen: s.maxGen + 1, From: from, To: to, TopTo: topTo, Reserved: time.Now().UnixMicro()}
+	if err := s.putGen("new generation", g); err != nil {
+		return 0, err
 	}
-	s.maxGen = g.Gen
-	s.gens[g.Gen] = g
-	s.publish()
 	return g.Gen, nil
 }
 
@@ -104,12 +131,13 @@ func (s *Store) CommitGeneration(ctx context.Context, gen store.Generation) erro
 	if g.Committed() {
 		return nil
 	}
-	g.Seq = s.maxSeq + 1
-	if err := s.db.Set(genKey(gen), encodeGen(g), pebble.Sync); err != nil {
-		return unavailable("commit generation", err)
+	if g.Seq == store.Abandoned {
+		return fmt.Errorf("%w: generation %d was abandoned: reserved longer ago than garbage collection allows without a commit, and collected", store.ErrNotFound, gen)
 	}
-	s.maxSeq = g.Seq
-	s.gens[gen] = g
-	s.publish()
-	return nil
+	// The commit time never goes back, so commits stay in Seq order in time
+	// too, whatever the clock does: garbage collection's grace period
+	// counts from it.
+	g.Seq = s.maxSeq + 1
+	g.CommittedAt = max(time.Now().UnixMicro(), s.maxCommitAt+1)
+	return s.putGen("commit generation", g)
 }

@@ -9,7 +9,8 @@
 //	r | ts ms | ad | event_id                       raw click → other attributes
 //	c | gen | hour | ad | filter | minute           count → uvarint (filter "" = unfiltered)
 //	t | gen | window | minute                       top list
-//	m | g | gen                                     generation record (from, to, commit seq)
+//	m | g | gen                                     generation record (ranges, commit seq, times, collected)
+//	m | r                                           raw horizon (ms): raw retention deleted what is older
 //
 // Raw clicks are ordered by event time first, so a time range is one range
 // scan and RawShards cuts [from, to) into n contiguous time slices that cover
@@ -23,7 +24,14 @@
 // kept in memory as a store.Serving (swapped atomically); CommitGeneration
 // persists the commit in one synced write and then swaps the map, so the next
 // read in this process sees it. Rows of superseded generations stay on disk
-// (a concurrent reader may still be using them); they are not collected.
+// until Collect, after a grace period for the readers still using them.
+//
+// Lifecycle (store.Lifecycle): raw clicks are ordered by event time, so raw
+// retention is one range deletion of the whole hours before the cutoff,
+// then a compaction of that span, which frees its disk space at once;
+// aggregate retention and garbage collection delete whole hours of counts
+// and ranges of top lists the same way, single keys only in a partly
+// covered hour.
 //
 // Durability: writes are committed with pebble.NoSync by default. The WAL is
 // still written (a process crash loses nothing); an OS crash or power cut
@@ -70,11 +78,15 @@ type Store struct {
 	closed  atomic.Bool
 	serving atomic.Pointer[store.Serving]
 
-	mu      sync.Mutex // guards gens, maxGen, maxSeq; serializes NewGeneration/CommitGeneration
-	gens    map[store.Generation]store.GenRange
-	maxGen  store.Generation
-	maxSeq  int64
-	genKnow atomic.Pointer[map[store.Generation]bool] // reserved generations, read by Upsert without the lock
+	mu          sync.Mutex // guards gens, maxGen, maxSeq, maxCommitAt; serializes generation record changes
+	gens        map[store.Generation]store.GenRange
+	maxGen      store.Generation
+	maxSeq      int64
+	maxCommitAt int64
+	genKnow     atomic.Pointer[map[store.Generation]bool] // reserved generations (false: abandoned), read by Upsert without the lock
+
+	collectMu  sync.Mutex   // one collection at a time
+	rawHorizon atomic.Int64 // Unix ms; raw clicks before it are not stored (math.MinInt64: none)
 }
 
 var _ store.Store = (*Store)(nil)
@@ -114,6 +126,10 @@ func Open(dir string, o Options) (*Store, error) {
 		s.wo = pebble.Sync
 	}
 	if err := s.loadGenerations(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.loadRawHorizon(); err != nil {
 		db.Close()
 		return nil, err
 	}

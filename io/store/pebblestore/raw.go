@@ -12,7 +12,7 @@ import (
 )
 
 // WriteRaw stores clicks in one batch; a click already stored is overwritten
-// with itself.
+// with itself, one older than the raw horizon (RawHorizon) is not stored.
 func (s *Store) WriteRaw(ctx context.Context, clicks []click.Click) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -28,13 +28,20 @@ func (s *Store) WriteRaw(ctx context.Context, clicks []click.Click) error {
 	b := s.db.NewBatch()
 	defer b.Close()
 	var kb, vb []byte
+	horizon := s.rawHorizon.Load()
 	for i := range clicks {
 		c := &clicks[i]
+		if c.Time < horizon { // raw retention deleted its hour already
+			continue
+		}
 		kb = rawKey(kb[:0], c)
 		vb = rawValue(vb[:0], c)
 		if err := b.Set(kb, vb, nil); err != nil {
 			return unavailable("write raw", err)
 		}
+	}
+	if b.Empty() {
+		return nil
 	}
 	if err := b.Commit(s.wo); err != nil {
 		return unavailable("write raw", err)

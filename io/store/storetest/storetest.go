@@ -10,7 +10,9 @@
 // newStore is called once per subtest; it may return a fresh store or one
 // shared by all subtests (a Cassandra keyspace is slow to create). The suite
 // isolates subtests itself: each writes its own days of event time and its own
-// top-N window sizes, so subtests run in parallel on one shared store. A store
+// top-N window sizes, so subtests run in parallel on one shared store. The
+// store must implement store.Lifecycle too: retention and garbage collection
+// subtests run first, one at a time. A store
 // returned by newStore is closed by the suite through t.Cleanup only if the
 // factory registers that itself.
 package storetest
@@ -67,6 +69,20 @@ func Run(t *testing.T, newStore Factory) {
 		{"GenerationInvalid", testGenerationInvalid},
 		{"GenerationSwitchWhileReading", testGenerationSwitch},
 		{"ContextEnds", testContextEnds},
+	}
+	// The lifecycle subtests delete and collect across the whole store, so
+	// they run one at a time, before the parallel ones start (when Run
+	// returns) on later days.
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T, store.Store, *space)
+	}{
+		{"RawRetention", testRawRetention},
+		{"AggregateRetention", testAggregateRetention},
+		{"GCAfterReplay", testGCAfterReplay},
+		{"GCKilledMidwayConverges", testGCKilledMidway},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t), sp) })
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
