@@ -1,8 +1,10 @@
-// Package click defines the click event of docs/spec.md §1 and its strict validation.
+// Package click is a leaf domain package: the click event of docs/spec.md §1
+// and its strict validation, in plain Go without Beam.
 //
-// It is plain Go with no Beam dependency so that the Beam transforms, the log
-// watcher, the stores and the plain-loop benchmark baseline all share exactly
-// one definition of what a valid click is.
+// Having no Beam dependency lets the Beam transforms, the log watcher, the
+// stores and the plain-loop benchmark baseline all share exactly one
+// definition of what a valid click is. The parser is parse.go (prechecks and
+// field validation), scan.go (the single-pass JSON scanner) and timestamp.go.
 package click
 
 import (

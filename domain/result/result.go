@@ -1,5 +1,6 @@
-// Package result defines the aggregation results of docs/spec.md §4 — per-ad counts,
-// per-filter counts and top-N lists for one minute — and their JSON Lines form.
+// Package result is a leaf domain package, plain Go without Beam: the
+// aggregation results of docs/spec.md §4 — per-ad counts, per-filter counts
+// and top-N lists for one minute — and their JSON Lines form.
 //
 // These are what the pipeline emits, what travels on the aggregation topic and
 // what the stores upsert. Every record is an accumulating value: a later record
