@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"reflect"
-	"slices"
 	"time"
 
 	"github.com/adclick/adclick/domain/click"
@@ -18,7 +16,6 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -85,142 +82,6 @@ func newClient(brokers []string, dial time.Duration, opts ...kgo.Opt) (*kgo.Clie
 		return nil, fmt.Errorf("kafkaio: creating client for %v: %w", brokers, err)
 	}
 	return cl, nil
-}
-
-// discoverFn lists the partitions and resolves each one's start, end and
-// restored estimator.
-type discoverFn struct {
-	Cfg    ReadConfig
-	ReadID string
-}
-
-func (f *discoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(partitionSpec)) error {
-	specs, err := discover(ctx, &f.Cfg)
-	if err != nil {
-		return err
-	}
-	reads := f.Cfg.Coordination.shared(f.ReadID)
-	for _, s := range specs {
-		// Every partition holds the read's watermark from the start, also
-		// before its first bundle ran.
-		if st, err := decodeState(s.State); err == nil && reads != nil {
-			reads.set(s.Partition, st.WM)
-		}
-		emit(s)
-	}
-	return nil
-}
-
-// discover retries transient broker errors (a group coordinator still
-// loading, a leader moving) until RequestTimeout.
-func discover(ctx context.Context, c *ReadConfig) ([]partitionSpec, error) {
-	cl, err := newClient(c.Brokers, c.DialTimeout)
-	if err != nil {
-		return nil, err
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	ctx, cancel := context.WithTimeout(ctx, c.RequestTimeout)
-	defer cancel()
-	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		specs, err := discoverOnce(ctx, adm, c)
-		if err == nil || !retriable(err) {
-			return specs, err
-		}
-		slog.Default().Debug("kafkaio: retrying partition discovery", "topic", c.Topic, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil, err
-		case <-time.After(wait):
-		}
-	}
-}
-
-func retriable(err error) bool {
-	var ke *kerr.Error
-	// A missing topic is retriable to Kafka (it may be being created) but to
-	// a pipeline start it is a configuration error worth failing fast on.
-	return errors.As(err, &ke) && ke.Retriable && ke != kerr.UnknownTopicOrPartition
-}
-
-func discoverOnce(ctx context.Context, adm *kadm.Client, c *ReadConfig) ([]partitionSpec, error) {
-
-	ends, err := adm.ListEndOffsets(ctx, c.Topic)
-	if err != nil {
-		return nil, fmt.Errorf("kafkaio: listing end offsets of %q: %w", c.Topic, err)
-	}
-	starts, err := adm.ListStartOffsets(ctx, c.Topic)
-	if err != nil {
-		return nil, fmt.Errorf("kafkaio: listing start offsets of %q: %w", c.Topic, err)
-	}
-	if e, ok := ends.Lookup(c.Topic, -1); ok && e.Err != nil {
-		return nil, fmt.Errorf("kafkaio: topic %q does not exist or is unreadable: %w", c.Topic, e.Err)
-	}
-	var all []int32
-	for p, o := range ends[c.Topic] {
-		if o.Err != nil {
-			return nil, fmt.Errorf("kafkaio: end offset of %s/%d: %w", c.Topic, p, o.Err)
-		}
-		all = append(all, p)
-	}
-	if len(all) == 0 {
-		return nil, fmt.Errorf("kafkaio: topic %q does not exist or has no partitions", c.Topic)
-	}
-	slices.Sort(all)
-	parts := all
-	if len(c.Partitions) > 0 {
-		parts = c.Partitions
-		for _, p := range parts {
-			if _, ok := ends[c.Topic][p]; !ok {
-				return nil, fmt.Errorf("kafkaio: topic %q has no partition %d (it has %v)", c.Topic, p, all)
-			}
-		}
-	}
-	var committed kadm.OffsetResponses
-	if c.Group != "" {
-		committed, err = adm.FetchOffsetsForTopics(ctx, c.Group, c.Topic)
-		if err == nil {
-			err = committed.Error()
-		}
-		if errors.Is(err, kerr.GroupIDNotFound) { // some brokers say so for a group that never committed
-			committed, err = nil, nil
-		}
-		if err != nil {
-			return nil, fmt.Errorf("kafkaio: fetching offsets of group %q: %w", c.Group, err)
-		}
-	}
-	specs := make([]partitionSpec, 0, len(parts))
-	for _, p := range parts {
-		st := newPartState()
-		spec := partitionSpec{Partition: p, End: unboundedEnd}
-		if o, ok := committed.Lookup(c.Topic, p); ok && o.At >= 0 {
-			spec.Start = o.At
-			rs, err := restoreState(o.Metadata)
-			switch {
-			case err == nil:
-				st = rs
-			case c.AllowMissingMeta:
-				slog.Default().Warn("kafkaio: committed offset without our metadata; starting with a fresh watermark",
-					"topic", c.Topic, "partition", p, "offset", o.At, "err", err)
-			default:
-				return nil, fmt.Errorf("kafkaio: group %q, %s/%d: %w (set AllowMissingMeta to start anyway)", c.Group, c.Topic, p, err)
-			}
-		} else if c.StartOffset == Latest {
-			spec.Start = ends[c.Topic][p].Offset
-		} else {
-			so, ok := starts.Lookup(c.Topic, p)
-			if !ok || so.Err != nil {
-				return nil, fmt.Errorf("kafkaio: start offset of %s/%d: %v", c.Topic, p, so.Err)
-			}
-			spec.Start = so.Offset
-		}
-		if c.EndOffsets {
-			spec.End = max(ends[c.Topic][p].Offset, spec.Start)
-		}
-		spec.State = encodeState(st)
-		specs = append(specs, spec)
-	}
-	return specs, nil
 }
 
 // maxClients bounds the partition clients one DoFn instance keeps between
@@ -371,14 +232,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 		return sdf.StopProcessing(), nil
 	}
 	start := time.Now()
-	we.mu.Lock()
-	we.s.begin(rest.Start, start.UnixMilli())
-	limit := int64(mtime.MaxTimestamp)
-	if we.s.WM > minWM {
-		limit = we.s.WM + fn.Cfg.MaxBundleAdvance.Milliseconds()
-	}
-	we.mu.Unlock()
-
+	limit := fn.begin(we, rest.Start, start)
 	c, err := fn.client(p.Partition, rest.Start)
 	if err != nil {
 		return sdf.StopProcessing(), err
@@ -387,47 +241,10 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 	read, empty, capped := 0, false, false
 	var batches []click.Lines
 	for !capped {
-		var recs []*kgo.Record
-		if len(c.held) > 0 {
-			recs, c.held = c.held, nil
-		} else {
-			wait := min(fn.Cfg.PollTimeout, time.Until(deadline))
-			if wait < time.Millisecond {
-				wait = time.Millisecond
-			}
-			pctx, cancel := context.WithTimeout(ctx, wait)
-			fs := c.cl.PollRecords(pctx, fn.Cfg.MaxPollRecords)
-			cancel()
-			if err := ctx.Err(); err != nil {
-				fn.drop(p.Partition)
-				return sdf.StopProcessing(), fmt.Errorf("kafkaio: reading %s/%d: %w", fn.Cfg.Topic, p.Partition, err)
-			}
-			for _, fe := range fs.Errors() {
-				if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
-					continue
-				}
-				var loss *kgo.ErrDataLoss
-				if errors.As(fe.Err, &loss) {
-					// The broker lost records we had not read (or rewrote offsets we
-					// had): nothing to re-read, so say so loudly and go on.
-					fn.log.Error("kafkaio: broker reports data loss", "partition", fe.Partition, "err", fe.Err)
-					mDataLoss.Inc(ctx, 1)
-					continue
-				}
-				fn.drop(p.Partition)
-				return sdf.StopProcessing(), fmt.Errorf("kafkaio: fetching %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
-			}
-			recs = fs.Records()
-		}
-		if len(recs) > 0 && recs[0].Offset < c.next {
-			// Offsets reused after a log truncation: they were claimed already.
-			i := 0
-			for i < len(recs) && recs[i].Offset < c.next {
-				i++
-			}
-			fn.log.Error("kafkaio: skipping records at offsets already read", "partition", p.Partition,
-				"from", recs[0].Offset, "count", i)
-			recs = recs[i:]
+		recs, err := fn.poll(ctx, c, p.Partition, deadline)
+		if err != nil {
+			fn.drop(p.Partition)
+			return sdf.StopProcessing(), err
 		}
 		now := time.Now().UnixMilli()
 		if len(recs) == 0 {
@@ -447,33 +264,16 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 				k--
 			}
 			if k > 0 {
-				var ok bool
-				var n int
-				batches, n, ok = fn.observe(we, rt, recs[:k], now, &limit, read == 0, batches[:0])
+				n, ok := fn.emitRecords(ctx, we, rt, c, recs[:k], now, &limit, read == 0, &batches, emit)
 				if !ok {
 					fn.drop(p.Partition)
 					return sdf.StopProcessing(), rt.GetError()
-				}
-				for _, b := range batches {
-					ts := mtime.Time(b.Watermark)
-					if fn.Cfg.NoLateness {
-						b.Watermark = click.NoWatermark
-					}
-					emit(ts, b)
 				}
 				if n < k {
 					c.held = recs[n:] // includes any past the end: they are cut again next time
 					k, capped = n, true
 				}
-				// k is 0 when the poll's first record would move the watermark
-				// past the bundle's cap (a jump in event time after records this
-				// bundle already read): everything waits for the next bundle.
-				if k > 0 {
-					read += k
-					c.next = recs[k-1].Offset + 1
-					mRecords.Inc(ctx, int64(k))
-					mBatches.Inc(ctx, int64(len(batches)))
-				}
+				read += k
 			}
 			if !capped && (k < len(recs) || recs[len(recs)-1].Offset+1 >= rest.End) {
 				rt.TryClaim(rest.End) // bounded read complete
@@ -496,6 +296,91 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 		return sdf.ResumeProcessingIn(fn.Cfg.IdleResume), nil
 	}
 	return sdf.ResumeProcessingIn(0), nil
+}
+
+// begin starts a bundle at offset start and returns how far its watermark
+// may move (MaxBundleAdvance past the current one).
+func (fn *readFn) begin(we *estimator, start int64, now time.Time) (limit int64) {
+	we.mu.Lock()
+	defer we.mu.Unlock()
+	we.s.begin(start, now.UnixMilli())
+	if we.s.WM > minWM {
+		return we.s.WM + fn.Cfg.MaxBundleAdvance.Milliseconds()
+	}
+	return int64(mtime.MaxTimestamp)
+}
+
+// poll returns the partition's next records: those held back by the last
+// bundle's cap, else one poll of at most PollTimeout (and never past the
+// bundle's deadline). Records at offsets already read (a log truncation
+// reused them) are dropped; the broker reporting data loss is logged and
+// counted, not fatal.
+func (fn *readFn) poll(ctx context.Context, c *partClient, part int32, deadline time.Time) ([]*kgo.Record, error) {
+	var recs []*kgo.Record
+	if len(c.held) > 0 {
+		recs, c.held = c.held, nil
+	} else {
+		wait := max(min(fn.Cfg.PollTimeout, time.Until(deadline)), time.Millisecond)
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		fs := c.cl.PollRecords(pctx, fn.Cfg.MaxPollRecords)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("kafkaio: reading %s/%d: %w", fn.Cfg.Topic, part, err)
+		}
+		for _, fe := range fs.Errors() {
+			if errors.Is(fe.Err, context.DeadlineExceeded) || errors.Is(fe.Err, context.Canceled) {
+				continue
+			}
+			var loss *kgo.ErrDataLoss
+			if errors.As(fe.Err, &loss) {
+				// The broker lost records we had not read (or rewrote offsets we
+				// had): nothing to re-read, so say so loudly and go on.
+				fn.log.Error("kafkaio: broker reports data loss", "partition", fe.Partition, "err", fe.Err)
+				mDataLoss.Inc(ctx, 1)
+				continue
+			}
+			return nil, fmt.Errorf("kafkaio: fetching %s/%d: %w", fe.Topic, fe.Partition, fe.Err)
+		}
+		recs = fs.Records()
+	}
+	if len(recs) > 0 && recs[0].Offset < c.next {
+		// Offsets reused after a log truncation: they were claimed already.
+		i := 0
+		for i < len(recs) && recs[i].Offset < c.next {
+			i++
+		}
+		fn.log.Error("kafkaio: skipping records at offsets already read", "partition", part,
+			"from", recs[0].Offset, "count", i)
+		recs = recs[i:]
+	}
+	return recs, nil
+}
+
+// emitRecords claims and emits recs as batches (observe) and returns how
+// many of them it took: fewer than all when the bundle's watermark cap
+// stopped it. It is 0 when the first record would move the watermark past
+// the cap (a jump in event time after records this bundle already read):
+// everything then waits for the next bundle. ok is false when a claim
+// failed (rt.GetError says why).
+func (fn *readFn) emitRecords(ctx context.Context, we *estimator, rt *sdf.LockRTracker, c *partClient, recs []*kgo.Record,
+	now int64, limit *int64, first bool, batches *[]click.Lines, emit func(beam.EventTime, click.Lines)) (n int, ok bool) {
+	*batches, n, ok = fn.observe(we, rt, recs, now, limit, first, (*batches)[:0])
+	if !ok {
+		return 0, false
+	}
+	for _, b := range *batches {
+		ts := mtime.Time(b.Watermark)
+		if fn.Cfg.NoLateness {
+			b.Watermark = click.NoWatermark
+		}
+		emit(ts, b)
+	}
+	if n > 0 {
+		c.next = recs[n-1].Offset + 1
+		mRecords.Inc(ctx, int64(n))
+		mBatches.Inc(ctx, int64(len(*batches)))
+	}
+	return n, true
 }
 
 // observe claims a prefix of recs, feeds it to the estimator and cuts it into
@@ -560,46 +445,4 @@ func untimed(r *kgo.Record) bool {
 		}
 	}
 	return false
-}
-
-func (fn *readFn) maybeCommit(ctx context.Context, c *partClient, we *estimator, p int32, now int64) {
-	final := int64(math.MaxInt64)
-	if fn.Cfg.Gate.ID != "" {
-		final = fn.Cfg.Gate.progress()
-	}
-	we.mu.Lock()
-	if we.reads != nil {
-		we.s.shared = we.reads.min()
-	}
-	off, meta, ok := we.s.commitDue(&fn.p, now, final)
-	we.mu.Unlock()
-	if !ok {
-		return
-	}
-	fn.log.Debug("kafkaio: committing safe offset", "partition", p, "offset", off, "metadata", meta, "sinks_passed", final)
-	if err := commit(ctx, c.adm, fn.Cfg.Group, fn.Cfg.Topic, p, off, meta, fn.Cfg.RequestTimeout); err != nil {
-		// Safe to go on: the previous commit stays, and it is further back.
-		fn.log.Warn("kafkaio: commit failed", "partition", p, "offset", off, "err", err)
-		mCommitErrors.Inc(ctx, 1)
-		return
-	}
-	mCommits.Inc(ctx, 1)
-	we.mu.Lock()
-	we.s.committed(off)
-	we.mu.Unlock()
-}
-
-func commit(ctx context.Context, adm *kadm.Client, group, topic string, p int32, off int64, meta string, timeout time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var os kadm.Offsets
-	os.Add(kadm.Offset{Topic: topic, Partition: p, At: off, LeaderEpoch: -1, Metadata: meta})
-	rs, err := adm.CommitOffsets(ctx, group, os)
-	if err == nil {
-		err = rs.Error()
-	}
-	if err != nil {
-		return fmt.Errorf("kafkaio: committing %s/%d@%d for group %q: %w", topic, p, off, group, err)
-	}
-	return nil
 }
