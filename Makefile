@@ -2,7 +2,6 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/adclick
-STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: all build run recount test test-unit bench lint fmt clean
 
@@ -27,10 +26,11 @@ recount: build
 	@echo "results: .cache/results.jsonl ($$(wc -l < .cache/results.jsonl) records); top list of the last minute (first 300 characters):"
 	@grep '"window_size":1,' .cache/results.jsonl | sort | tail -1 | cut -c1-300
 
-# Everything, including the integration tests against a real Apache Kafka and
-# Apache Cassandra that testing/testenv/run.sh fetches from Maven Central and starts
-# on 127.0.0.1, and the dashboard test in headless Chromium.
-test:
+# Everything: make lint first, then every test, including the integration
+# tests against a real Apache Kafka and Apache Cassandra that
+# testing/testenv/run.sh fetches from Maven Central and starts on 127.0.0.1,
+# and the dashboard test in headless Chromium.
+test: lint
 	bash queryapi/testdata/ensure-chromium.sh
 	testing/testenv/run.sh $(GO) test -count=1 -timeout 45m ./...
 
@@ -43,10 +43,13 @@ test-unit:
 bench:
 	testing/testenv/run.sh $(GO) test -run '^$$' -bench . -benchtime 3x ./...
 
+# Formatting, go.mod and go.sum as go mod tidy leaves them, go vet and
+# staticcheck (pinned by the tool directive in go.mod).
 lint:
+	@files=$$(gofmt -l $$(git ls-files '*.go')); test -z "$$files" || { echo "$$files"; echo "gofmt: files above need formatting (make fmt)"; exit 1; }
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum: run go mod tidy"; exit 1; }
 	$(GO) vet ./...
-	$(GO) run $(STATICCHECK) ./...
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting (make fmt)"; exit 1; }
+	$(GO) tool staticcheck ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -225,8 +223,6 @@ func TestReconcileCLI(t *testing.T) {
 		t.Fatalf("reconcile after a second replay: exit %d: %s", code, stderr)
 	}
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // TestServeAdminReplay: POST /admin/replay on a running `adclick serve`
 // replays the range in the server's process (which holds the embedded store
