@@ -1,5 +1,6 @@
-// Package clickgen generates realistic click traffic as docs/spec.md §1 JSON lines, for
-// load tests, the all-in-one demo and end-to-end correctness tests.
+// Package clickgen is a generator, test and demo scaffolding: it generates
+// realistic click traffic as docs/spec.md §1 JSON lines, for load tests, the
+// all-in-one demo and end-to-end correctness tests.
 //
 // Traffic is Zipf-distributed over ads, skewed over countries, devices and ad
 // formats (some clicks lack optional attributes), with event times advancing

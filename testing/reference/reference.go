@@ -1,149 +1,19 @@
-// Package reference is an independent, deliberately naive implementation of
-// the semantics of docs/spec.md, used only as the oracle in tests: encoding/json instead
-// of the production parser, plain maps, no Beam, no hashing. It shares no
-// code with the implementation under test but the result types.
+// Package reference is test scaffolding: the oracle of the tests, an
+// independent, deliberately naive implementation of the semantics of
+// docs/spec.md — encoding/json instead of the production parser, plain maps,
+// no Beam, no hashing. It shares no code with the implementation under test
+// but the result types.
 package reference
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"reflect"
 	"sort"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
-	"unicode/utf8"
 
 	"github.com/adclick/adclick/domain/result"
 )
-
-// Click is what the oracle keeps of a valid event.
-type Click struct {
-	EventID, AdID, Country, Device, Format string
-	Minute                                 int64 // Unix seconds
-}
-
-// Valid reports whether line is a valid docs/spec.md §1 event, and the event.
-func Valid(line []byte) (Click, bool) {
-	var c Click
-	if len(line) > 64*1024 || !utf8.Valid(line) {
-		return c, false
-	}
-	if depth(line) > 64 { // adclick's documented nesting limit
-		return c, false
-	}
-	if loneSurrogate(line) {
-		return c, false
-	}
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return c, false
-	}
-	fields := map[string]json.RawMessage{}
-	known := map[string]bool{"event_id": true, "ad_id": true, "timestamp": true, "user_id": true, "ip": true, "country": true, "device": true, "ad_format": true}
-	for dec.More() {
-		kt, err := dec.Token()
-		if err != nil {
-			return c, false
-		}
-		k := kt.(string)
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return c, false
-		}
-		if _, dup := fields[k]; dup && known[k] {
-			return c, false
-		}
-		fields[k] = raw
-	}
-	if end, err := dec.Token(); err != nil || end != json.Delim('}') {
-		return c, false
-	}
-	// Only whitespace may follow the object: a second value or a syntax
-	// error (say a stray letter) both make the line invalid.
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return c, false
-	}
-	str := func(k string, required bool) (string, bool) {
-		raw, ok := fields[k]
-		if !ok {
-			return "", !required
-		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return "", false
-		}
-		if len(s) > 256 || (required && s == "") {
-			return "", false
-		}
-
-		return s, true
-	}
-	var ok bool
-	if c.EventID, ok = str("event_id", true); !ok {
-		return c, false
-	}
-	if c.AdID, ok = str("ad_id", true); !ok {
-		return c, false
-	}
-	for _, k := range []string{"user_id", "ip"} {
-		if _, ok = str(k, false); !ok {
-			return c, false
-		}
-	}
-	if c.Country, ok = str("country", false); !ok {
-		return c, false
-	}
-	if c.Device, ok = str("device", false); !ok {
-		return c, false
-	}
-	if c.Format, ok = str("ad_format", false); !ok {
-		return c, false
-	}
-	raw, present := fields["timestamp"]
-	if !present {
-		return c, false
-	}
-	var ms int64
-	var num json.Number
-	var s string
-	switch {
-	case json.Unmarshal(raw, &s) == nil:
-		if len(s) > 256 {
-			return c, false
-		}
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return c, false
-		}
-		ms = t.UnixMilli()
-	case json.Unmarshal(raw, &num) == nil:
-		n, err := strconv.ParseInt(num.String(), 10, 64)
-		if err != nil {
-			return c, false
-		}
-		ms = n
-	default:
-		return c, false
-	}
-	lo := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
-	hi := time.Date(2101, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli()
-	if ms < lo || ms >= hi {
-		return c, false
-	}
-	sec := ms / 1000
-	if ms < 0 && ms%1000 != 0 {
-		sec--
-	}
-	c.Minute = sec - ((sec%60)+60)%60
-	return c, true
-}
 
 // Results are the expected outputs, keyed like result.Record.Key.
 type Results struct {
@@ -242,59 +112,6 @@ func FromRecords(recs []result.Record) Results {
 		}
 	}
 	return r
-}
-
-// loneSurrogate: encoding/json turns an unpaired surrogate escape into U+FFFD;
-// Event text is UTF-8 (docs/spec.md §1), so a line with one is invalid.
-func loneSurrogate(line []byte) bool {
-	if strings.ContainsRune(string(line), utf8.RuneError) || strings.Contains(strings.ToLower(string(line)), `\ufffd`) {
-		return false // a real U+FFFD somewhere: can't tell, assume none
-	}
-	var v any
-	if json.Unmarshal(line, &v) != nil {
-		return false
-	}
-	var walk func(any) bool
-	walk = func(v any) bool {
-		switch x := v.(type) {
-		case string:
-			return strings.ContainsRune(x, utf8.RuneError)
-		case []any:
-			for _, e := range x {
-				if walk(e) {
-					return true
-				}
-			}
-		case map[string]any:
-			for k, e := range x {
-				if strings.ContainsRune(k, utf8.RuneError) || walk(e) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	return walk(v)
-}
-
-// depth is the deepest nesting of arrays and objects, via encoding/json's
-// tokenizer (independent of the production scanner).
-func depth(line []byte) int {
-	dec := json.NewDecoder(bytes.NewReader(line))
-	d, deepest := 0, 0
-	for {
-		t, err := dec.Token()
-		if err != nil {
-			return deepest
-		}
-		switch t {
-		case json.Delim('['), json.Delim('{'):
-			d++
-			deepest = max(deepest, d)
-		case json.Delim(']'), json.Delim('}'):
-			d--
-		}
-	}
 }
 
 // Finals reduces accumulating panes, in any order, to final values: counts
