@@ -178,6 +178,10 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (*Report, error) {
 		return nil, fmt.Errorf("reconcile: open the store: %w", err)
 	}
 	defer st.Close()
+	what := fmt.Sprintf("a reconciliation of [%s, %s)", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	if err := store.CheckRawRetained(ctx, st, what, from); err != nil {
+		return nil, fmt.Errorf("reconcile: %w", err)
+	}
 	if rep.Check, rep.ClicksRead, err = checkChunked(ctx, o, cfg, st); err != nil {
 		return nil, err
 	}

@@ -184,6 +184,14 @@ func ReplayTopsTo(to time.Time, maxWindow int, openFrom time.Time) time.Time {
 	return end.UTC()
 }
 
+// ReplayWhat names a replay of [from, to) for the raw retention check
+// (store.CheckRawRetained), which a replay must pass for every raw click it
+// reads: from maxWindow − 1 minutes before from on.
+func ReplayWhat(from, to time.Time, maxWindow int) string {
+	return fmt.Sprintf("a replay of [%s, %s) (its first top lists also sum the %d minutes before it)",
+		from.UTC().Format(time.RFC3339), to.UTC().Format(time.RFC3339), maxWindow-1)
+}
+
 // replay is Replay through st when not nil: the generation is reserved and
 // committed through that handle, so its next read sees the switch at once
 // (another Cassandra handle sees it within its generation cache TTL, 1 s).
@@ -227,6 +235,9 @@ func replay(ctx context.Context, o ReplayOptions, st store.Store) (ReplayResult,
 			return res, fmt.Errorf("replay: open the store: %w", err)
 		}
 		defer st.Close()
+	}
+	if err := store.CheckRawRetained(ctx, st, ReplayWhat(from, to, maxW), res.ReadFrom); err != nil {
+		return res, fmt.Errorf("replay: %w", err)
 	}
 	gen, err := st.NewGeneration(ctx, from.Unix(), to.Unix(), res.TopsTo.Unix())
 	if err != nil {

@@ -2,7 +2,8 @@
 // API's admin hook (queryapi.Admin) behind POST /admin/replay, the only way
 // to replay an embedded Pebble store that the server holds open. It also
 // holds the rule every replay entry point shares: which minutes are still
-// open to late clicks and so may not be replayed yet.
+// open to late clicks and so may not be replayed yet. It refuses replays that
+// would read raw clicks raw retention has deleted.
 package replayadmin
 
 import (
@@ -11,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -86,7 +88,7 @@ func New(ctx context.Context, st backend.Config, cfg transforms.Config, log *slo
 }
 
 // StartReplay implements queryapi.Admin.
-func (a *Admin) StartReplay(_ context.Context, from, to int64) (queryapi.ReplayJob, error) {
+func (a *Admin) StartReplay(ctx context.Context, from, to int64) (queryapi.ReplayJob, error) {
 	f, t := time.Unix(from, 0).UTC(), time.Unix(to, 0).UTC()
 	if err := pipelines.CheckRange(f, t); err != nil {
 		return queryapi.ReplayJob{}, err
@@ -97,6 +99,9 @@ func (a *Admin) StartReplay(_ context.Context, from, to int64) (queryapi.ReplayJ
 	open := OpenFrom(false, now)
 	if err := CheckSettled(t, false, now); err != nil {
 		return queryapi.ReplayJob{}, fmt.Errorf("%w: %v", store.ErrInvalid, err)
+	}
+	if err := a.checkRetained(ctx, f, t); err != nil {
+		return queryapi.ReplayJob{}, err
 	}
 	var idb [8]byte
 	if _, err := rand.Read(idb[:]); err != nil {
@@ -121,6 +126,19 @@ func (a *Admin) StartReplay(_ context.Context, from, to int64) (queryapi.ReplayJ
 	snapshot := *job
 	go a.run(job.ID, f, t, open)
 	return snapshot, nil
+}
+
+// checkRetained refuses, before a job starts (400 rather than a failed
+// job), a replay that would read raw clicks raw retention has deleted. The
+// replay checks again itself.
+func (a *Admin) checkRetained(ctx context.Context, from, to time.Time) error {
+	st, err := backend.Open(ctx, a.store, nil) // an embedded store is shared: no second open
+	if err != nil {
+		return fmt.Errorf("open the store: %w", err)
+	}
+	defer st.Close()
+	maxW := slices.Max(a.cfg.WindowSizes)
+	return store.CheckRawRetained(ctx, st, pipelines.ReplayWhat(from, to, maxW), from.Add(-time.Duration(maxW-1)*time.Minute))
 }
 
 func (a *Admin) run(id string, from, to, open time.Time) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +91,27 @@ func TestReplayAdmin(t *testing.T) {
 	a.mu.Unlock()
 	if _, err := a.ReplayStatus(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown job: %v, want ErrNotFound", err)
+	}
+}
+
+// TestReplayAdminRefusesExpiredRaw: a replay whose reads reach raw clicks
+// that raw retention has deleted is refused as a bad request, with a message
+// that names the retention, and no job starts.
+func TestReplayAdminRefusesExpiredRaw(t *testing.T) {
+	dir, from, to, st := rawStore(t)
+	ctx := context.Background()
+	lc := st.(store.Lifecycle)
+	if _, err := lc.Collect(ctx, store.Collection{RawBefore: from.Add(2 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	a := New(ctx, backend.Config{Backend: backend.Pebble, Path: dir}, Config([]int{1, 5}, 10), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	// Counts from the horizon on, but its 5-minute lists read 4 minutes before.
+	_, err := a.StartReplay(ctx, from.Add(3*time.Minute).Unix(), to.Unix())
+	if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "raw retention") {
+		t.Errorf("a replay reading expired raw clicks: %v, want ErrInvalid naming the raw retention", err)
+	}
+	if len(a.jobs) != 0 {
+		t.Errorf("a refused replay started a job: %v", a.jobs)
 	}
 }
 

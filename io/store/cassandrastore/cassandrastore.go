@@ -4,8 +4,8 @@
 //
 // The schema (schema.cql, embedded and applied by Migrate / `adclick
 // migrate`) follows the design's data model with partitions bounded in size:
-// raw clicks by ((ad_id, hour), ts, event_id), each row with a TTL that
-// expires it Options.RawRetention after its event time; counts by ((gen,
+// raw clicks by ((ad_id, hour), ts, event_id), each row with a TTL of the
+// raw retention (default 30 days, configurable); counts by ((gen,
 // ad_id, filter_id, day), minute), top lists by ((gen, window_size, day),
 // minute). Small index tables name the
 // partitions a time range has (raw_partitions, count_series, top_days), so no
@@ -25,9 +25,9 @@
 // not answer within Options.ReadTimeout fails with store.ErrUnavailable and a
 // message that says it timed out.
 //
-// Lifecycle (store.Lifecycle): raw rows expire by their TTL; Collect also
-// deletes whole raw partitions of the hours before a horizon it records in
-// the lifecycle table (rows written with a longer retention), and aggregate
+// Lifecycle (store.Lifecycle): raw rows expire by their TTL, counted from
+// their write; Collect deletes, by event time, the whole raw partitions of
+// the hours before a horizon it records in the lifecycle table, and aggregate
 // partitions or clustering ranges for aggregate retention and garbage
 // collection, finding them through the index tables.
 //

@@ -112,8 +112,8 @@ func (s *Store) raiseHorizon(ms int64) {
 	}
 }
 
-// RawHorizon is the horizon the last raw expiry recorded, or now −
-// RawRetention where none did (TTLs expire the rows anyway).
+// RawHorizon is the horizon the last raw expiry recorded, zero where none
+// did. (TTLs count from the write, so they say nothing about event times.)
 func (s *Store) RawHorizon(ctx context.Context) (time.Time, error) {
 	qctx, cancel := context.WithTimeout(ctx, s.o.ReadTimeout)
 	defer cancel()
@@ -124,7 +124,7 @@ func (s *Store) RawHorizon(ctx context.Context) (time.Time, error) {
 		s.raiseHorizon(ms)
 		return time.UnixMilli(ms).UTC(), nil
 	case errors.Is(err, gocql.ErrNotFound), missingLifecycleTable(err):
-		return time.Now().Add(-s.o.RawRetention).UTC(), nil
+		return time.Time{}, nil
 	default:
 		return time.Time{}, s.readErr("raw_horizon", qctx, err)
 	}

@@ -26,13 +26,11 @@ type Options struct {
 	// with exponential backoff from RetryMin (100 ms) to RetryMax (5 s).
 	WriteRetries       int
 	RetryMin, RetryMax time.Duration
-	// RawRetention is how long raw clicks are kept after their event time
-	// (default 30 days, store.DefaultRawRetention): every raw row is written
-	// with the TTL that expires it then (but never later than RawRetention
-	// after the write), and a click already older is not written. It
-	// overrides the table's default TTL (Migrate's RawTTL). When no
-	// collection has recorded a raw horizon yet, RawHorizon is now −
-	// RawRetention.
+	// RawRetention is how long raw clicks are kept (default 30 days,
+	// store.DefaultRawRetention): every raw row is written with it as its
+	// TTL, which overrides the table's default (Migrate's RawTTL). A
+	// collection (Collect) deletes by event time, the TTL is a backstop
+	// that needs none.
 	RawRetention time.Duration
 	// GenerationCacheTTL bounds how stale another process's commit may look
 	// (default 1 s).

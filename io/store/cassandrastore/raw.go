@@ -9,11 +9,11 @@ import (
 	"github.com/adclick/adclick/io/store"
 )
 
-// WriteRaw stores clicks; a click already stored is overwritten with itself.
-// Each row's TTL expires it RawRetention after its event time (rawTTL); a
-// click older than that, or than the raw horizon, is not written. The
-// partition index rows are written before the clicks they name, and outlive
-// them by an hour.
+// WriteRaw stores clicks; a click already stored is overwritten with itself,
+// one older than the raw horizon (RawHorizon) is not written. Every row
+// carries a TTL of RawRetention from its write: a backstop that needs no
+// collection (Collect deletes by event time). The partition index rows are
+// written before the clicks they name, and outlive them by an hour.
 func (s *Store) WriteRaw(ctx context.Context, clicks []click.Click) error {
 	for i := range clicks {
 		if err := store.CheckClick(&clicks[i]); err != nil {
@@ -33,42 +33,31 @@ func (s *Store) WriteRaw(ctx context.Context, clicks []click.Click) error {
 		id string
 	}
 	byPart := map[pk][]stmt{}
-	partTTL := map[pk]int64{}
 	seen := make(map[ck]bool, len(clicks))
+	ttl := int(s.o.RawRetention / time.Second)
 	ins := "INSERT INTO raw_clicks (ad_id, hour, ts, event_id, user_id, ip, country, device, ad_format) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) USING TTL ?"
-	now, horizon := time.Now(), s.rawHorizon.Load()
+	horizon := s.rawHorizon.Load()
 	for i := len(clicks) - 1; i >= 0; i-- { // the last write of a key wins
 		c := &clicks[i]
 		p := pk{c.AdID, hourOf(c.Time)}
 		k := ck{p, c.Time, c.EventID}
-		ttl := rawTTL(c.Time, s.o.RawRetention, now)
-		if seen[k] || ttl <= 0 || c.Time < horizon {
+		if seen[k] || c.Time < horizon {
 			continue
 		}
 		seen[k] = true
-		partTTL[p] = max(partTTL[p], ttl)
-		byPart[p] = append(byPart[p], stmt{ins, []any{c.AdID, p.hour, c.Time, c.EventID, c.UserID, c.IP, c.Country, c.Device, c.AdFormat, int(ttl)}})
+		byPart[p] = append(byPart[p], stmt{ins, []any{c.AdID, p.hour, c.Time, c.EventID, c.UserID, c.IP, c.Country, c.Device, c.AdFormat, ttl}})
 	}
 	index := map[any][]stmt{} // by raw_partitions partition (hour)
 	groups := make([][]stmt, 0, len(byPart))
 	for p, g := range byPart {
 		index[p.hour] = append(index[p.hour], stmt{"INSERT INTO raw_partitions (hour, tok, ad_id) VALUES (?, ?, ?) USING TTL ?",
-			[]any{p.hour, PartitionToken(p.ad, p.hour), p.ad, int(partTTL[p] + 3600)}})
+			[]any{p.hour, PartitionToken(p.ad, p.hour), p.ad, ttl + 3600}})
 		groups = append(groups, g)
 	}
 	if err := s.writeGroups(ctx, "write_raw_index", values(index)); err != nil {
 		return err
 	}
 	return s.writeGroups(ctx, "write_raw", groups)
-}
-
-// rawTTL is the TTL in seconds that expires a click of event time ms
-// retention after it, at most retention from now (a click stamped in the
-// future), ≤ 0 when it is already older than that.
-func rawTTL(ms int64, retention time.Duration, now time.Time) int64 {
-	ret := int64(retention / time.Second)
-	left := floorDiv(ms+999, 1000) + ret - now.Unix()
-	return min(left, ret)
 }
 
 // RawShards splits [from, to) into about n token ranges of the ring, each

@@ -3,7 +3,6 @@ package cassandrastore
 import (
 	"math"
 	"testing"
-	"time"
 )
 
 func TestSplitFullRing(t *testing.T) {
@@ -53,29 +52,5 @@ func TestSchemaStatements(t *testing.T) {
 	}
 	if _, err := Schema("ks; DROP", 1, 3600e9); err == nil {
 		t.Error("Schema accepted an injected keyspace name")
-	}
-}
-
-// TestRawTTL: a raw row expires its retention after its event time, never
-// later than its retention after the write, and a click already that old is
-// not written (TTL ≤ 0).
-func TestRawTTL(t *testing.T) {
-	now := time.Unix(1_800_000_000, 0)
-	const ret = 48 * time.Hour
-	for _, c := range []struct {
-		name  string
-		event time.Time
-		want  int64
-	}{
-		{"now", now, 48 * 3600},
-		{"an hour old", now.Add(-time.Hour), 47 * 3600},
-		{"in the future", now.Add(time.Hour), 48 * 3600},
-		{"half a second before expiry", now.Add(-ret + 500*time.Millisecond), 1},
-		{"exactly as old as the retention", now.Add(-ret), 0},
-		{"older", now.Add(-ret - time.Hour), -3600},
-	} {
-		if got := rawTTL(c.event.UnixMilli(), ret, now); got != c.want {
-			t.Errorf("%s: TTL %d s, want %d", c.name, got, c.want)
-		}
 	}
 }

@@ -101,10 +101,12 @@ func (c Config) Collection(now time.Time) store.Collection {
 	return col
 }
 
-// Run collects at once and then every Interval, and refreshes the usage
-// metrics every UsageInterval, until ctx ends; then it returns nil. A failed
-// collection or refresh is logged and counted, and tried again at the next
-// tick: a store that is down for a while must not stop the process.
+// Run collects every Interval, the first one Interval after it starts (a
+// collection is no part of a process's start-up work), and refreshes the
+// usage metrics at once and then every UsageInterval, until ctx ends; then it
+// returns nil. A failed collection or refresh is logged and counted, and
+// tried again at the next tick: a store that is down for a while must not
+// stop the process.
 func Run(ctx context.Context, st store.Store, c Config) error {
 	if err := c.Validate(); err != nil {
 		return err
@@ -123,7 +125,6 @@ func Run(ctx context.Context, st store.Store, c Config) error {
 	defer collect.Stop()
 	usage := time.NewTicker(c.UsageInterval)
 	defer usage.Stop()
-	r.collect(ctx)
 	r.usage(ctx)
 	for {
 		select {

@@ -20,7 +20,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // TestRunCollectsAndExports: Run deletes the raw clicks older than the
-// retention at once, keeps the newer ones, and exports the store's usage
+// retention at its first interval, keeps the newer ones, and exports the store's usage
 // and the collection's time; it returns when its context ends.
 func TestRunCollectsAndExports(t *testing.T) {
 	st, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
@@ -40,11 +40,11 @@ func TestRunCollectsAndExports(t *testing.T) {
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(rctx, st, Config{RawRetention: 2 * time.Hour, Registerer: reg, Backend: "pebble",
+		done <- Run(rctx, st, Config{RawRetention: 2 * time.Hour, Interval: 20 * time.Millisecond, UsageInterval: 10 * time.Millisecond, Registerer: reg, Backend: "pebble",
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: func() time.Time { return now }})
 	}()
 	deadline := time.Now().Add(30 * time.Second)
-	for gauge(t, reg, "adclick_store_raw_horizon_timestamp_seconds") == 0 {
+	for gauge(t, reg, "adclick_store_raw_horizon_timestamp_seconds") == 0 || gauge(t, reg, "adclick_store_oldest_raw_minute_timestamp_seconds") != float64(now.Add(-90*time.Minute).Unix()) {
 		if time.Now().After(deadline) {
 			t.Fatal("no usage metrics after 30 s")
 		}
