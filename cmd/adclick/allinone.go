@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -26,12 +26,15 @@ import (
 	"github.com/adclick/adclick/services/dbwriter"
 	"github.com/adclick/adclick/services/logwatch"
 	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/transforms"
 )
 
 // runAllInOne runs the whole system in one process with no external
 // service: an in-process Kafka-protocol broker (kfake), the click generator
 // writing a log file, the log watcher, the streaming job on prism, the two DB
 // writers, the embedded Pebble store and the query API with its dashboard.
+// Every component's metrics, the streaming job's own counters included, are
+// on the API's /metrics.
 //
 // kfake keeps topics in memory, so on every start the log watcher publishes
 // the whole click log again and the streaming job recomputes every window
@@ -40,124 +43,217 @@ import (
 // generator stops growing the log at --max-log-mb to bound that replay.
 func runAllInOne(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "allinone")
-	dataDir := fs.String("data-dir", ".cache/allinone", "where the click log and the Pebble store live")
-	listen := fs.String("listen", "127.0.0.1:8080", "query API and dashboard address")
-	rate := fs.Float64("rate", 1000, "clicks per second the generator writes")
-	maxLogMB := fs.Int64("max-log-mb", 256, "the generator stops when the click log reaches this size")
-	partitions := fs.Int("partitions", 4, "partitions of the raw and results topics")
-	dup := fs.Float64("dup-share", 0.03, "share of duplicate lines")
-	late := fs.Float64("late-share", 0.02, "share of late (within lateness) lines")
-	tooLate := fs.Float64("too-late-share", 0.005, "share of too-late lines")
-	malformed := fs.Float64("malformed-share", 0.005, "share of malformed lines")
-	var ao aggOptions
-	ao.register(fs)
-	fs.Lookup("runner").Usage = "not used: the all-in-one always runs its streaming job in-process on prism"
+	var o allInOneOptions
+	o.register(fs)
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
-	agg, err := ao.config()
+	agg, err := o.check()
 	if err != nil {
 		return err
 	}
-	if *partitions < 1 || *partitions > 64 {
-		return fmt.Errorf("%w: --partitions %d must be 1..64", errUsage, *partitions)
-	}
-	if *maxLogMB < 1 {
-		return fmt.Errorf("%w: --max-log-mb must be positive", errUsage)
-	}
-	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
-		return err
-	}
-	logPath := filepath.Join(*dataDir, "clicks.jsonl")
-	sc := backend.Config{Backend: backend.Pebble, Path: filepath.Join(*dataDir, "pebble")}
-
-	const rawTopic, resultsTopic, deadTopic = "adclick-raw", "adclick-results", "adclick-dead-letters"
-	// Small segments: kfake frees a deleted record's memory only with its
-	// whole segment (brokerTrim), and its default segment is 100 MB.
-	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(*partitions), rawTopic, resultsTopic, deadTopic),
-		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": strconv.Itoa(1 << 20)}))
-	if err != nil {
-		return fmt.Errorf("starting the embedded Kafka broker: %w", err)
-	}
-	defer broker.Close()
-	brokers := broker.ListenAddrs()
-
-	st, err := backend.Open(ctx, sc, nil)
-	if err != nil {
-		return fmt.Errorf("opening the store: %w", err)
-	}
-	defer st.Close()
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	stateDir, err := os.MkdirTemp("", "adclick-allinone-")
+	a, err := openAllInOne(ctx, &o)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(stateDir)
+	defer a.close()
 
 	g, ctx := errgroup.WithContext(ctx)
-	// 1. The generator appends to the click log, as an ad server would.
-	g.Go(func() error {
-		return generate(ctx, env, logPath, *maxLogMB<<20, *rate, clickgen.Config{
-			Seed: uint64(time.Now().UnixNano()), Start: time.Now(), EventRate: *rate,
-			DupShare: *dup, LateShare: *late, TooLateShare: *tooLate, MalformedShare: *malformed,
-		})
-	})
-	// 2. The log watcher publishes it to the raw topic, keyed by ad_id.
-	lw, err := logwatch.New(logwatch.Config{Globs: []string{logPath}, Brokers: brokers, Topic: rawTopic,
-		StatePath: filepath.Join(stateDir, "logwatch.json"), Logger: env.log, Registerer: reg})
-	if err != nil {
-		return err
+	for _, step := range []func(context.Context, *errgroup.Group, *cliEnv, transforms.Config) error{
+		a.startSources, a.startPipeline, a.startAPI, a.startTrim,
+	} {
+		if err := step(ctx, g, env, agg); err != nil {
+			a.cancelAndWait(g)
+			return err
+		}
 	}
-	g.Go(func() error { return ignoreCancel(lw.Run(ctx)) })
-	// 3. The streaming job on prism.
-	agg.Streaming = true
-	scfg := pipelines.StreamConfig{
-		Raw:         kafkaio.ReadConfig{Brokers: brokers, Topic: rawTopic, Group: "adclick-stream", AllowedLateness: agg.AllowedLateness},
-		Results:     kafkaio.WriteConfig{Brokers: brokers, Topic: resultsTopic},
-		DeadLetters: kafkaio.WriteConfig{Brokers: brokers, Topic: deadTopic},
-		Aggregation: agg,
-	}
-	g.Go(func() error { return runStreamJob(ctx, env, scfg, runners.Options{Runner: runners.Prism}) })
-	// 4. The DB writers: results → aggregates, raw lines → raw clicks.
-	for _, w := range []struct {
-		kind  dbwriter.Kind
-		topic string
-	}{{dbwriter.Results, resultsTopic}, {dbwriter.Raw, rawTopic}} {
-		cfg := dbwriter.Config{Brokers: brokers, Topic: w.topic, Group: "adclick-dbwriter-" + string(w.kind), Kind: w.kind, Log: env.log, Registry: reg}
-		g.Go(func() error { return ignoreCancel(dbwriter.Run(ctx, cfg, st)) })
-	}
-	// 5. The query API and dashboard.
-	srv, err := queryapi.New(queryapi.Config{Store: st, Logger: env.log, Registerer: reg, Gatherer: reg,
-		WindowSizes: agg.WindowSizes, TopN: agg.TopN, Insecure: true})
-	if err != nil {
-		return err
-	}
-	g.Go(func() error { return ignoreCancel(srv.ListenAndServe(ctx, *listen)) })
-
-	g.Go(func() error { return printLive(ctx, env, st, agg.WindowSizes[0]) })
-
-	// 6. Keep the in-memory broker from growing with uptime.
-	acl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		return fmt.Errorf("admin client of the embedded broker: %w", err)
-	}
-	defer acl.Close()
-	trim := &brokerTrim{adm: kadm.NewClient(acl), log: env.log, keep: 10 * time.Minute, deadKeep: 10_000,
-		groups: map[string][]string{rawTopic: {"adclick-dbwriter-raw"}, resultsTopic: {"adclick-dbwriter-results"}, deadTopic: nil},
-		byTime: map[string]bool{rawTopic: true}}
-	g.Go(func() error { return trim.run(ctx, 30*time.Second) })
-
 	env.log.Info("all-in-one running: open the dashboard; Ctrl-C stops",
-		"dashboard", "http://"+*listen+"/", "api_example", "http://"+*listen+"/ads/popular_ads?window_size=1",
-		"click_log", logPath, "store", sc.Path, "kafka", brokers)
+		"dashboard", "http://"+o.listen+"/", "api_example", "http://"+o.listen+"/ads/popular_ads?window_size=1",
+		"metrics", "http://"+o.listen+"/metrics", "click_log", a.logPath, "store", a.sc.Path, "kafka", a.brokers)
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
-	env.log.Info("all-in-one stopped; the click log and the store are kept", "data_dir", *dataDir)
+	env.log.Info("all-in-one stopped; the click log and the store are kept", "data_dir", o.dataDir)
 	return err
+}
+
+// allInOneOptions are the all-in-one's flags.
+type allInOneOptions struct {
+	dataDir, listen               string
+	rate                          float64
+	maxLogMB                      int64
+	partitions                    int
+	dup, late, tooLate, malformed float64
+	ao                            aggOptions
+}
+
+func (o *allInOneOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.dataDir, "data-dir", ".cache/allinone", "where the click log and the Pebble store live")
+	fs.StringVar(&o.listen, "listen", "127.0.0.1:8080", "query API, dashboard and /metrics address")
+	fs.Float64Var(&o.rate, "rate", 1000, "clicks per second the generator writes")
+	fs.Int64Var(&o.maxLogMB, "max-log-mb", 256, "the generator stops when the click log reaches this size")
+	fs.IntVar(&o.partitions, "partitions", 4, "partitions of the raw and results topics")
+	fs.Float64Var(&o.dup, "dup-share", 0.03, "share of duplicate lines")
+	fs.Float64Var(&o.late, "late-share", 0.02, "share of late (within lateness) lines")
+	fs.Float64Var(&o.tooLate, "too-late-share", 0.005, "share of too-late lines")
+	fs.Float64Var(&o.malformed, "malformed-share", 0.005, "share of malformed lines")
+	o.ao.register(fs)
+	fs.Lookup("runner").Usage = "not used: the all-in-one always runs its streaming job in-process on prism"
+}
+
+func (o *allInOneOptions) check() (transforms.Config, error) {
+	agg, err := o.ao.config()
+	if err != nil {
+		return agg, err
+	}
+	if o.partitions < 1 || o.partitions > 64 {
+		return agg, fmt.Errorf("%w: --partitions %d must be 1..64", errUsage, o.partitions)
+	}
+	if o.maxLogMB < 1 {
+		return agg, fmt.Errorf("%w: --max-log-mb must be positive", errUsage)
+	}
+	agg.Streaming = true
+	return agg, nil
+}
+
+// The all-in-one's topics and consumer groups.
+const (
+	aioRaw, aioResults, aioDead = "adclick-raw", "adclick-results", "adclick-dead-letters"
+	aioStreamGroup              = "adclick-stream"
+)
+
+func aioWriterGroup(k dbwriter.Kind) string { return "adclick-dbwriter-" + string(k) }
+
+// allInOne is what the all-in-one's components share.
+type allInOne struct {
+	o        *allInOneOptions
+	broker   *kfake.Cluster
+	brokers  []string
+	st       store.Store
+	sc       backend.Config
+	reg      *prometheus.Registry
+	logPath  string
+	stateDir string
+	closers  []func()
+}
+
+// openAllInOne starts the embedded broker and opens the store.
+func openAllInOne(ctx context.Context, o *allInOneOptions) (*allInOne, error) {
+	if err := os.MkdirAll(o.dataDir, 0o755); err != nil {
+		return nil, err
+	}
+	a := &allInOne{o: o, reg: newRegistry(), logPath: filepath.Join(o.dataDir, "clicks.jsonl"),
+		sc: backend.Config{Backend: backend.Pebble, Path: filepath.Join(o.dataDir, "pebble")}}
+	// Small segments: kfake frees a deleted record's memory only with its
+	// whole segment (brokerTrim), and its default segment is 100 MB.
+	broker, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(int32(o.partitions), aioRaw, aioResults, aioDead),
+		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": strconv.Itoa(1 << 20)}))
+	if err != nil {
+		return nil, fmt.Errorf("starting the embedded Kafka broker: %w", err)
+	}
+	a.broker, a.brokers = broker, broker.ListenAddrs()
+	a.closers = append(a.closers, broker.Close)
+	if a.st, err = backend.Open(ctx, a.sc, a.reg); err != nil {
+		a.close()
+		return nil, fmt.Errorf("opening the store: %w", err)
+	}
+	a.closers = append(a.closers, func() { a.st.Close() })
+	if a.stateDir, err = os.MkdirTemp("", "adclick-allinone-"); err != nil {
+		a.close()
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { os.RemoveAll(a.stateDir) })
+	return a, nil
+}
+
+// close releases what openAllInOne and the steps opened, newest first.
+func (a *allInOne) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+}
+
+// cancelAndWait stops the steps already started after a later one failed:
+// the group's context ends with the first goroutine's error only.
+func (a *allInOne) cancelAndWait(g *errgroup.Group) {
+	g.Go(func() error { return errAborted })
+	_ = g.Wait()
+}
+
+var errAborted = errors.New("all-in-one: start-up aborted")
+
+// startSources starts the generator, which appends to the click log as an
+// ad server would, and the log watcher, which publishes it to the raw topic
+// keyed by ad_id.
+func (a *allInOne) startSources(ctx context.Context, g *errgroup.Group, env *cliEnv, _ transforms.Config) error {
+	o := a.o
+	g.Go(func() error {
+		return generate(ctx, env, a.logPath, o.maxLogMB<<20, o.rate, clickgen.Config{
+			Seed: uint64(time.Now().UnixNano()), Start: time.Now(), EventRate: o.rate,
+			DupShare: o.dup, LateShare: o.late, TooLateShare: o.tooLate, MalformedShare: o.malformed,
+		})
+	})
+	lw, err := logwatch.New(logwatch.Config{Globs: []string{a.logPath}, Brokers: a.brokers, Topic: aioRaw,
+		StatePath: filepath.Join(a.stateDir, "logwatch.json"), Logger: env.log, Registerer: a.reg})
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return ignoreCancel(lw.Run(ctx)) })
+	return nil
+}
+
+// startPipeline starts the streaming job on prism and the two DB writers
+// (results → aggregates, raw lines → raw clicks), with the consumer groups'
+// lag exported.
+func (a *allInOne) startPipeline(ctx context.Context, g *errgroup.Group, env *cliEnv, agg transforms.Config) error {
+	scfg := pipelines.StreamConfig{
+		Raw:         kafkaio.ReadConfig{Brokers: a.brokers, Topic: aioRaw, Group: aioStreamGroup, AllowedLateness: agg.AllowedLateness},
+		Results:     kafkaio.WriteConfig{Brokers: a.brokers, Topic: aioResults},
+		DeadLetters: kafkaio.WriteConfig{Brokers: a.brokers, Topic: aioDead},
+		Aggregation: agg,
+	}
+	g.Go(func() error { return runStreamJob(ctx, env, scfg, runners.Options{Runner: runners.Prism}, a.reg) })
+	for _, w := range []struct {
+		kind  dbwriter.Kind
+		topic string
+	}{{dbwriter.Results, aioResults}, {dbwriter.Raw, aioRaw}} {
+		cfg := dbwriter.Config{Brokers: a.brokers, Topic: w.topic, Group: aioWriterGroup(w.kind), Kind: w.kind, Log: env.log, Registry: a.reg}
+		g.Go(func() error { return ignoreCancel(dbwriter.Run(ctx, cfg, a.st)) })
+	}
+	closeLag, err := registerConsumerLag(a.reg, a.brokers, aioStreamGroup, aioWriterGroup(dbwriter.Results), aioWriterGroup(dbwriter.Raw))
+	if err != nil {
+		return err
+	}
+	a.closers = append(a.closers, closeLag)
+	return nil
+}
+
+// startAPI starts the query API, its dashboard and /metrics, and the live
+// top list in the log.
+func (a *allInOne) startAPI(ctx context.Context, g *errgroup.Group, env *cliEnv, agg transforms.Config) error {
+	srv, err := queryapi.New(queryapi.Config{Store: a.st, Logger: env.log, Registerer: a.reg, Gatherer: a.reg,
+		WindowSizes: agg.WindowSizes, TopN: agg.TopN, Insecure: true})
+	if err != nil {
+		return err
+	}
+	g.Go(func() error { return ignoreCancel(srv.ListenAndServe(ctx, a.o.listen)) })
+	g.Go(func() error { return printLive(ctx, env, a.st, agg.WindowSizes[0]) })
+	return nil
+}
+
+// startTrim keeps the in-memory broker from growing with uptime.
+func (a *allInOne) startTrim(ctx context.Context, g *errgroup.Group, env *cliEnv, _ transforms.Config) error {
+	acl, err := kgo.NewClient(kgo.SeedBrokers(a.brokers...))
+	if err != nil {
+		return fmt.Errorf("admin client of the embedded broker: %w", err)
+	}
+	a.closers = append(a.closers, acl.Close)
+	trim := &brokerTrim{adm: kadm.NewClient(acl), log: env.log, keep: 10 * time.Minute, deadKeep: 10_000,
+		groups: map[string][]string{aioRaw: {aioWriterGroup(dbwriter.Raw)}, aioResults: {aioWriterGroup(dbwriter.Results)}, aioDead: nil},
+		byTime: map[string]bool{aioRaw: true}}
+	g.Go(func() error { return trim.run(ctx, 30*time.Second) })
+	return nil
 }
 
 // printLive logs the newest top list every 10 s, so the terminal shows live

@@ -7,7 +7,6 @@ import (
 
 	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/services/dbwriter"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // runDBWriter consumes the results (or raw) topic into the store.
@@ -15,8 +14,10 @@ func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "dbwriter")
 	var t topics
 	var so storeOptions
+	var mf metricsFlags
 	t.register(fs)
 	so.register(fs, "store")
+	mf.register(fs)
 	kind := fs.String("kind", string(dbwriter.Results), "what to write: results (aggregation topic → aggregate store) or raw (raw topic → raw store)")
 	group := fs.String("group", "", "consumer group (default adclick-dbwriter-<kind>)")
 	if err := parseFlags(fs, env, args); err != nil {
@@ -30,7 +31,8 @@ func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := dbwriter.Config{Brokers: brokers, Kind: dbwriter.Kind(*kind), Group: *group, Log: env.log, Registry: prometheus.NewRegistry()}
+	reg := newRegistry()
+	cfg := dbwriter.Config{Brokers: brokers, Kind: dbwriter.Kind(*kind), Group: *group, Log: env.log, Registry: reg}
 	cfg.Topic = t.results
 	if cfg.Kind == dbwriter.Raw {
 		cfg.Topic = t.raw
@@ -41,11 +43,22 @@ func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	st, err := backend.Open(ctx, sc, nil)
+	st, err := backend.Open(ctx, sc, reg)
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
 	}
 	defer st.Close()
+	// The writer's lag: what its group has not yet written.
+	closeLag, err := registerConsumerLag(reg, brokers, cfg.Group)
+	if err != nil {
+		return err
+	}
+	defer closeLag()
+	stop, err := mf.serve(env, reg)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	env.log.Info("db writer starting", "kind", cfg.Kind, "topic", cfg.Topic, "store", sc.Backend)
 	if err := dbwriter.Run(ctx, cfg, st); err != nil && !errors.Is(err, context.Canceled) {
 		return err

@@ -2,16 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"strings"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/adclick/adclick/services/logwatch"
 )
@@ -34,7 +26,8 @@ func runLogwatcher(ctx context.Context, env *cliEnv, args []string) error {
 	drain := fs.Duration("drain-timeout", logwatch.DefaultDrainTimeout, "on shutdown, how long to wait for the broker's acknowledgements")
 	hot := fs.String("salt-hot-ads", "", "comma-separated hot ad_ids whose Kafka key is salted (ad_id#bucket) to spread them over partitions")
 	buckets := fs.Int("salt-buckets", 0, "number of salt buckets for --salt-hot-ads (≥ 2)")
-	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics on this address (e.g. 127.0.0.1:9101); empty = off")
+	var mf metricsFlags
+	mf.register(fs)
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
@@ -48,8 +41,7 @@ func runLogwatcher(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := newRegistry()
 	w, err := logwatch.New(logwatch.Config{
 		Globs:            splitList(*files),
 		Brokers:          brokers,
@@ -68,22 +60,11 @@ func runLogwatcher(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if *metricsAddr != "" {
-		ln, err := net.Listen("tcp", *metricsAddr)
-		if err != nil {
-			return fmt.Errorf("--metrics-addr: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				env.log.Error("metrics server", "err", err)
-			}
-		}()
-		defer srv.Close()
-		env.log.Info("serving metrics", "addr", ln.Addr().String())
+	stop, err := mf.serve(env, reg)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	return w.Run(ctx)
 }
 

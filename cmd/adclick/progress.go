@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/adclick/adclick/runners"
 )
 
 // progress counts the input a long command has read and reports it: a line
@@ -23,6 +26,10 @@ type progress struct {
 	what  string // the command, for the log line
 	total int64  // input bytes expected; 0 when unknown (standard input)
 	now   func() time.Time
+	// count, when set, is the number of items done, counted elsewhere (a
+	// job's metrics), in unit; the reader's counts are not used then.
+	count func() int64
+	unit  string // what is counted: "lines" (default) or "clicks"
 
 	lines, bytes atomic.Int64
 	readAt       atomic.Int64 // Unix ns when the whole input was read; 0 before
@@ -35,7 +42,14 @@ type progress struct {
 func (p *progress) inputRead() { p.readAt.Store(p.now().UnixNano()) }
 
 func newProgress(what string, total int64, now func() time.Time) *progress {
-	return &progress{what: what, total: total, now: now, start: now()}
+	return &progress{what: what, total: total, now: now, start: now(), unit: "lines"}
+}
+
+// newCountProgress reports count, in unit, with no total: a job whose input
+// size is not known in advance (replay, reconcile: clicks read from the
+// store, from the job's metrics).
+func newCountProgress(what, unit string, count func() int64, now func() time.Time) *progress {
+	return &progress{what: what, now: now, start: now(), count: count, unit: unit}
 }
 
 // reader counts what passes through r.
@@ -57,6 +71,8 @@ func (c *countingReader) Read(b []byte) (int, error) {
 
 // snapshot is the figures at one moment.
 type snapshot struct {
+	unit                string
+	counted             bool // lines is an external count: no bytes
 	lines, bytes, total int64
 	elapsed             time.Duration
 	linesPerSec         float64
@@ -70,7 +86,10 @@ func (p *progress) snapshot() snapshot {
 	if at := p.readAt.Load(); at != 0 {
 		now, read = time.Unix(0, at), true
 	}
-	s := snapshot{lines: p.lines.Load(), bytes: p.bytes.Load(), total: p.total, elapsed: now.Sub(p.start), eta: -1, read: read}
+	s := snapshot{unit: p.unit, lines: p.lines.Load(), bytes: p.bytes.Load(), total: p.total, elapsed: now.Sub(p.start), eta: -1, read: read}
+	if p.count != nil {
+		s.lines, s.counted = p.count(), true
+	}
 	if sec := s.elapsed.Seconds(); sec > 0 {
 		s.linesPerSec = float64(s.lines) / sec
 		// The ETA is by bytes: the total is known in bytes, not lines.
@@ -82,15 +101,25 @@ func (p *progress) snapshot() snapshot {
 	return s
 }
 
+// units is what is counted: lines unless said otherwise.
+func (s snapshot) units() string {
+	if s.unit == "" {
+		return "lines"
+	}
+	return s.unit
+}
+
 // text is the terminal line.
 func (s snapshot) text() string {
-	t := fmt.Sprintf("%s lines read", groupDigits(s.lines))
-	if s.total > 0 {
+	t := fmt.Sprintf("%s %s read", groupDigits(s.lines), s.units())
+	switch {
+	case s.counted:
+	case s.total > 0:
 		t += fmt.Sprintf(" (%.0f%% of %s)", 100*float64(s.bytes)/float64(s.total), byteSize(s.total))
-	} else {
+	default:
 		t += fmt.Sprintf(" (%s)", byteSize(s.bytes))
 	}
-	t += fmt.Sprintf(", %s lines/s", groupDigits(int64(s.linesPerSec)))
+	t += fmt.Sprintf(", %s %s/s", groupDigits(int64(s.linesPerSec)), s.units())
 	switch {
 	case s.read:
 		t += fmt.Sprintf(", input read in %v; aggregating", s.elapsed.Round(time.Second))
@@ -102,8 +131,11 @@ func (s snapshot) text() string {
 
 // log writes the figures as one structured line.
 func (s snapshot) log(log *slog.Logger, what, msg string) {
-	attrs := []any{"command", what, "lines", s.lines, "bytes", s.bytes, "lines_per_s", int64(s.linesPerSec),
-		"elapsed", s.elapsed.Round(time.Second).String()}
+	attrs := []any{"command", what, s.units(), s.lines}
+	if !s.counted {
+		attrs = append(attrs, "bytes", s.bytes)
+	}
+	attrs = append(attrs, s.units()+"_per_s", int64(s.linesPerSec), "elapsed", s.elapsed.Round(time.Second).String())
 	if s.total > 0 {
 		attrs = append(attrs, "total_bytes", s.total, "percent", int(100*s.bytes/s.total))
 	}
@@ -150,6 +182,8 @@ func (p *progress) report(ctx context.Context, stderr io.Writer, log *slog.Logge
 		s := p.snapshot()
 		if tty {
 			fmt.Fprintf(stderr, "\r\033[K%s: %s\n", p.what, s.text())
+		} else if s.counted {
+			s.log(log, p.what, "done")
 		} else {
 			s.log(log, p.what, "input read")
 		}
@@ -259,4 +293,29 @@ func byteSize(n int64) string {
 		return fmt.Sprintf("%.1f MiB", float64(n)/(k*k))
 	}
 	return fmt.Sprintf("%.1f GiB", float64(n)/(k*k*k))
+}
+
+// Beam counter of the raw clicks a store read has read (io/storeio).
+const (
+	storeioNamespace = "adclick.storeio"
+	storeioRawRead   = "raw_clicks_read"
+)
+
+// registerProgressInterval registers --progress-interval, as aggregate has it.
+func registerProgressInterval(fs *flag.FlagSet) *time.Duration {
+	return fs.Duration("progress-interval", 10*time.Second, "when stderr is not a terminal, log clicks read and rate this often (on a terminal a progress line is redrawn every second); 0 turns progress off")
+}
+
+// startStoreReadProgress reports the raw clicks read by the jobs run with
+// ro (replay, reconcile), from the jobs' own metrics while they run (see
+// runners.JobMetrics). No ETA: the number of clicks in a range is not known
+// before it is read. stop writes the final figures.
+func startStoreReadProgress(ctx context.Context, env *cliEnv, what string, every time.Duration, ro *runners.Options) (stop func()) {
+	if every <= 0 {
+		return func() {}
+	}
+	jm := &runners.JobMetrics{Interval: time.Second, Log: env.log}
+	ro.Metrics = jm
+	p := newCountProgress(what, "clicks", func() int64 { return jm.Snapshot().Counter(storeioNamespace, storeioRawRead) }, time.Now)
+	return p.report(ctx, env.stderr, env.log, every)
 }

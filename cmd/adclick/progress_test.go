@@ -160,3 +160,35 @@ func TestFeedFIFOReportsSourceError(t *testing.T) {
 type failingReader struct{ err error }
 
 func (f *failingReader) Read([]byte) (int, error) { return 0, f.err }
+
+// A job's progress counted elsewhere (replay, reconcile: clicks read, from
+// the job's metrics) is logged with its unit and rate, no bytes and no ETA,
+// and a last line when the job is done.
+func TestCountProgressLogs(t *testing.T) {
+	clk := &settableClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	var n int64
+	var mu sync.Mutex
+	count := func() int64 { mu.Lock(); defer mu.Unlock(); return n }
+	p := newCountProgress("replay", "clicks", count, clk.now)
+	var logs, stderr syncWriter
+	stop := p.report(context.Background(), &stderr, slog.New(slog.NewTextHandler(&logs, nil)), 5*time.Millisecond)
+	mu.Lock()
+	n = 3000
+	mu.Unlock()
+	clk.set(clk.now().Add(2 * time.Second))
+	want := "msg=progress command=replay clicks=3000 clicks_per_s=1500 elapsed=2s"
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), want+"\n") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress log line %q in:\n%s", want, logs.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	if !strings.Contains(logs.String(), "msg=done command=replay clicks=3000 clicks_per_s=1500 elapsed=2s\n") {
+		t.Errorf("no final line in:\n%s", logs.String())
+	}
+	if got := p.snapshot().text(); got != "3,000 clicks read, 1,500 clicks/s" {
+		t.Errorf("terminal text %q", got)
+	}
+}

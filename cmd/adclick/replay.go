@@ -27,6 +27,7 @@ func runReplay(ctx context.Context, env *cliEnv, args []string) error {
 	ao.register(fs)
 	fs.BoolVar(&allowOpen, "allow-open-minutes", false, "replay minutes younger than the allowed lateness (6 min) too, and rewrite the top lists of window ends that young; without it those lists are left to the streaming job")
 	fs.IntVar(&shards, "read-shards", 16, "parallel shards of the raw read")
+	progressEvery := registerProgressInterval(fs)
 	fs.Lookup("pebble-dir").Usage += "; while the serve command holds it, replay through serve's POST /admin/replay"
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `Usage: adclick replay --from T --to T [flags]
@@ -64,12 +65,18 @@ it twice changes nothing. Prints the result as JSON.
 	if shards < 1 || shards > 4096 {
 		return fmt.Errorf("%w: --read-shards %d must be between 1 and 4096", errUsage, shards)
 	}
+	if *progressEvery < 0 {
+		return fmt.Errorf("%w: --progress-interval must not be negative", errUsage)
+	}
 	now := time.Now()
 	if err := replayadmin.CheckSettled(to, allowOpen, now); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	ro := runners.Options{Runner: ao.runner}
+	stopProgress := startStoreReadProgress(ctx, env, "replay", *progressEvery, &ro)
 	res, err := pipelines.Replay(ctx, pipelines.ReplayOptions{Store: cfg, From: from, To: to, OpenFrom: replayadmin.OpenFrom(allowOpen, now), Config: tcfg,
-		Runner: runners.Options{Runner: ao.runner}, Read: storeio.ReadOptions{Shards: shards}, Logger: env.log})
+		Runner: ro, Read: storeio.ReadOptions{Shards: shards}, Logger: env.log})
+	stopProgress()
 	if err != nil {
 		return err
 	}

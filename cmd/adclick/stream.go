@@ -4,11 +4,18 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/io/kafkaio"
 	"github.com/adclick/adclick/pipelines"
+	"github.com/adclick/adclick/queryapi/metrics"
 	"github.com/adclick/adclick/runners"
+	"github.com/adclick/adclick/transforms"
 )
 
 // streamOptions are the streaming job's flags.
@@ -25,6 +32,7 @@ type streamOptions struct {
 	env        string
 	envConfig  string
 	faultGBtoU bool
+	metrics    metricsFlags
 }
 
 func (o *streamOptions) register(fs *flag.FlagSet) {
@@ -40,6 +48,7 @@ func (o *streamOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.env, "environment", "LOOPBACK", "how a portable runner runs Go workers: LOOPBACK, PROCESS or DOCKER")
 	fs.StringVar(&o.envConfig, "environment-config", "", "PROCESS command or DOCKER image")
 	fs.BoolVar(&o.faultGBtoU, "test-fault-gb-as-uk", false, "TEST ONLY: deliberately count country GB as UK (for recalculation drills)")
+	o.metrics.register(fs)
 }
 
 func (o *streamOptions) config() (pipelines.StreamConfig, runners.Options, error) {
@@ -86,10 +95,28 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	return runStreamJob(ctx, env, cfg, ro)
+	reg := newRegistry()
+	closeLag, err := registerConsumerLag(reg, cfg.Raw.Brokers, cfg.Raw.Group)
+	if err != nil {
+		return err
+	}
+	defer closeLag()
+	stop, err := o.metrics.serve(env, reg)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	return runStreamJob(ctx, env, cfg, ro, reg)
 }
 
-func runStreamJob(ctx context.Context, env *cliEnv, cfg pipelines.StreamConfig, ro runners.Options) error {
+// runStreamJob runs the streaming job until ctx ends, its metrics followed
+// (runners.JobMetrics) and exported into reg.
+func runStreamJob(ctx context.Context, env *cliEnv, cfg pipelines.StreamConfig, ro runners.Options, reg prometheus.Registerer) error {
+	jm := &runners.JobMetrics{Log: env.log}
+	ro.Metrics = jm
+	if err := registerStreamMetrics(reg, jm); err != nil {
+		return err
+	}
 	env.log.Info("streaming job starting", "runner", ro.Runner, "raw_topic", cfg.Raw.Topic, "results_topic", cfg.Results.Topic)
 	err := pipelines.RunStream(ctx, cfg, ro)
 	if ctx.Err() != nil {
@@ -100,4 +127,62 @@ func runStreamJob(ctx context.Context, env *cliEnv, cfg pipelines.StreamConfig, 
 		return fmt.Errorf("streaming job: %w", err)
 	}
 	return nil
+}
+
+// registerStreamMetrics exports the job's metrics that jm follows.
+func registerStreamMetrics(reg prometheus.Registerer, jm *runners.JobMetrics) error {
+	return metrics.Register(reg, metrics.NewStream(func() metrics.StreamValues { return streamValues(jm.Snapshot()) }, nil))
+}
+
+// Beam metric names of the Kafka reader (io/kafkaio/read.go).
+const (
+	kafkaioNamespace   = "kafkaio"
+	kafkaioWatermarkP  = "watermark_ms_p"     // + partition: gauge, Unix ms
+	kafkaioLagRecordsP = "lag_records_p"      // + partition: gauge
+	resultsWriterScope = "results"            // pipelines.Stream's scopes of the results writers: results0, results1, …
+	resultsKVTransform = "pipelines.recordKV" // the ParDo whose output the results writers write
+)
+
+// streamValues maps the streaming job's Beam metrics to the families of
+// queryapi/metrics.
+func streamValues(s runners.JobSnapshot) metrics.StreamValues {
+	agg := func(name string) int64 { return s.Counter(transforms.MetricNamespace, name) }
+	kio := func(name string) int64 { return s.Counter(kafkaioNamespace, name) }
+	v := metrics.StreamValues{
+		At: s.At, Running: s.Running > 0,
+		ClicksIn: agg(transforms.MetricClicksIn), Counted: agg(transforms.MetricValid),
+		Duplicates: agg(transforms.MetricDuplicates), TooLate: agg(transforms.MetricTooLate),
+		Rejected:    map[click.Reason]int64{},
+		RecordsRead: kio("records_read"), Commits: kio("commits"), CommitErrors: kio("commit_errors"), DataLoss: kio("data_loss_events"),
+		Watermark: map[int32]int64{}, PartitionLag: map[int32]int64{},
+	}
+	for _, r := range click.Reasons {
+		v.Rejected[r] = agg(transforms.MetricRejected + string(r))
+	}
+	for name, n := range s.Elements {
+		if strings.HasPrefix(name, resultsWriterScope) && strings.HasSuffix(name, "/"+resultsKVTransform) {
+			v.ResultsWritten += n
+		}
+	}
+	for k, g := range s.Gauges {
+		if k.Namespace != kafkaioNamespace {
+			continue
+		}
+		if p, ok := partitionOf(k.Name, kafkaioWatermarkP); ok {
+			v.Watermark[p] = g.Value
+		} else if p, ok := partitionOf(k.Name, kafkaioLagRecordsP); ok {
+			v.PartitionLag[p] = g.Value
+		}
+	}
+	return v
+}
+
+// partitionOf reads the partition of a per-partition metric name.
+func partitionOf(name, prefix string) (int32, bool) {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return 0, false
+	}
+	p, err := strconv.ParseInt(rest, 10, 32)
+	return int32(p), err == nil
 }

@@ -46,8 +46,8 @@ type StreamValues struct {
 	// Running reports whether the job is in a non-terminal state.
 	Running bool
 
-	ClicksIn, Valid, Duplicates, TooLate int64
-	Rejected                             map[click.Reason]int64
+	ClicksIn, Counted, Duplicates, TooLate int64
+	Rejected                               map[click.Reason]int64
 	// ResultsWritten counts the result records handed to the results
 	// topic's writers (accumulating panes each count).
 	ResultsWritten int64
@@ -65,9 +65,9 @@ type Stream struct {
 	read func() StreamValues
 	now  func() time.Time
 
-	clicksIn, valid, dups, tooLate, rejected, results *prometheus.Desc
-	recordsRead, commits, commitErrors, dataLoss      *prometheus.Desc
-	watermarkLag, partitionLag, age, running          *prometheus.Desc
+	clicksIn, counted, dups, tooLate, rejected, results *prometheus.Desc
+	recordsRead, commits, commitErrors, dataLoss        *prometheus.Desc
+	watermarkLag, partitionLag, age, running            *prometheus.Desc
 }
 
 // NewStream returns the collector that exports what read returns at each
@@ -82,7 +82,7 @@ func NewStream(read func() StreamValues, now func() time.Time) *Stream {
 	return &Stream{
 		read: read, now: now,
 		clicksIn: d(NameClicksIn, "Click lines the streaming job read from the raw topic, valid or not."),
-		valid:    d("adclick_clicks_valid_total", "Click lines that parsed and validated (duplicates and too-late clicks included)."),
+		counted:  d("adclick_clicks_counted_total", "Valid clicks counted in real time: neither duplicates nor too late. Clicks in = counted + duplicates + too late + rejected."),
 		dups:     d(NameDuplicates, "Valid clicks dropped as duplicates of an event_id already counted."),
 		tooLate:  d(NameTooLate, "Clicks that arrived after their window closed plus the allowed lateness: kept in the raw store, not counted in real time."),
 		rejected: d(NameRejected, "Invalid click lines sent to the dead-letter topic, by reason.", "reason"),
@@ -102,7 +102,7 @@ func NewStream(read func() StreamValues, now func() time.Time) *Stream {
 
 // Describe sends every family's description.
 func (s *Stream) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{s.clicksIn, s.valid, s.dups, s.tooLate, s.rejected, s.results,
+	for _, d := range []*prometheus.Desc{s.clicksIn, s.counted, s.dups, s.tooLate, s.rejected, s.results,
 		s.recordsRead, s.commits, s.commitErrors, s.dataLoss, s.watermarkLag, s.partitionLag, s.age, s.running} {
 		ch <- d
 	}
@@ -122,7 +122,7 @@ func (s *Stream) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, x, labels...)
 	}
 	counter(s.clicksIn, v.ClicksIn)
-	counter(s.valid, v.Valid)
+	counter(s.counted, v.Counted)
 	counter(s.dups, v.Duplicates)
 	counter(s.tooLate, v.TooLate)
 	for _, r := range click.Reasons {

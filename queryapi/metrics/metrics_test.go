@@ -53,7 +53,7 @@ func TestStream(t *testing.T) {
 	}
 	v = StreamValues{
 		At: now.Add(-3 * time.Second), Running: true,
-		ClicksIn: 1000, Valid: 990, Duplicates: 7, TooLate: 3, ResultsWritten: 55,
+		ClicksIn: 1000, Counted: 990, Duplicates: 7, TooLate: 3, ResultsWritten: 55,
 		Rejected:    map[click.Reason]int64{click.ReasonInvalidJSON: 6, click.ReasonBadTimestamp: 4},
 		RecordsRead: 1000, Commits: 2, CommitErrors: 1, DataLoss: 0,
 		Watermark:    map[int32]int64{0: now.Add(-12 * time.Second).UnixMilli(), 1: now.Add(-2500 * time.Millisecond).UnixMilli()},
@@ -62,7 +62,7 @@ func TestStream(t *testing.T) {
 	text := exposition(t, s)
 	wantLines(t, text,
 		`adclick_clicks_in_total 1000`,
-		`adclick_clicks_valid_total 990`,
+		`adclick_clicks_counted_total 990`,
 		`adclick_clicks_duplicate_total 7`,
 		`adclick_clicks_too_late_total 3`,
 		`adclick_clicks_rejected_total{reason="invalid_json"} 6`,
