@@ -54,3 +54,24 @@ func TestSlidingTopsEqualsSums(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSlidingTops is the batch top-N of one window size over 10 minutes
+// of 2M-ad traffic (about 100k distinct ads a minute, Zipf-like counts).
+func BenchmarkSlidingTops(b *testing.B) {
+	z := rand.NewZipf(rand.New(rand.NewPCG(3, 4)), 1.1, 1, 2_000_000-1)
+	minutes := map[int64]map[string]int64{}
+	for m := range int64(10) {
+		ads := map[string]int64{}
+		for range 160_000 {
+			ads[fmt.Sprintf("ad%07d", z.Uint64())]++
+		}
+		minutes[1_700_000_000/60*60+60*m] = ads
+	}
+	for _, w := range []int{1, 60} {
+		b.Run(fmt.Sprintf("w%d", w), func(b *testing.B) {
+			for range b.N {
+				slidingTops(minutes, w, 100, func(int64, []result.AdCount) {})
+			}
+		})
+	}
+}
