@@ -28,12 +28,14 @@ type retentionDefaults struct{ raw, aggregates time.Duration }
 // serverRetention are the defaults of serve and dbwriter.
 var serverRetention = retentionDefaults{raw: store.DefaultRawRetention}
 
-// register registers --raw-retention, --aggregate-retention, --gc-grace and
-// --lifecycle-interval. Each value is checked as it is set (flag or
-// ADCLICK_ variable), so a bad one is a usage error.
+// register registers --store-raw-retention, --aggregate-retention,
+// --gc-grace and --lifecycle-interval. Each value is checked as it is set
+// (flag or ADCLICK_ variable), so a bad one is a usage error. The raw one is
+// not --raw-retention: that is the raw Kafka topic's (topics), and one
+// ADCLICK_RAW_RETENTION would set both.
 func (r *retentionFlags) register(fs *flag.FlagSet, d retentionDefaults) {
 	r.raw, r.aggregates, r.grace, r.interval = d.raw, d.aggregates, lifecycle.DefaultGCGrace, lifecycle.DefaultInterval
-	durationFlag(fs, &r.raw, "raw-retention", time.Hour, false,
+	durationFlag(fs, &r.raw, "store-raw-retention", time.Hour, false,
 		"keep raw clicks this long after their event time (whole hours are deleted; Cassandra rows also get it as their TTL); replay and reconcile refuse ranges older than it")
 	durationFlag(fs, &r.aggregates, "aggregate-retention", 24*time.Hour, true,
 		"keep counts and top lists this long after their minute (whole UTC days are deleted); 0 keeps them forever")

@@ -21,13 +21,13 @@ func TestRetentionFlags(t *testing.T) {
 	if err != nil || r.raw != 2*time.Hour || r.aggregates != 48*time.Hour || r.grace != time.Hour || r.interval != 10*time.Minute {
 		t.Errorf("defaults: %+v, %v", r, err)
 	}
-	r, err = parse(serverRetention, map[string]string{"ADCLICK_RAW_RETENTION": "168h", "ADCLICK_GC_GRACE": "5m"}, "--aggregate-retention", "0", "--lifecycle-interval", "0")
+	r, err = parse(serverRetention, map[string]string{"ADCLICK_STORE_RAW_RETENTION": "168h", "ADCLICK_GC_GRACE": "5m"}, "--aggregate-retention", "0", "--lifecycle-interval", "0")
 	if err != nil || r.raw != 168*time.Hour || r.grace != 5*time.Minute || r.aggregates != 0 || r.interval != 0 {
 		t.Errorf("flags and environment: %+v, %v", r, err)
 	}
 	for _, bad := range [][]string{
-		{"--raw-retention", "30m"}, {"--raw-retention", "0"}, {"--aggregate-retention", "12h"},
-		{"--gc-grace", "1s"}, {"--lifecycle-interval", "1s"}, {"--raw-retention", "soon"},
+		{"--store-raw-retention", "30m"}, {"--store-raw-retention", "0"}, {"--aggregate-retention", "12h"},
+		{"--gc-grace", "1s"}, {"--lifecycle-interval", "1s"}, {"--store-raw-retention", "soon"},
 	} {
 		if _, err := parse(serverRetention, nil, bad...); !errors.Is(err, errUsage) {
 			t.Errorf("%v: %v, want a usage error", bad, err)

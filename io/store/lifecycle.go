@@ -216,7 +216,7 @@ func CheckRawRetained(ctx context.Context, st Store, what string, from time.Time
 		return fmt.Errorf("reading the raw retention horizon: %w", err)
 	}
 	if !h.IsZero() && from.Before(h) {
-		return fmt.Errorf("%w: %s reads raw clicks from %s, but raw retention has deleted the clicks before %s; recounting would count nothing there. Choose a range that reads nothing older than %s (or keep raw clicks longer: --raw-retention)",
+		return fmt.Errorf("%w: %s reads raw clicks from %s, but raw retention has deleted the clicks before %s; recounting would count nothing there. Choose a range that reads nothing older than %s (or keep raw clicks longer: --store-raw-retention)",
 			ErrInvalid, what, from.UTC().Format(time.RFC3339), h.UTC().Format(time.RFC3339), h.UTC().Format(time.RFC3339))
 	}
 	return nil
