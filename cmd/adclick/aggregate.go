@@ -21,88 +21,102 @@ import (
 
 func runAggregate(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "aggregate")
-	var (
-		input, output, dead string
-		ao                  aggOptions
-		so                  storeOptions
-		rf                  rangeFlags
-	)
-	fs.StringVar(&input, "input", "", "JSON-lines click log to recount, or - for standard input (this or --from-store)")
-	so.register(fs, "from-store")
-	rf.register(fs)
-	fromStore := false
-	fs.StringVar(&output, "output", "-", "where to write result records (JSON lines), - for standard output")
-	fs.StringVar(&dead, "dead-letters", "", "optional file for rejected lines with their reasons (JSON lines)")
-	progressEvery := fs.Duration("progress-interval", 10*time.Second, "when stderr is not a terminal, log lines read, rate and ETA this often (on a terminal a progress line is redrawn every second); 0 turns progress off")
-	ao.register(fs)
-	fs.Lookup("from-store").Usage = "recount the raw clicks of [--from, --to) from this store instead of a file: pebble or cassandra (see --pebble-dir, --cassandra-hosts)"
+	var o aggregateOptions
+	o.register(fs)
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
-	fs.Visit(func(f *flag.Flag) { fromStore = fromStore || f.Name == "from-store" })
-	if fromStore && input != "" {
-		return fmt.Errorf("%w: --input and --from-store are mutually exclusive", errUsage)
+	if err := o.validate(fs); err != nil {
+		return err
 	}
-	if !fromStore && (rf.from != "" || rf.to != "") {
-		return fmt.Errorf("%w: --from and --to need --from-store", errUsage)
-	}
-	if !fromStore && input == "" {
-		return fmt.Errorf("%w: --input is required (or --from-store with --from and --to)", errUsage)
-	}
-	if *progressEvery < 0 {
-		return fmt.Errorf("%w: --progress-interval must not be negative", errUsage)
-	}
-	cfg, err := ao.config()
+	cfg, err := o.agg.config()
 	if err != nil {
 		return err
 	}
-	if fromStore {
-		return aggregateStore(ctx, env, &so, &rf, cfg, ao.runner, output)
+	if o.fromStore {
+		return aggregateStore(ctx, env, &o.store, &o.rng, cfg, o.agg.runner, o.output)
 	}
+	return aggregateFile(ctx, env, &o, cfg)
+}
 
+// aggregateOptions are the flags of adclick aggregate.
+type aggregateOptions struct {
+	input, output, dead string
+	progressEvery       time.Duration
+	agg                 aggOptions
+	store               storeOptions
+	rng                 rangeFlags
+	fromStore           bool // --from-store was given (set by validate)
+}
+
+func (o *aggregateOptions) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.input, "input", "", "JSON-lines click log to recount, or - for standard input (this or --from-store)")
+	o.store.register(fs, "from-store")
+	o.rng.register(fs)
+	fs.StringVar(&o.output, "output", "-", "where to write result records (JSON lines), - for standard output")
+	fs.StringVar(&o.dead, "dead-letters", "", "optional file for rejected lines with their reasons (JSON lines)")
+	fs.DurationVar(&o.progressEvery, "progress-interval", 10*time.Second, "when stderr is not a terminal, log lines read, rate and ETA this often (on a terminal a progress line is redrawn every second); 0 turns progress off")
+	o.agg.register(fs)
+	fs.Lookup("from-store").Usage = "recount the raw clicks of [--from, --to) from this store instead of a file: pebble or cassandra (see --pebble-dir, --cassandra-hosts)"
+}
+
+// validate checks the flags fs parsed: a file or a stored range, not both.
+func (o *aggregateOptions) validate(fs *flag.FlagSet) error {
+	fs.Visit(func(f *flag.Flag) { o.fromStore = o.fromStore || f.Name == "from-store" })
+	if o.fromStore && o.input != "" {
+		return fmt.Errorf("%w: --input and --from-store are mutually exclusive", errUsage)
+	}
+	if !o.fromStore && (o.rng.from != "" || o.rng.to != "") {
+		return fmt.Errorf("%w: --from and --to need --from-store", errUsage)
+	}
+	if !o.fromStore && o.input == "" {
+		return fmt.Errorf("%w: --input is required (or --from-store with --from and --to)", errUsage)
+	}
+	if o.progressEvery < 0 {
+		return fmt.Errorf("%w: --progress-interval must not be negative", errUsage)
+	}
+	return nil
+}
+
+// aggregateFile is aggregate --input: the batch composite over a click log
+// file or standard input.
+func aggregateFile(ctx context.Context, env *cliEnv, o *aggregateOptions, cfg transforms.Config) error {
 	tmp, err := os.MkdirTemp("", "adclick-aggregate-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	var src io.Reader = env.stdin
-	var size int64 // unknown for standard input: no percentage, no ETA
-	if input != "-" {
-		f, err := os.Open(input)
-		if err != nil {
-			return fmt.Errorf("%w: --input: %v", errUsage, err)
-		}
-		defer f.Close()
-		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
-			size = st.Size()
-		}
-		src = f
+	src, size, closeSrc, err := openAggregateInput(env, o.input)
+	if err != nil {
+		return err
 	}
+	defer closeSrc()
 	// The pipeline reads files by path. It is given a named pipe that this
 	// command fills from the input through a counter: that is how far the
 	// pipeline has read, observed without touching the pipeline, and
 	// standard input needs no copy on disk. Without progress it reads the
 	// file itself, as before.
+	input := o.input
 	var inputDone func() error
 	var stopProgress func()
-	if *progressEvery > 0 {
+	if o.progressEvery > 0 {
 		pr := newProgress("aggregate", size, time.Now)
 		if input, inputDone, err = feedFIFO(tmp, src, pr); err != nil {
 			return err
 		}
-		stopProgress = pr.report(ctx, env.stderr, env.log, *progressEvery)
+		stopProgress = pr.report(ctx, env.stderr, env.log, o.progressEvery)
 	} else if input == "-" {
 		input = filepath.Join(tmp, "stdin.jsonl")
 		if err := spool(env.stdin, input); err != nil {
 			return fmt.Errorf("reading standard input: %w", err)
 		}
 	}
-	outPath := output
-	if output == "-" {
+	outPath := o.output
+	if o.output == "-" {
 		outPath = filepath.Join(tmp, "out.jsonl")
 	}
 
-	counters, err := pipelines.RunRecountFiles(ctx, []string{input}, cfg, outPath, dead, runners.Options{Runner: ao.runner})
+	counters, err := pipelines.RunRecountFiles(ctx, []string{input}, cfg, outPath, o.dead, runners.Options{Runner: o.agg.runner})
 	if inputDone != nil {
 		// A failed read of the input ends the pipe early, which the
 		// pipeline takes for the end of a shorter input: fail then too.
@@ -115,13 +129,30 @@ func runAggregate(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("pipeline failed: %w", err)
 	}
-	if output == "-" {
+	if o.output == "-" {
 		if err := copyFile(env.stdout, outPath); err != nil {
 			return err
 		}
 	}
 	printSummary(env.stderr, counters)
 	return nil
+}
+
+// openAggregateInput opens --input: standard input for -, else the file,
+// with its size when it is a regular file (0: unknown, so no percentage and
+// no ETA).
+func openAggregateInput(env *cliEnv, input string) (src io.Reader, size int64, closeSrc func(), err error) {
+	if input == "-" {
+		return env.stdin, 0, func() {}, nil
+	}
+	f, err := os.Open(input)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("%w: --input: %v", errUsage, err)
+	}
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	return f, size, func() { f.Close() }, nil
 }
 
 // aggregateStore is aggregate --from-store: the batch composite over the raw
