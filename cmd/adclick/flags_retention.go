@@ -45,6 +45,13 @@ func (r *retentionFlags) register(fs *flag.FlagSet, d retentionDefaults) {
 		"run retention and garbage collection this often; 0: not in this process (on Cassandra one process running it is enough)")
 }
 
+// newRetentionFlags registers the lifecycle flags with a command's defaults.
+func newRetentionFlags(fs *flag.FlagSet, d retentionDefaults) *retentionFlags {
+	r := &retentionFlags{}
+	r.register(fs, d)
+	return r
+}
+
 // durationFlag is a duration flag of at least minimum (or 0 when zeroOK).
 func durationFlag(fs *flag.FlagSet, p *time.Duration, name string, minimum time.Duration, zeroOK bool, usage string) {
 	fs.Func(name, fmt.Sprintf("%s (default %v)", usage, *p), func(v string) error {
