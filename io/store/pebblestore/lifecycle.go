@@ -233,7 +233,9 @@ func (s *Store) deleteCounts(ctx context.Context, gen store.Generation, sp store
 	return nil
 }
 
-// deleteMinutes deletes the counts of hour h whose minute is in sp.
+// deleteMinutes deletes the counts of hour h whose minute is in sp, in
+// batches of at most deleteBatch keys (an hour of live counts can be
+// millions).
 func (s *Store) deleteMinutes(ctx context.Context, gen store.Generation, h int64, sp store.Span) error {
 	p := countPrefix(nil, gen, h)
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)})
@@ -242,29 +244,42 @@ func (s *Store) deleteMinutes(ctx context.Context, gen store.Generation, h int64
 	}
 	defer it.Close()
 	b := s.db.NewBatch()
-	defer b.Close()
+	defer func() { b.Close() }()
+	commit := func() error {
+		if err := s.check(ctx); err != nil {
+			return err
+		}
+		if b.Empty() {
+			return nil
+		}
+		if err := b.Commit(s.wo); err != nil {
+			return unavailable("collect", err)
+		}
+		b.Close()
+		b = s.db.NewBatch()
+		return nil
+	}
 	for it.First(); it.Valid(); it.Next() {
 		k := it.Key()
-		if m := getI64(k[len(k)-8:]); m >= sp.From && m < sp.To {
-			if err := b.Delete(k, nil); err != nil {
-				return unavailable("collect", err)
+		if m := getI64(k[len(k)-8:]); m < sp.From || m >= sp.To {
+			continue
+		}
+		if err := b.Delete(k, nil); err != nil {
+			return unavailable("collect", err)
+		}
+		if b.Count() >= deleteBatch {
+			if err := commit(); err != nil {
+				return err
 			}
 		}
 	}
 	if err := it.Error(); err != nil {
 		return unavailable("collect", err)
 	}
-	if err := s.check(ctx); err != nil {
-		return err
-	}
-	if b.Empty() {
-		return nil
-	}
-	if err := b.Commit(s.wo); err != nil {
-		return unavailable("collect", err)
-	}
-	return nil
+	return commit()
 }
+
+const deleteBatch = 10_000
 
 // deleteTops deletes gen's top lists of the window ends in sp, every window.
 func (s *Store) deleteTops(ctx context.Context, gen store.Generation, sp store.Span, compact bool) error {
