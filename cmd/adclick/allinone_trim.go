@@ -10,8 +10,9 @@ import (
 )
 
 // brokerTrim bounds the all-in-one's embedded broker, which keeps every
-// record in memory: without it the process grew by the raw and results
-// topics' size, ~20 MB a minute at 1,000 clicks/s. A record is deleted once
+// record: without it the process grew by the raw and results topics' size,
+// ~20 MB a minute at 1,000 clicks/s, when the log was in memory (it is in
+// files now, newEmbeddedBroker; the per-batch index stays in memory). A record is deleted once
 // the consumers that need it have committed past it and, for the raw topic,
 // once it was published more than keep ago (wall clock, from the end offsets
 // seen at earlier passes; not record timestamps, which are event times):

@@ -29,9 +29,11 @@ const (
 type Config struct {
 	Backend string // Pebble or Cassandra
 
-	// Pebble: the database directory; Sync fsyncs every batch.
-	Path string
-	Sync bool
+	// Pebble: the database directory; Sync fsyncs every batch;
+	// MemTableBytes bounds its memtables (0: pebblestore's default).
+	Path          string
+	Sync          bool
+	MemTableBytes int64
 
 	// Cassandra: contact points (host or host:port), keyspace (default
 	// adclick), consistency levels (default LOCAL_QUORUM).
@@ -105,7 +107,7 @@ func openPebble(cfg Config) (store.Store, error) {
 	defer pebbles.Unlock()
 	e := pebbles.m[path]
 	if e == nil {
-		st, err := pebblestore.Open(path, pebblestore.Options{Sync: cfg.Sync})
+		st, err := pebblestore.Open(path, pebblestore.Options{Sync: cfg.Sync, MemTableBytes: cfg.MemTableBytes})
 		if err != nil {
 			return nil, err
 		}

@@ -64,6 +64,12 @@ type Options struct {
 	Sync bool
 	// CacheBytes is the block cache size (default 64 MiB).
 	CacheBytes int64
+	// MemTableBytes is the largest memtable (default 64 MiB). Memtables
+	// live outside the Go heap; Pebble starts them at 256 KiB, doubles each
+	// new one up to this size, and keeps the last flushed one for reuse, so
+	// a store under steady writes holds about twice this in memory, reached
+	// only after writing about twice this much.
+	MemTableBytes int64
 	// FS is the filesystem (default the OS's); tests simulate a power cut
 	// with vfs.NewStrictMem.
 	FS vfs.FS
@@ -99,6 +105,9 @@ func Open(dir string, o Options) (*Store, error) {
 	if o.CacheBytes <= 0 {
 		o.CacheBytes = 64 << 20
 	}
+	if o.MemTableBytes <= 0 {
+		o.MemTableBytes = 64 << 20
+	}
 	if o.FS == nil {
 		o.FS = vfs.Default
 	}
@@ -109,7 +118,7 @@ func Open(dir string, o Options) (*Store, error) {
 	defer cache.Unref()
 	popts := &pebble.Options{
 		Cache:                       cache,
-		MemTableSize:                64 << 20,
+		MemTableSize:                uint64(o.MemTableBytes),
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
