@@ -184,6 +184,19 @@ func checkLiveMetrics(t *testing.T, base string) {
 	if parts[0] != parts[1]+parts[2]+parts[3]+parts[4] {
 		t.Errorf("clicks in %v != counted %v + duplicates %v + too late %v + rejected %v", parts[0], parts[1], parts[2], parts[3], parts[4])
 	}
+	// The reader's per-partition gauges (2 partitions).
+	if mf := mfs["adclick_stream_watermark_lag_seconds"]; len(mf.GetMetric()) != 2 {
+		t.Errorf("watermark lag of %d partitions, want 2", len(mf.GetMetric()))
+	} else {
+		for _, m := range mf.GetMetric() {
+			if v := m.GetGauge().GetValue(); v < 0 || v > 120 {
+				t.Errorf("watermark lag %v s: want the job following the clock", v)
+			}
+		}
+	}
+	if mf := mfs["adclick_stream_partition_lag_records"]; len(mf.GetMetric()) != 2 {
+		t.Errorf("reader lag of %d partitions, want 2", len(mf.GetMetric()))
+	}
 	if f, ok := familySum(mfs, "adclick_freshness_seconds"); !ok || f < 0 || f > 120 {
 		t.Errorf("freshness %v s (exported: %v): want the current minute's data", f, ok)
 	}

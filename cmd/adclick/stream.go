@@ -134,11 +134,10 @@ func registerStreamMetrics(reg prometheus.Registerer, jm *runners.JobMetrics) er
 	return metrics.Register(reg, metrics.NewStream(func() metrics.StreamValues { return streamValues(jm.Snapshot()) }, nil))
 }
 
-// Beam metric names of the Kafka reader (io/kafkaio/read.go).
+// Beam metric names of the Kafka reader (io/kafkaio/read.go) and the
+// transforms whose output the results writers write.
 const (
 	kafkaioNamespace   = "kafkaio"
-	kafkaioWatermarkP  = "watermark_ms_p"     // + partition: gauge, Unix ms
-	kafkaioLagRecordsP = "lag_records_p"      // + partition: gauge
 	resultsWriterScope = "results"            // pipelines.Stream's scopes of the results writers: results0, results1, …
 	resultsKVTransform = "pipelines.recordKV" // the ParDo whose output the results writers write
 )
@@ -168,9 +167,9 @@ func streamValues(s runners.JobSnapshot) metrics.StreamValues {
 		if k.Namespace != kafkaioNamespace {
 			continue
 		}
-		if p, ok := partitionOf(k.Name, kafkaioWatermarkP); ok {
+		if p, ok := partitionOf(k.Name, kafkaio.MetricWatermarkPrefix); ok {
 			v.Watermark[p] = g.Value
-		} else if p, ok := partitionOf(k.Name, kafkaioLagRecordsP); ok {
+		} else if p, ok := partitionOf(k.Name, kafkaio.MetricLagPrefix); ok {
 			v.PartitionLag[p] = g.Value
 		}
 	}

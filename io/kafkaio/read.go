@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"strconv"
 	"time"
 
 	"github.com/adclick/adclick/domain/click"
@@ -96,6 +97,7 @@ type partClient struct {
 	adm  *kadm.Client
 	next int64
 	held []*kgo.Record // fetched, not yet read: the next bundle starts with them
+	high int64         // the partition's end offset at the last fetch; 0 before
 }
 
 // Beam metrics of the reader (a DoFn cannot take a Prometheus registerer: it
@@ -106,6 +108,13 @@ var (
 	mCommits      = beam.NewCounter("kafkaio", "commits")
 	mCommitErrors = beam.NewCounter("kafkaio", "commit_errors")
 	mDataLoss     = beam.NewCounter("kafkaio", "data_loss_events")
+)
+
+// Per-partition Beam gauges of the reader, set at each checkpoint: the name
+// is the prefix and the partition number (watermark_ms_p3).
+const (
+	MetricWatermarkPrefix = "watermark_ms_p" // the partition's watermark, Unix ms
+	MetricLagPrefix       = "lag_records_p"  // records between the reader's position and the partition's end
 )
 
 // readFn is the splittable DoFn: one element and restriction per partition.
@@ -289,6 +298,7 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 			break
 		}
 	}
+	fn.reportProgress(ctx, we, c, p.Partition)
 	rt.Mu.Lock()
 	rt.Rt.(*tracker).checkpoint = true
 	rt.Mu.Unlock()
@@ -296,6 +306,21 @@ func (fn *readFn) ProcessElement(ctx context.Context, we *estimator, rt *sdf.Loc
 		return sdf.ResumeProcessingIn(fn.Cfg.IdleResume), nil
 	}
 	return sdf.ResumeProcessingIn(0), nil
+}
+
+// reportProgress sets the partition's watermark and lag gauges, which the
+// process that submitted the job reads from the runner (runners.JobMetrics).
+func (fn *readFn) reportProgress(ctx context.Context, we *estimator, c *partClient, part int32) {
+	we.mu.Lock()
+	wm := we.s.WM
+	we.mu.Unlock()
+	p := strconv.Itoa(int(part))
+	if wm > minWM {
+		beam.NewGauge("kafkaio", MetricWatermarkPrefix+p).Set(ctx, wm)
+	}
+	if c.high > 0 {
+		beam.NewGauge("kafkaio", MetricLagPrefix+p).Set(ctx, max(0, c.high-c.next))
+	}
 }
 
 // begin starts a bundle at offset start and returns how far its watermark
@@ -324,6 +349,11 @@ func (fn *readFn) poll(ctx context.Context, c *partClient, part int32, deadline 
 		pctx, cancel := context.WithTimeout(ctx, wait)
 		fs := c.cl.PollRecords(pctx, fn.Cfg.MaxPollRecords)
 		cancel()
+		fs.EachPartition(func(p kgo.FetchTopicPartition) {
+			if p.Err == nil {
+				c.high = p.HighWatermark
+			}
+		})
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("kafkaio: reading %s/%d: %w", fn.Cfg.Topic, part, err)
 		}
