@@ -7,9 +7,10 @@
 // counts and too-late clicks, §5 what a store keeps).
 //
 // The drills: SIGKILL of each process, 5 times each at random moments; the
-// Kafka broker stopped for 30 s and restarted on its port and data (a private
-// broker, so that other packages' tests on the shared one are not
-// disturbed). Each reports its run time.
+// Kafka broker stopped for 30 s and the store (Cassandra) under the DB writer
+// for 60 s, each restarted on its port and data (private servers, so that
+// other packages' tests on the shared ones are not disturbed). Each reports
+// its run time.
 //
 // They need what `make test` provides (testing/testenv/run.sh): a real Kafka
 // (ADCLICK_TEST_KAFKA_BROKERS), and Java with the jars that
