@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -190,5 +191,28 @@ func TestCountProgressLogs(t *testing.T) {
 	}
 	if got := p.snapshot().text(); got != "3,000 clicks read, 1,500 clicks/s" {
 		t.Errorf("terminal text %q", got)
+	}
+}
+
+// TestReplayLogsProgress: replay's progress counts the raw clicks its job
+// reads, from the job's own metrics: its last line says as many as the
+// result reports.
+func TestReplayLogsProgress(t *testing.T) {
+	dir, from, to, _ := rawStore(t)
+	env, stdout, stderr := testEnv("")
+	args := []string{"replay", "--pebble-dir", dir, "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339),
+		"--window-sizes", "1,5", "--top-n", "10"}
+	if code := run(context.Background(), args, env); code != 0 {
+		t.Fatalf("replay exit %d: %s", code, stderr)
+	}
+	var res struct {
+		ClicksRead int64 `json:"clicks_read"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil || res.ClicksRead == 0 {
+		t.Fatalf("replay result %q: %v", stdout, err)
+	}
+	want := "msg=done command=replay clicks=" + strconv.FormatInt(res.ClicksRead, 10) + " "
+	if !strings.Contains(stderr.String(), want) {
+		t.Errorf("no %q in:\n%s", want, stderr)
 	}
 }
