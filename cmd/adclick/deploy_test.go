@@ -310,7 +310,7 @@ func checkRule(t *testing.T, r rule) {
 		}
 	}
 	for k := range r.Labels {
-		if !model.LabelName(k).IsValid() {
+		if !model.UTF8Validation.IsValidLabelName(k) {
 			t.Errorf("alert %s: label name %q", r.Alert, k)
 		}
 	}
