@@ -127,6 +127,8 @@ func startJobService(t *testing.T) runners.Options {
 	}
 	defer stderr.Close()
 	cmd := exec.Command(b.jobService)
+	// The workers' working directory too: boot writes pipeline_options.json there.
+	cmd.Dir = dir
 	// Files, not pipes: the workers inherit them, and a worker may outlive
 	// the job service (see stopJobService).
 	cmd.Stdout, cmd.Stderr = stdout, stderr
