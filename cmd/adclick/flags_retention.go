@@ -99,5 +99,5 @@ func (r *retentionFlags) start(ctx context.Context, env *cliEnv, st store.Store,
 
 // allInOneRetention keeps the all-in-one's disk use bounded on a laptop:
 // two hours of raw clicks (enough to replay the last hour with 60-minute
-// windows) and two days of aggregates (docs/storage.md gives the footprint).
-var allInOneRetention = retentionDefaults{raw: 2 * time.Hour, aggregates: 48 * time.Hour}
+// windows) and one day of aggregates (docs/storage.md gives the footprint).
+var allInOneRetention = retentionDefaults{raw: 2 * time.Hour, aggregates: 24 * time.Hour}
