@@ -63,7 +63,7 @@ func runAllInOne(ctx context.Context, env *cliEnv, args []string) error {
 		g.Go(func() error { return ignoreCancel(servePprof(ctx, env, o.pprofAddr)) })
 	}
 	for _, step := range []func(context.Context, *errgroup.Group, *cliEnv, transforms.Config) error{
-		a.startSources, a.startPipeline, a.startAPI, a.startTrim,
+		a.startLifecycle, a.startSources, a.startPipeline, a.startAPI, a.startTrim,
 	} {
 		if err := step(ctx, g, env, agg); err != nil {
 			a.cancelAndWait(g)
@@ -90,6 +90,7 @@ type allInOneOptions struct {
 	dup, late, tooLate, malformed float64
 	pprofAddr                     string
 	ao                            aggOptions
+	retention                     *retentionFlags
 }
 
 // aioMemTableBytes caps Pebble's memtables in the all-in-one: the raw clicks
@@ -112,6 +113,7 @@ func (o *allInOneOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "debug: serve net/http/pprof on this address (e.g. 127.0.0.1:6061); empty: off")
 	o.ao.register(fs)
 	fs.Lookup("runner").Usage = "not used: the all-in-one always runs its streaming job in-process on prism"
+	o.retention = newRetentionFlags(fs, allInOneRetention)
 }
 
 func (o *allInOneOptions) check() (transforms.Config, error) {
@@ -157,6 +159,7 @@ func openAllInOne(ctx context.Context, o *allInOneOptions) (*allInOne, error) {
 	}
 	a := &allInOne{o: o, reg: newRegistry(), logPath: filepath.Join(o.dataDir, "clicks.jsonl"),
 		sc: backend.Config{Backend: backend.Pebble, Path: filepath.Join(o.dataDir, "pebble"), MemTableBytes: aioMemTableBytes}}
+	o.retention.apply(&a.sc)
 	// Process state that does not outlive the process: the log watcher's
 	// positions and the embedded broker's log (closed before it is removed).
 	var err error
@@ -194,6 +197,14 @@ func (a *allInOne) cancelAndWait(g *errgroup.Group) {
 }
 
 var errAborted = errors.New("all-in-one: start-up aborted")
+
+// startLifecycle expires old raw clicks and aggregates and collects replaced
+// rows in the background (allInOneRetention), so the data directory stays
+// bounded; it stops before the store closes.
+func (a *allInOne) startLifecycle(ctx context.Context, _ *errgroup.Group, env *cliEnv, _ transforms.Config) error {
+	a.closers = append(a.closers, a.o.retention.start(ctx, env, a.st, a.sc.Backend, a.reg))
+	return nil
+}
 
 // startSources starts the generator, which appends to the click log as an
 // ad server would, and the log watcher, which publishes it to the raw topic

@@ -18,6 +18,7 @@ func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
 	t.register(fs)
 	so.register(fs, "store")
 	mf.register(fs)
+	rf := newRetentionFlags(fs, serverRetention)
 	kind := fs.String("kind", string(dbwriter.Results), "what to write: results (aggregation topic → aggregate store) or raw (raw topic → raw store)")
 	group := fs.String("group", "", "consumer group (default adclick-dbwriter-<kind>)")
 	if err := parseFlags(fs, env, args); err != nil {
@@ -31,6 +32,7 @@ func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	rf.apply(&sc)
 	reg := newRegistry()
 	cfg := dbwriter.Config{Brokers: brokers, Kind: dbwriter.Kind(*kind), Group: *group, Log: env.log, Registry: reg}
 	cfg.Topic = t.results
@@ -48,6 +50,7 @@ func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("opening the store: %w", err)
 	}
 	defer st.Close()
+	defer rf.start(ctx, env, st, sc.Backend, reg)() // stops before the store closes
 	// The writer's lag: what its group has not yet written.
 	closeLag, err := registerConsumerLag(reg, brokers, cfg.Group)
 	if err != nil {

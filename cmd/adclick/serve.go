@@ -22,6 +22,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "serve")
 	var o serveOptions
 	o.register(fs)
+	rf := newRetentionFlags(fs, serverRetention)
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
@@ -29,6 +30,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	rf.apply(&cfg)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	st, err := backend.Open(ctx, cfg, reg)
@@ -40,6 +42,7 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 			env.log.Warn("closing the store", "err", err)
 		}
 	}()
+	defer rf.start(ctx, env, st, cfg.Backend, reg)() // stops before the store closes
 	srv, err := queryapi.New(queryapi.Config{
 		Store:           st,
 		Logger:          env.log.With("component", "queryapi"),
