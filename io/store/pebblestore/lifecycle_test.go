@@ -26,7 +26,7 @@ func TestRawExpiryFreesDisk(t *testing.T) {
 		batch := make([]click.Click, 0, perHour)
 		for i := 0; i < perHour; i++ {
 			batch = append(batch, click.Click{EventID: fmt.Sprintf("ev-%d-%07d", h, i), AdID: fmt.Sprintf("ad-%04d", i%500),
-				Time: start.Add(time.Duration(h)*time.Hour + time.Duration(i)*time.Hour/perHour).UnixMilli(),
+				Time:   start.Add(time.Duration(h)*time.Hour + time.Duration(i)*time.Hour/perHour).UnixMilli(),
 				UserID: fmt.Sprintf("user-%06d", i*7919%100000), IP: fmt.Sprintf("10.%d.%d.%d", i%256, i/256%256, h), Country: "US", Device: "ios", AdFormat: "banner"})
 		}
 		if err := s.WriteRaw(ctx, batch); err != nil {

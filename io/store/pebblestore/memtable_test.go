@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/adclick/adclick/io/store/pebblestore"
 	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/io/store/pebblestore"
 )
 
 // TestMemTableBytes: MemTableBytes bounds the memtables Pebble allocates
