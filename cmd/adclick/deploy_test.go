@@ -20,6 +20,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/adclick/adclick/io/store/backend"
+	"github.com/adclick/adclick/io/store/lifecycle"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/queryapi"
 	"github.com/adclick/adclick/runners"
@@ -98,6 +99,10 @@ func exportedNames(t *testing.T) map[string]bool {
 	}
 	defer st.Close()
 	if _, err := queryapi.New(queryapi.Config{Store: st, Registerer: d, Insecure: true}); err != nil {
+		t.Fatal(err)
+	}
+	// serve, dbwriter and the all-in-one: the store lifecycle's.
+	if err := lifecycle.Run(ctx, st, lifecycle.Config{Registerer: d}); err != nil {
 		t.Fatal(err)
 	}
 	// reconcile --metrics-file.
