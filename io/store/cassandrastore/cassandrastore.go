@@ -61,8 +61,9 @@ type Store struct {
 	genMu   sync.Mutex
 	serving atomic.Pointer[servingState]
 
-	collectMu  sync.Mutex   // one collection at a time in this process
-	rawHorizon atomic.Int64 // Unix ms of the last raw horizon read or set (math.MinInt64: none)
+	collectMu     sync.Mutex   // one collection at a time in this process
+	rawHorizon    atomic.Int64 // Unix ms of the last raw horizon read or set (math.MinInt64: none)
+	noCollectedAt atomic.Bool  // the keyspace predates generations.collected_at
 }
 
 // servingState is the in-process copy of the generations partition.

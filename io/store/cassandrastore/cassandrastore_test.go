@@ -3,6 +3,7 @@ package cassandrastore_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,6 +108,65 @@ func TestMigrateAddsTopRange(t *testing.T) {
 	var topTo int64
 	if err := sess.Query("SELECT top_to_minute FROM generations WHERE p = 0 AND gen = ?", int64(g)).WithContext(ctx).Scan(&topTo); err != nil || topTo != b+1200 {
 		t.Errorf("stored top_to_minute = %d, %v; want %d", topTo, err, b+1200)
+	}
+}
+
+// TestBeforeLifecycleMigrate: a keyspace migrated before the lifecycle
+// table and generations.collected_at existed still serves (generations
+// included); a collection says to run migrate; after migrate it collects.
+func TestBeforeLifecycleMigrate(t *testing.T) {
+	hosts, ks := newKeyspace(t)
+	ctx := context.Background()
+	c := gocql.NewCluster(hosts...)
+	c.Keyspace = ks
+	c.Timeout = 30 * time.Second
+	sess, err := c.CreateSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	for _, q := range []string{"ALTER TABLE generations DROP collected_at", "DROP TABLE lifecycle"} {
+		if err := sess.Query(q).WithContext(ctx).Exec(); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s := open(t, cassandrastore.Options{Hosts: hosts, Keyspace: ks, Registerer: prometheus.NewRegistry()})
+	b := time.Date(2031, 2, 1, 0, 0, 0, 0, time.UTC).Unix()
+	cnt := func(n int64) []result.Record {
+		return []result.Record{{Count: &result.Count{AdID: "ad", Minute: b, Count: n}}}
+	}
+	if err := s.Upsert(ctx, 0, cnt(1)); err != nil {
+		t.Fatal(err)
+	}
+	g, err := s.NewGeneration(ctx, b, b+60, b+60)
+	if err == nil {
+		err = s.Upsert(ctx, g, cnt(5))
+	}
+	if err == nil {
+		err = s.CommitGeneration(ctx, g)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.Count(ctx, "ad", "", b, b+60); err != nil || n != 5 {
+		t.Errorf("Count before migrate = %d, %v; want the generation's 5", n, err)
+	}
+	if h, err := s.RawHorizon(ctx); err != nil || !h.IsZero() {
+		t.Errorf("RawHorizon before migrate = %v, %v; want none", h, err)
+	}
+	col := store.Collection{SupersededBefore: time.Now().Add(time.Second)}
+	if _, err := s.Collect(ctx, col); err == nil || !strings.Contains(err.Error(), "migrate") {
+		t.Errorf("Collect before migrate: %v, want an error saying to run migrate", err)
+	}
+	if err := cassandrastore.Migrate(ctx, cassandrastore.MigrateOptions{Hosts: hosts, Keyspace: ks}); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, cassandrastore.Options{Hosts: hosts, Keyspace: ks, Registerer: prometheus.NewRegistry()})
+	if st, err := s.Collect(ctx, col); err != nil || st.Generations != 1 {
+		t.Errorf("Collect after migrate = %+v, %v; want the generation collected", st, err)
+	}
+	if n, err := s.Rows(ctx, 0, b, b+60); err != nil || n != 0 {
+		t.Errorf("after the collection the live generation holds %d rows the generation replaced (%v)", n, err)
 	}
 }
 

@@ -60,6 +60,9 @@ func (s *Store) markCollected(ctx context.Context, gen store.Generation, seq int
 	if err := ctxDone(ctx); err != nil {
 		return err
 	}
+	if s.noCollectedAt.Load() {
+		return fmt.Errorf("%w: cassandrastore: the generations table has no collected_at column: run adclick migrate", store.ErrUnavailable)
+	}
 	_, err := s.s.Query("UPDATE generations SET collected_at = ? WHERE p = 0 AND gen = ? IF seq = ?", time.Now().UnixMicro(), int64(gen), seq).
 		WithContext(ctx).Consistency(s.wcons).MapScanCAS(map[string]any{})
 	if err != nil {

@@ -3,24 +3,35 @@ package cassandrastore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/adclick/adclick/io/store"
 )
 
-// loadGenerations reads the generations partition and publishes it.
+// loadGenerations reads the generations partition and publishes it. A
+// keyspace not migrated since collected_at was added still loads (nothing
+// reads as collected), so serving goes on until adclick migrate runs.
 func (s *Store) loadGenerations(ctx context.Context) (*servingState, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.o.ReadTimeout)
 	defer cancel()
-	it := s.s.Query("SELECT gen, from_minute, to_minute, seq, top_to_minute, collected_at, WRITETIME(from_minute) FROM generations WHERE p = 0").
-		WithContext(ctx).Consistency(s.rcons).Iter()
+	old := s.noCollectedAt.Load()
+	cols := "gen, from_minute, to_minute, seq, top_to_minute, WRITETIME(from_minute), collected_at"
+	if old {
+		cols = strings.TrimSuffix(cols, ", collected_at")
+	}
+	it := s.s.Query("SELECT " + cols + " FROM generations WHERE p = 0").WithContext(ctx).Consistency(s.rcons).Iter()
 	st := &servingState{gens: map[store.Generation]store.GenRange{}, at: time.Now()}
 	var g store.GenRange
 	var gen, collectedAt int64
+	dest := []any{&gen, &g.From, &g.To, &g.Seq, &g.TopTo, &g.Reserved, &collectedAt}
+	if old {
+		dest = dest[:6]
+	}
 	// A null top_to_minute (a generation reserved before the column existed)
 	// scans as 0, which GenRange reads as to_minute; a null collected_at as
 	// 0, not collected.
-	for it.Scan(&gen, &g.From, &g.To, &g.Seq, &g.TopTo, &collectedAt, &g.Reserved) {
+	for it.Scan(dest...) {
 		g.Gen = store.Generation(gen)
 		g.Collected = collectedAt != 0
 		g.CommittedAt = 0
@@ -31,6 +42,10 @@ func (s *Store) loadGenerations(ctx context.Context) (*servingState, error) {
 		st.maxSq = max(st.maxSq, g.Seq)
 	}
 	if err := it.Close(); err != nil {
+		if !old && missingColumn(err, "collected_at") {
+			s.noCollectedAt.Store(true)
+			return s.loadGenerations(ctx)
+		}
 		return nil, s.readErr("load_generations", ctx, err)
 	}
 	all := make([]store.GenRange, 0, len(st.gens))

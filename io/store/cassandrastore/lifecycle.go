@@ -132,9 +132,13 @@ func (s *Store) RawHorizon(ctx context.Context) (time.Time, error) {
 
 // missingLifecycleTable: a keyspace migrated before the lifecycle table
 // existed (adclick migrate adds it).
-func missingLifecycleTable(err error) bool {
+func missingLifecycleTable(err error) bool { return missingColumn(err, "lifecycle") }
+
+// missingColumn: a query named a table or column (name) the keyspace does
+// not have yet.
+func missingColumn(err error, name string) bool {
 	var re gocql.RequestError
-	return errors.As(err, &re) && re.Code() == gocql.ErrCodeInvalid && strings.Contains(re.Message(), "lifecycle")
+	return errors.As(err, &re) && re.Code() == gocql.ErrCodeInvalid && strings.Contains(re.Message(), name)
 }
 
 // scan runs a paged read and calls fn after each row is scanned into dest.
