@@ -76,8 +76,9 @@ type Usage struct {
 }
 
 // KindUsage is one kind of row — "raw", "counts" (counts and filtered
-// counts) or "tops" — of one generation (aggregates) or of the raw store
-// (Gen < 0). Rows or Bytes < 0: not available.
+// counts) or "tops" — of one generation. Gen < 0: the raw store, or every
+// generation together where the backend cannot tell them apart. Rows or
+// Bytes < 0: not available.
 type KindUsage struct {
 	Kind      string
 	Gen       Generation
