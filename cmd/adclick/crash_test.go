@@ -14,6 +14,7 @@ import (
 
 	"github.com/adclick/adclick/io/kafkaio"
 	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/e2e"
 	"github.com/adclick/adclick/testing/reference"
 	"github.com/adclick/adclick/testing/testenv"
 )
@@ -29,7 +30,7 @@ type crashSetup struct {
 	windowSizes []int
 	topN        int
 	want        reference.Results
-	adm         *kafkaAdmin
+	adm         *e2e.Admin
 	// live starts the streaming job and the DB writer with the log watcher,
 	// so that they read while the log is published and are killed in the
 	// middle of it (a crash during a live tail); otherwise the log is a backlog.
@@ -93,7 +94,7 @@ func crashTest(t *testing.T, s *crashSetup, start time.Time, lines [][]byte, tru
 	n := len(lines)
 	dir := t.TempDir()
 	s.brokers, s.dir, s.log, s.lines = brokers, dir, filepath.Join(dir, "clicks.log"), n
-	s.windowSizes, s.topN, s.adm = []int{1, 5, 15, 60}, 100, newKafkaAdmin(t, brokers)
+	s.windowSizes, s.topN, s.adm = []int{1, 5, 15, 60}, 100, e2e.NewAdmin(t, brokers)
 	s.size = writeLog(t, s.log, lines)
 	tooLate := map[string]bool{}
 	for _, id := range truth.TooLate {
@@ -129,7 +130,7 @@ func crashTest(t *testing.T, s *crashSetup, start time.Time, lines [][]byte, tru
 // kill is one scheduled SIGKILL.
 type kill struct {
 	at   time.Duration
-	comp *component
+	comp *e2e.Proc
 }
 
 // run runs the three components on fresh topics, groups and store over the
@@ -159,38 +160,38 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 	windows := strings.Join(ws, ",")
 	// --max-in-flight 4 makes the log watcher wait for the broker every few lines, so
 	// publishing the log takes long enough to be killed in the middle of it.
-	lw := newComponent(t, dir, "logwatcher", "logwatcher", "--files", s.log, "--state", state,
+	lw := e2e.NewProc(t, dir, "logwatcher", crashChild, "logwatcher", "--files", s.log, "--state", state,
 		"--kafka-brokers", brokers, "--raw-topic", raw, "--max-in-flight", "4")
-	st := newComponent(t, dir, "stream", "stream", "--kafka-brokers", brokers, "--raw-topic", raw,
+	st := e2e.NewProc(t, dir, "stream", crashChild, "stream", "--kafka-brokers", brokers, "--raw-topic", raw,
 		"--results-topic", res, "--dead-letter-topic", dead, "--group", id+"-stream",
 		"--idle-timeout", "3s", "--watermark-delay", "1s", "--window-sizes", windows, "--top-n", strconv.Itoa(s.topN))
-	dw := newComponent(t, dir, "dbwriter", "dbwriter", "--kind", "results", "--kafka-brokers", brokers,
+	dw := e2e.NewProc(t, dir, "dbwriter", crashChild, "dbwriter", "--kind", "results", "--kafka-brokers", brokers,
 		"--results-topic", res, "--group", id+"-dbwriter", "--store", "pebble", "--pebble-dir", pebbleDir)
-	all := []*component{lw, st, dw}
+	all := []*e2e.Proc{lw, st, dw}
 	t.Cleanup(func() {
 		for _, c := range all {
-			if c.running() {
-				c.kill()
+			if c.Running() {
+				c.Kill()
 			}
 		}
 		if t.Failed() {
 			for _, c := range all {
-				t.Logf("%s %s log (tail):\n%s", name, c.name, tail(c.logPath, 400000))
+				t.Logf("%s %s log (tail):\n%s", name, c.Name, e2e.Tail(c.LogPath, 400000))
 			}
 		}
 	})
 	kills := map[string]int{}
-	restart := func(c *component, why string) {
-		c.alive()
-		c.kill()
-		kills[c.name]++
+	restart := func(c *e2e.Proc, why string) {
+		c.Alive()
+		c.Kill()
+		kills[c.Name]++
 		pause := time.Duration(0)
 		if rng != nil {
 			pause = time.Duration(rng.IntN(1500)) * time.Millisecond
 		}
-		t.Logf("%s: SIGKILL %s #%d (%s), restart after %v", name, c.name, kills[c.name], why, pause)
+		t.Logf("%s: SIGKILL %s #%d (%s), restart after %v", name, c.Name, kills[c.Name], why, pause)
 		time.Sleep(pause)
-		c.start()
+		c.Start()
 	}
 
 	// Phase 1: the log watcher publishes the whole log. The streaming job
@@ -199,10 +200,10 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 	// watermark with the wall clock (the idle rule), and later late clicks of
 	// the hours-old log would become too late in one run and not in the other.
 	t0 := time.Now()
-	lw.start()
+	lw.Start()
 	if s.live {
-		st.start()
-		dw.start()
+		st.Start()
+		dw.Start()
 	}
 	if rng != nil && !s.live {
 		var fracs []float64
@@ -215,33 +216,33 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 			target := int64(f * float64(s.lines))
 			deadline := time.Now().Add(60 * time.Second)
 			for {
-				ends, err := s.adm.ends(context.Background(), raw)
-				if err == nil && sum(ends) >= target {
-					restart(lw, fmt.Sprintf("publishing: raw topic at %d records", sum(ends)))
+				ends, err := s.adm.Ends(context.Background(), raw)
+				if err == nil && e2e.Sum(ends) >= target {
+					restart(lw, fmt.Sprintf("publishing: raw topic at %d records", e2e.Sum(ends)))
 					break
 				}
 				if time.Now().After(deadline) {
 					t.Fatalf("%s: raw topic never reached %d records", name, target)
 				}
-				lw.alive()
+				lw.Alive()
 				time.Sleep(20 * time.Millisecond)
 			}
 		}
 	}
 	waitPublished := func() {
 		for deadline := time.Now().Add(90 * time.Second); !positionAt(state, s.size); time.Sleep(100 * time.Millisecond) {
-			lw.alive()
+			lw.Alive()
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: the log watcher did not persist the end of the log in 90 s; state: %s", name, tail(state, 500))
+				t.Fatalf("%s: the log watcher did not persist the end of the log in 90 s; state: %s", name, e2e.Tail(state, 500))
 			}
 		}
-		rawEnds, err := s.adm.ends(context.Background(), raw)
+		rawEnds, err := s.adm.Ends(context.Background(), raw)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: log published in %v: %d raw records for %d lines", name, time.Since(t0).Round(100*time.Millisecond), sum(rawEnds), s.lines)
-		if rng == nil && sum(rawEnds) != int64(s.lines) {
-			t.Errorf("%s: %d raw records for %d lines without a restart", name, sum(rawEnds), s.lines)
+		t.Logf("%s: log published in %v: %d raw records for %d lines", name, time.Since(t0).Round(100*time.Millisecond), e2e.Sum(rawEnds), s.lines)
+		if rng == nil && e2e.Sum(rawEnds) != int64(s.lines) {
+			t.Errorf("%s: %d raw records for %d lines without a restart", name, e2e.Sum(rawEnds), s.lines)
 		}
 	}
 	if !s.live {
@@ -254,13 +255,13 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 	if s.live {
 		t1 = t0 // the kills below count from the log watcher's start
 	} else {
-		st.start()
-		dw.start()
+		st.Start()
+		dw.Start()
 	}
 	if rng != nil {
 		var sched []kill
 		for _, k := range []struct {
-			c *component
+			c *e2e.Proc
 			n int
 		}{{st, 3}, {dw, 3}, {lw, 1 + rng.IntN(2)}} {
 			if s.live && k.c == lw {
@@ -293,21 +294,21 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 		sort.Slice(sched, func(i, j int) bool { return sched[i].at < sched[j].at })
 		var desc []string
 		for _, k := range sched {
-			desc = append(desc, fmt.Sprintf("%s@%v", k.comp.name, k.at.Round(10*time.Millisecond)))
+			desc = append(desc, fmt.Sprintf("%s@%v", k.comp.Name, k.at.Round(10*time.Millisecond)))
 		}
 		t.Logf("%s: kill schedule after the stream started: %s", name, strings.Join(desc, " "))
 		for _, k := range sched {
 			for time.Since(t1) < k.at {
 				for _, c := range all {
-					c.alive()
+					c.Alive()
 				}
 				time.Sleep(min(100*time.Millisecond, k.at-time.Since(t1)))
 			}
 			restart(k.comp, fmt.Sprintf("%v after the stream started", time.Since(t1).Round(10*time.Millisecond)))
 		}
 		for _, c := range all {
-			if kills[c.name] < 3 && !(s.live && c == lw) {
-				t.Fatalf("%s: %s killed %d times, want at least 3", name, c.name, kills[c.name])
+			if kills[c.Name] < 3 && !(s.live && c == lw) {
+				t.Fatalf("%s: %s killed %d times, want at least 3", name, c.Name, kills[c.Name])
 			}
 		}
 	}
@@ -320,18 +321,18 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 	// its end and the values on the topic (last per key, what the writer
 	// stores) equal to the recount. If they never become equal, stop when
 	// quiet for long anyway and let the store comparison report the keys.
-	rt := newResultsTail(t, s.brokers, res)
+	rt := e2e.NewResultsTail(t, s.brokers, res)
 	var lastEnds map[int32]int64
 	quietSince, matched := time.Now(), false
 	deadline := time.Now().Add(150 * time.Second)
 	for {
 		for _, c := range all {
-			c.alive()
+			c.Alive()
 		}
-		rt.poll(t, 500*time.Millisecond)
+		rt.Poll(t, 500*time.Millisecond)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		ends, err1 := s.adm.ends(ctx, res)
-		committed, err2 := s.adm.committed(ctx, id+"-dbwriter", res)
+		ends, err1 := s.adm.Ends(ctx, res)
+		committed, err2 := s.adm.Committed(ctx, id+"-dbwriter", res)
 		cancel()
 		if err1 != nil || err2 != nil {
 			t.Logf("%s: settle: %v %v", name, err1, err2)
@@ -340,11 +341,11 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 		if fmt.Sprint(ends) != fmt.Sprint(lastEnds) {
 			lastEnds, quietSince = ends, time.Now()
 		}
-		caughtUp := sum(ends) > 0
+		caughtUp := e2e.Sum(ends) > 0
 		for p, e := range ends {
 			caughtUp = caughtUp && committed[p] == e
 		}
-		matched = resultsEqual(rt.results(), s.want)
+		matched = e2e.ResultsEqual(rt.Results(), s.want)
 		quiet := time.Since(quietSince)
 		if caughtUp && (matched && quiet >= 8*time.Second || quiet >= 40*time.Second) {
 			break
@@ -356,14 +357,14 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 		}
 	}
 	t.Logf("%s: settled %v after the stream started: %d result records, topic values equal the recount: %v",
-		name, time.Since(t1).Round(100*time.Millisecond), sum(lastEnds), matched)
-	if ends, err := s.adm.ends(context.Background(), raw); err == nil {
-		c, _ := s.adm.committed(context.Background(), id+"-stream", raw)
+		name, time.Since(t1).Round(100*time.Millisecond), e2e.Sum(lastEnds), matched)
+	if ends, err := s.adm.Ends(context.Background(), raw); err == nil {
+		c, _ := s.adm.Committed(context.Background(), id+"-stream", raw)
 		t.Logf("%s: raw topic ends %v, stream group committed %v (windows still open hold commits back)", name, ends, c)
 	}
 
-	for _, c := range []*component{lw, st, dw} {
-		c.interrupt(60 * time.Second)
+	for _, c := range []*e2e.Proc{lw, st, dw} {
+		c.Interrupt(60 * time.Second)
 	}
 	deadLetters := countTopic(t, s.adm, dead)
 	switch {
@@ -372,17 +373,17 @@ func (s *crashSetup) run(t *testing.T, name string, rng *rand.Rand, from, to int
 	case deadLetters < int64(s.want.Rejected):
 		t.Errorf("%s: %d dead letters, want at least %d", name, deadLetters, s.want.Rejected)
 	}
-	got := readStore(t, pebbleDir, from, to, s.windowSizes)
+	got := readPebble(t, pebbleDir, from, to, s.windowSizes)
 	t.Logf("%s: store holds %d counts, %d filtered counts, %d top lists; %d dead letters; restarts %v",
 		name, len(got.Counts), len(got.Filtered), len(got.Top), deadLetters, kills)
 	return got
 }
 
-func countTopic(t *testing.T, adm *kafkaAdmin, topic string) int64 {
+func countTopic(t *testing.T, adm *e2e.Admin, topic string) int64 {
 	t.Helper()
-	ends, err := adm.ends(context.Background(), topic)
+	ends, err := adm.Ends(context.Background(), topic)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sum(ends)
+	return e2e.Sum(ends)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adclick/adclick/testing/e2e"
 	"github.com/adclick/adclick/testing/testenv"
 )
 
@@ -22,7 +23,7 @@ func TestDrillSIGKILL(t *testing.T) {
 		faults: func(r *drillRun) {
 			type kill struct {
 				at time.Duration
-				p  *proc
+				p  *e2e.Proc
 			}
 			// 5 moments per process in [2 s, 72 s), at least 8 s apart, so
 			// that each incarnation gets going before it is killed again:
@@ -43,23 +44,23 @@ func TestDrillSIGKILL(t *testing.T) {
 			slices.SortFunc(sched, func(a, b kill) int { return int(a.at - b.at) })
 			var desc []string
 			for _, k := range sched {
-				desc = append(desc, fmt.Sprintf("%s@%v", k.p.name, k.at.Round(10*time.Millisecond)))
+				desc = append(desc, fmt.Sprintf("%s@%v", k.p.Name, k.at.Round(10*time.Millisecond)))
 			}
 			r.t.Logf("kill schedule from the tail's start: %s", strings.Join(desc, " "))
 			kills := map[string]int{}
 			for _, k := range sched {
 				r.sleep(k.at - time.Since(r.tailStart))
-				k.p.kill()
-				kills[k.p.name]++
+				k.p.Kill()
+				kills[k.p.Name]++
 				pause := time.Second + time.Duration(r.rng.IntN(1000))*time.Millisecond
-				r.t.Logf("SIGKILL %s #%d at %v, restart after %v", k.p.name, kills[k.p.name],
+				r.t.Logf("SIGKILL %s #%d at %v, restart after %v", k.p.Name, kills[k.p.Name],
 					time.Since(r.tailStart).Round(10*time.Millisecond), pause)
 				r.sleep(pause, k.p)
-				k.p.start()
+				k.p.Start()
 			}
 			for _, p := range r.procs {
-				if kills[p.name] != n {
-					r.t.Fatalf("%s killed %d times, want %d", p.name, kills[p.name], n)
+				if kills[p.Name] != n {
+					r.t.Fatalf("%s killed %d times, want %d", p.Name, kills[p.Name], n)
 				}
 			}
 		},

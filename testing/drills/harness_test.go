@@ -18,6 +18,7 @@ import (
 
 	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/e2e"
 	"github.com/adclick/adclick/testing/reference"
 )
 
@@ -50,8 +51,8 @@ type drill struct {
 type drillRun struct {
 	t          *testing.T
 	rng        *rand.Rand
-	lw, st, dw *proc
-	procs      []*proc
+	lw, st, dw *e2e.Proc
+	procs      []*e2e.Proc
 	tailStart  time.Time
 }
 
@@ -59,13 +60,13 @@ type drillRun struct {
 func (r *drillRun) aliveAll() {
 	r.t.Helper()
 	for _, p := range r.procs {
-		p.alive()
+		p.Alive()
 	}
 }
 
 // sleep waits d, checking every component stays up, except those in down
 // (killed on purpose).
-func (r *drillRun) sleep(d time.Duration, down ...*proc) {
+func (r *drillRun) sleep(d time.Duration, down ...*e2e.Proc) {
 	r.t.Helper()
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(min(100*time.Millisecond, time.Until(end))) {
 		for _, p := range r.procs {
@@ -74,7 +75,7 @@ func (r *drillRun) sleep(d time.Duration, down ...*proc) {
 				isDown = isDown || p == q
 			}
 			if !isDown {
-				p.alive()
+				p.Alive()
 			}
 		}
 	}
@@ -150,34 +151,34 @@ func runDrill(t *testing.T, d drill) {
 	// The stream's idle timeout and watermark delay are short so that the
 	// windows close soon after the log ends, as in the crash tests.
 	r := &drillRun{t: t, rng: rng}
-	r.lw = newProc(t, bin, dir, "logwatcher", "logwatcher", "--files", logPath, "--state", state,
+	r.lw = e2e.NewProc(t, dir, "logwatcher", e2e.Binary(bin), "logwatcher", "--files", logPath, "--state", state,
 		"--kafka-brokers", brokers, "--raw-topic", raw)
-	r.st = newProc(t, bin, dir, "stream", "stream", "--kafka-brokers", brokers, "--raw-topic", raw,
+	r.st = e2e.NewProc(t, dir, "stream", e2e.Binary(bin), "stream", "--kafka-brokers", brokers, "--raw-topic", raw,
 		"--results-topic", res, "--dead-letter-topic", dead, "--group", id+"-stream",
 		"--idle-timeout", "3s", "--watermark-delay", "1s", "--window-sizes", windowFlag, "--top-n", strconv.Itoa(topN))
-	r.dw = newProc(t, bin, dir, "dbwriter", append([]string{"dbwriter", "--kind", "results", "--kafka-brokers", brokers,
+	r.dw = e2e.NewProc(t, dir, "dbwriter", e2e.Binary(bin), append([]string{"dbwriter", "--kind", "results", "--kafka-brokers", brokers,
 		"--results-topic", res, "--group", id + "-dbwriter"}, storeArgs...)...)
-	r.procs = []*proc{r.lw, r.st, r.dw}
+	r.procs = []*e2e.Proc{r.lw, r.st, r.dw}
 	t.Cleanup(func() {
 		for _, p := range r.procs {
-			if p.running() {
-				p.kill()
+			if p.Running() {
+				p.Kill()
 			}
 		}
 		if t.Failed() {
 			for _, p := range r.procs {
-				t.Logf("%s log (tail):\n%s", p.name, tail(p.logPath, 20000))
+				t.Logf("%s log (tail):\n%s", p.Name, e2e.Tail(p.LogPath, 20000))
 			}
 		}
 	})
-	adm := newKafkaAdmin(t, d.brokers)
+	adm := e2e.NewAdmin(t, d.brokers)
 	for _, p := range r.procs {
-		p.start()
+		p.Start()
 	}
 	for deadline := time.Now().Add(120 * time.Second); !positionAt(state, backlogSize); time.Sleep(100 * time.Millisecond) {
 		r.aliveAll()
 		if time.Now().After(deadline) {
-			t.Fatalf("the log watcher did not publish the backlog in 120 s; state: %s", tail(state, 500))
+			t.Fatalf("the log watcher did not publish the backlog in 120 s; state: %s", e2e.Tail(state, 500))
 		}
 	}
 	t.Logf("backlog of %d lines published %v after the start", n1, time.Since(t0).Round(100*time.Millisecond))
@@ -233,7 +234,7 @@ func runDrill(t *testing.T, d drill) {
 	for deadline := time.Now().Add(120 * time.Second); !positionAt(state, size); time.Sleep(100 * time.Millisecond) {
 		r.aliveAll()
 		if time.Now().After(deadline) {
-			t.Fatalf("the log watcher did not persist the end of the log in 120 s; state: %s", tail(state, 500))
+			t.Fatalf("the log watcher did not persist the end of the log in 120 s; state: %s", e2e.Tail(state, 500))
 		}
 	}
 
@@ -249,16 +250,16 @@ func runDrill(t *testing.T, d drill) {
 	tailEnd := r.tailStart.Add(d.tail)
 	closed := tailEnd.Add(time.Minute + 20*time.Second)
 	var firstMatch time.Duration
-	rt := newResultsTail(t, d.brokers, res)
+	rt := e2e.NewResultsTail(t, d.brokers, res)
 	var lastEnds map[int32]int64
 	quietSince, matched, caughtUp := time.Now(), false, false
 	settleStart := time.Now()
 	for deadline := time.Now().Add(180 * time.Second); ; {
 		r.aliveAll()
-		rt.poll(t, 500*time.Millisecond)
+		rt.Poll(t, 500*time.Millisecond)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		ends, err1 := adm.ends(ctx, res)
-		committed, err2 := adm.committed(ctx, id+"-dbwriter", res)
+		ends, err1 := adm.Ends(ctx, res)
+		committed, err2 := adm.Committed(ctx, id+"-dbwriter", res)
 		cancel()
 		if err1 != nil || err2 != nil {
 			t.Logf("settle: %v %v", err1, err2)
@@ -267,11 +268,11 @@ func runDrill(t *testing.T, d drill) {
 		if fmt.Sprint(ends) != fmt.Sprint(lastEnds) {
 			lastEnds, quietSince = ends, time.Now()
 		}
-		caughtUp = sum(ends) > 0
+		caughtUp = e2e.Sum(ends) > 0
 		for p, e := range ends {
 			caughtUp = caughtUp && committed[p] == e
 		}
-		matched = resultsEqual(rt.results(), want)
+		matched = e2e.ResultsEqual(rt.Results(), want)
 		if matched && firstMatch == 0 {
 			firstMatch = time.Since(tailEnd)
 		}
@@ -286,28 +287,28 @@ func runDrill(t *testing.T, d drill) {
 		}
 	}
 	t.Logf("settled in %v: %d result records, db writer caught up %v, topic values equal the recount %v (first %v after the tail's end)",
-		time.Since(settleStart).Round(100*time.Millisecond), sum(lastEnds), caughtUp, matched, firstMatch.Round(100*time.Millisecond))
+		time.Since(settleStart).Round(100*time.Millisecond), e2e.Sum(lastEnds), caughtUp, matched, firstMatch.Round(100*time.Millisecond))
 
-	if st := rt.stale(); len(st) > 0 {
+	if st := rt.Stale(); len(st) > 0 {
 		slices.Sort(st)
 		t.Logf("results topic: %d count keys end on a smaller value than an earlier record of theirs (an update written out of order?), e.g. %s",
 			len(st), strings.Join(st[:min(5, len(st))], "; "))
 	}
-	if rawEnds, err := adm.ends(context.Background(), raw); err == nil {
-		c, _ := adm.committed(context.Background(), id+"-stream", raw)
+	if rawEnds, err := adm.Ends(context.Background(), raw); err == nil {
+		c, _ := adm.Committed(context.Background(), id+"-stream", raw)
 		recs, missing := rawCoverage(t, d.brokers, raw, rawEnds, lines)
 		t.Logf("raw topic: %d records for %d lines, %d lines on none; ends %v, stream group committed %v",
 			recs, len(lines), missing, rawEnds, c)
 	}
 	for _, p := range r.procs {
-		p.interrupt(60 * time.Second)
+		p.Interrupt(60 * time.Second)
 	}
-	deadEnds, err := adm.ends(context.Background(), dead)
+	deadEnds, err := adm.Ends(context.Background(), dead)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum(deadEnds) < int64(want.Rejected) {
-		t.Errorf("%d dead letters, want at least %d (one per malformed line)", sum(deadEnds), want.Rejected)
+	if e2e.Sum(deadEnds) < int64(want.Rejected) {
+		t.Errorf("%d dead letters, want at least %d (one per malformed line)", e2e.Sum(deadEnds), want.Rejected)
 	}
 
 	// Every minute a stored row can have: too-late clicks are up to an hour
@@ -319,12 +320,12 @@ func runDrill(t *testing.T, d drill) {
 	if err != nil {
 		t.Fatalf("opening the store: %v", err)
 	}
-	got := readStore(t, st, from, to, windowSizes)
+	got := e2e.ReadStore(t, st, from, to, windowSizes)
 	if err := st.Close(); err != nil {
 		t.Errorf("closing the store: %v", err)
 	}
 	t.Logf("store holds %d counts, %d filtered counts, %d top lists; %d dead letters; starts: logwatcher %d, stream %d, dbwriter %d",
-		len(got.Counts), len(got.Filtered), len(got.Top), sum(deadEnds), r.lw.starts, r.st.starts, r.dw.starts)
+		len(got.Counts), len(got.Filtered), len(got.Top), e2e.Sum(deadEnds), r.lw.Starts(), r.st.Starts(), r.dw.Starts())
 	reference.Compare(t, got, want)
 	t.Logf("drill run time %v", time.Since(t0).Round(time.Second))
 }

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/adclick/adclick/testing/e2e"
 )
 
 // server is a private Kafka or Cassandra started by testing/testenv's script
@@ -50,7 +52,7 @@ func startServer(t *testing.T, kind string, extraEnv ...string) *server {
 	t.Cleanup(func() {
 		if t.Failed() {
 			if _, err := os.Stat(filepath.Join(dir, kind+"-restart.log")); err == nil {
-				t.Logf("private %s after its restart (log tail):\n%s", kind, tail(filepath.Join(dir, kind+"-restart.log"), 6000))
+				t.Logf("private %s after its restart (log tail):\n%s", kind, e2e.Tail(filepath.Join(dir, kind+"-restart.log"), 6000))
 			}
 		}
 		if out, err := s.script1("stop"); err != nil {
@@ -178,7 +180,7 @@ func (s *server) start(timeout time.Duration) {
 	for {
 		select {
 		case <-exited:
-			s.t.Fatalf("private %s exited during restart:\n%s", s.kind, tail(logPath, 4000))
+			s.t.Fatalf("private %s exited during restart:\n%s", s.kind, e2e.Tail(logPath, 4000))
 		default:
 		}
 		ready := true
@@ -193,7 +195,7 @@ func (s *server) start(timeout time.Duration) {
 			}
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("private %s did not come back at %s within %v:\n%s", s.kind, s.addr, timeout, tail(logPath, 4000))
+			s.t.Fatalf("private %s did not come back at %s within %v:\n%s", s.kind, s.addr, timeout, e2e.Tail(logPath, 4000))
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
