@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/adclick/adclick/testing/e2e"
 	"github.com/adclick/adclick/testing/testenv"
 	"github.com/twmb/franz-go/pkg/kadm"
 
@@ -27,33 +28,6 @@ import (
 	"github.com/adclick/adclick/testing/reference"
 	"github.com/adclick/adclick/transforms"
 )
-
-// produceLines publishes lines to topic keyed by ad_id with the event time as
-// record timestamp, as the log watcher does.
-func produceLines(t *testing.T, brokers []string, topic string, lines [][]byte) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var p click.Parser
-	ctx := context.Background()
-	for _, l := range lines {
-		r := &kgo.Record{Value: l, Timestamp: time.Now(), Headers: []kgo.RecordHeader{{Key: click.NoEventTimeHeader}}}
-		if c, err := p.Parse(l); err == nil {
-			r.Key, r.Timestamp, r.Headers = []byte(c.AdID), time.UnixMilli(c.Time), nil
-		}
-		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
-			if err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	if err := cl.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // consumeResults reads the results topic until timeout or until done says so.
 func consumeResults(t *testing.T, brokers []string, topic string, timeout time.Duration, done func([]result.Record) bool) []result.Record {
@@ -130,7 +104,7 @@ func testStream(t *testing.T, brokers []string) {
 	start := time.Now().Add(-8 * time.Minute).Truncate(time.Minute)
 	lines, truth := genLines(t, n, clickgen.Config{Seed: 5, Ads: 30, Start: start, EventRate: float64(n) / (7 * 60),
 		DupShare: 0.1, LateShare: 0.05, TooLateShare: 0.02, MalformedShare: 0.02})
-	produceLines(t, brokers, raw, lines)
+	e2e.ProduceLines(t, brokers, raw, lines)
 
 	cfg := transforms.DefaultConfig()
 	cfg.Streaming = true
@@ -314,7 +288,7 @@ func testStreamCommitsAfterResults(t *testing.T, brokers []string) {
 	n := 3000
 	start := time.Now().Add(-30 * time.Minute).Truncate(time.Minute)
 	lines, _ := genLines(t, n, clickgen.Config{Seed: 7, Ads: 20, Start: start, EventRate: float64(n) / (5 * 60), DupShare: 0.05})
-	produceLines(t, brokers, raw, lines)
+	e2e.ProduceLines(t, brokers, raw, lines)
 
 	cfg := transforms.DefaultConfig()
 	cfg.Streaming = true

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -20,37 +20,18 @@ import (
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/queryapi"
 	"github.com/adclick/adclick/services/replayadmin"
+	"github.com/adclick/adclick/testing/e2e"
 )
 
 // rawStore writes the valid clicks of testdata/clicks.jsonl into a fresh
 // Pebble directory and returns it with the whole minutes covering them.
 func rawStore(t *testing.T) (dir string, from, to time.Time, st store.Store) {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", "clicks.jsonl"))
+	b, err := os.ReadFile(filepath.Join("testdata", "clicks.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	var p click.Parser
-	var clicks []click.Click
-	lo, hi := int64(1<<62), int64(-1<<62)
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if c, err := p.Parse(sc.Bytes()); err == nil {
-			clicks = append(clicks, c)
-			lo, hi = min(lo, c.Minute()), max(hi, c.Minute())
-		}
-	}
-	dir = filepath.Join(t.TempDir(), "pebble")
-	st, err = backend.Open(context.Background(), backend.Config{Backend: backend.Pebble, Path: dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.WriteRaw(context.Background(), clicks); err != nil {
-		t.Fatal(err)
-	}
-	return dir, time.Unix(lo, 0).UTC(), time.Unix(hi+60, 0).UTC(), st
+	return e2e.RawPebble(t, bytes.Split(b, []byte("\n")))
 }
 
 // TestAggregateFromStore: raw clicks written to the store and recounted with

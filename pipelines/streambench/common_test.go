@@ -18,6 +18,7 @@ import (
 
 	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/io/kafkaio"
+	"github.com/adclick/adclick/services/logwatch"
 	"github.com/adclick/adclick/testing/clickgen"
 	"github.com/adclick/adclick/testing/testenv"
 )
@@ -78,8 +79,7 @@ var (
 
 // prefilled fills, once per process and traffic, a 4-partition topic of the
 // real Kafka with benchLines generated lines published as the log watcher
-// does (key ad_id, record timestamp = event time; a malformed line has no
-// key, the read time as timestamp and the click.NoEventTimeHeader header).
+// does (logwatch.LineRecord).
 // Traffic: tr's ads over 10 minutes of event time ending about five minutes
 // ago, 5% duplicates, 2% late, 0.5% too late, 1% malformed.
 func prefilled(b *testing.B, brokers []string, tr traffic) filled {
@@ -115,9 +115,8 @@ func prefilled(b *testing.B, brokers []string, tr traffic) filled {
 		for range benchLines {
 			l := g.Next()
 			data := append([]byte(nil), l.Data...)
-			r := &kgo.Record{Value: data, Timestamp: time.Now(), Headers: []kgo.RecordHeader{{Key: click.NoEventTimeHeader}}}
+			r, _ := logwatch.LineRecord(&p, data, time.Now())
 			if c, err := p.Parse(data); err == nil {
-				r.Key, r.Timestamp, r.Headers = []byte(c.AdID), time.UnixMilli(c.Time), nil
 				fill.valid++
 				if _, dup := seen[c.EventID]; !dup {
 					seen[c.EventID] = struct{}{}

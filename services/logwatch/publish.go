@@ -50,20 +50,13 @@ func (w *Watcher) publish(ctx context.Context, f *tfile, end int64) {
 	if cut {
 		w.m.cut.Inc()
 	}
-	r := &kgo.Record{Value: append([]byte(nil), line...)}
+	value, now := append([]byte(nil), line...), time.Now()
+	var r *kgo.Record
 	if c, err := w.parser.Parse(line); err == nil {
-		r.Key = w.key(&c)
-		r.Timestamp = time.UnixMilli(c.Time)
-		if now := time.Now(); r.Timestamp.Sub(now) > maxFutureSkew {
-			// Kafka refuses timestamps too far ahead (after.max.ms, 1 h by
-			// default) and fails the whole batch: keep the future event time
-			// in the value only.
-			r.Timestamp = now
-		}
+		r = Record(value, &c, w.key(&c), now)
 	} else {
 		w.m.malformed.Inc()
-		r.Timestamp = time.Now()
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: click.NoEventTimeHeader, Value: []byte("1")})
+		r = Record(value, nil, nil, now)
 	}
 	w.produce(r, q, seq)
 }

@@ -6,18 +6,17 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
 	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/queryapi"
 	"github.com/adclick/adclick/runners"
 	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/e2e"
 )
 
 // rawStore writes the valid clicks of a generated log (three minutes, from
@@ -30,25 +29,7 @@ func rawStore(t *testing.T) (dir string, from, to time.Time, st store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var p click.Parser
-	var clicks []click.Click
-	lo, hi := int64(1<<62), int64(-1<<62)
-	for _, l := range lines {
-		if c, err := p.Parse(l); err == nil {
-			clicks = append(clicks, c)
-			lo, hi = min(lo, c.Minute()), max(hi, c.Minute())
-		}
-	}
-	dir = filepath.Join(t.TempDir(), "pebble")
-	st, err = backend.Open(context.Background(), backend.Config{Backend: backend.Pebble, Path: dir}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if err := st.WriteRaw(context.Background(), clicks); err != nil {
-		t.Fatal(err)
-	}
-	return dir, time.Unix(lo, 0).UTC(), time.Unix(hi+60, 0).UTC(), st
+	return e2e.RawPebble(t, lines)
 }
 
 // TestReplayAdmin: the query API's admin hook runs a replay in the process

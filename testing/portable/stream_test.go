@@ -13,12 +13,12 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/kafkaio"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/runners"
 	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/e2e"
 	"github.com/adclick/adclick/testing/reference"
 	"github.com/adclick/adclick/testing/testenv"
 	"github.com/adclick/adclick/transforms"
@@ -54,7 +54,7 @@ func TestStreamPortable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	produce(t, brokers, raw, lines)
+	e2e.ProduceLines(t, brokers, raw, lines)
 
 	cfg := transforms.DefaultConfig()
 	cfg.Streaming = true
@@ -113,33 +113,6 @@ func TestStreamPortable(t *testing.T) {
 	reference.Compare(t, got, want)
 	if gotDead != want.Rejected {
 		t.Errorf("dead letters = %d, want %d", gotDead, want.Rejected)
-	}
-}
-
-// produce publishes lines to topic keyed by ad_id with the event time as
-// record timestamp, as the log watcher does.
-func produce(t *testing.T, brokers []string, topic string, lines [][]byte) {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.DefaultProduceTopic(topic))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var p click.Parser
-	ctx := context.Background()
-	for _, l := range lines {
-		r := &kgo.Record{Value: l, Timestamp: time.Now(), Headers: []kgo.RecordHeader{{Key: click.NoEventTimeHeader}}}
-		if c, err := p.Parse(l); err == nil {
-			r.Key, r.Timestamp, r.Headers = []byte(c.AdID), time.UnixMilli(c.Time), nil
-		}
-		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
-			if err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	if err := cl.Flush(ctx); err != nil {
-		t.Fatal(err)
 	}
 }
 
