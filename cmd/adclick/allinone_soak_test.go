@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -41,26 +39,9 @@ func TestAllInOneMemorySoak(t *testing.T) {
 	if time.Duration(minutes)*time.Minute < warm+2*time.Minute {
 		t.Fatalf("ADCLICK_SOAK_MINUTES=%d: need at least %v", minutes, warm+2*time.Minute)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	var errb syncWriter
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"allinone", "--data-dir", t.TempDir(), "--listen", addr, "--max-log-mb", "4096"}, serveEnv(&errb, nil))
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(60 * time.Second):
-			t.Error("allinone did not stop within 60 s of its context ending")
-		}
-	}()
+	srv := startBackground(t, nil, "allinone", "--data-dir", t.TempDir(), "--max-log-mb", "4096")
+	defer srv.stop(t)
+	done, errb := srv.done, srv.errb
 
 	start := time.Now()
 	var ref int64     // RSS at warm, KiB

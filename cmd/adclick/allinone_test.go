@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,32 +35,8 @@ type aioTop struct {
 // rate); stop ends it as Ctrl-C does and returns its exit code.
 func startAllInOne(t *testing.T, dir string) (base string, stop func() int) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	var errb syncWriter
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"allinone", "--data-dir", dir, "--listen", addr, "--rate", "300", "--partitions", "2"},
-			serveEnv(&errb, nil))
-	}()
-	return "http://" + addr, func() int {
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Logf("stderr: %s", errb.String())
-			}
-			return code
-		case <-time.After(60 * time.Second):
-			t.Fatalf("allinone did not stop within 60 s of its context ending: %s", errb.String())
-			return -1
-		}
-	}
+	b := startBackground(t, nil, "allinone", "--data-dir", dir, "--rate", "300", "--partitions", "2")
+	return b.base, func() int { return b.stop(t) }
 }
 
 // waitTop polls the newest 1-minute top list until ok accepts it.

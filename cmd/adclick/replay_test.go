@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -229,21 +228,8 @@ func TestServeAdminReplay(t *testing.T) {
 	if len(want) == 0 {
 		t.Fatal("testdata has no click of ad1")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var errb syncWriter
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--listen", addr, "--pebble-dir", dir},
-			serveEnv(&errb, map[string]string{"ADCLICK_TOKENS": "ops:admin:admin-token-0123456789"}))
-	}()
-	base := "http://" + addr
+	srv := startBackground(t, map[string]string{"ADCLICK_TOKENS": "ops:admin:admin-token-0123456789"}, "serve", "--pebble-dir", dir)
+	base, errb := srv.base, srv.errb
 	call := func(method, path string, v any) int {
 		req, _ := http.NewRequest(method, base+path, nil)
 		req.Header.Set("Authorization", "Bearer admin-token-0123456789")
@@ -278,10 +264,7 @@ func TestServeAdminReplay(t *testing.T) {
 	if code := call("GET", "/ads/ad1/aggregated_count"+q, &got); code != 200 || got.Count != int64(len(want)) {
 		t.Errorf("after the replay: %d, count %d; want %d", code, got.Count, len(want))
 	}
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop")
+	if code := srv.stop(t); code != 0 {
+		t.Errorf("serve: exit %d", code)
 	}
 }

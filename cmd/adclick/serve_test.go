@@ -68,35 +68,9 @@ func TestServeCassandra(t *testing.T) {
 }
 
 func testServeRuns(t *testing.T, storeArgs ...string) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	var errb syncWriter
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, append([]string{"serve", "--listen", addr}, storeArgs...),
-			serveEnv(&errb, map[string]string{"ADCLICK_TOKENS": "ci:read:ci-token-0123456789"}))
-	}()
-	base := "http://" + addr
-	var ready bool
-	for i := 0; i < 600 && !ready; i++ {
-		res, err := http.Get(base + "/readyz")
-		if err == nil {
-			res.Body.Close()
-			ready = res.StatusCode == 200
-		}
-		if !ready {
-			time.Sleep(50 * time.Millisecond)
-		}
-	}
-	if !ready {
-		cancel()
-		t.Fatalf("serve never became ready: %s", errb.String())
-	}
+	srv := startBackground(t, map[string]string{"ADCLICK_TOKENS": "ci:read:ci-token-0123456789"}, "serve", storeArgs...)
+	srv.waitReady(t)
+	base := srv.base
 	get := func(token string) int {
 		req, _ := http.NewRequest("GET", base+"/ads/ad1/aggregated_count?from=2024-01-01T10:00&to=2024-01-01T11:00", nil)
 		if token != "" {
@@ -115,14 +89,8 @@ func testServeRuns(t *testing.T, storeArgs ...string) {
 	if c := get("ci-token-0123456789"); c != 200 {
 		t.Errorf("with the env token: %d", c)
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d: %s", code, errb.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop")
+	if code := srv.stop(t); code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }
 
