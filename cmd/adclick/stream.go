@@ -33,6 +33,7 @@ type streamOptions struct {
 	envConfig  string
 	faultGBtoU bool
 	metrics    metricsFlags
+	pprofAddr  string
 }
 
 func (o *streamOptions) register(fs *flag.FlagSet) {
@@ -49,6 +50,7 @@ func (o *streamOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.envConfig, "environment-config", "", "PROCESS command or DOCKER image")
 	fs.BoolVar(&o.faultGBtoU, "test-fault-gb-as-uk", false, "TEST ONLY: deliberately count country GB as UK (for recalculation drills)")
 	o.metrics.register(fs)
+	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "debug: serve net/http/pprof on this address (e.g. 127.0.0.1:6061); empty: off")
 }
 
 func (o *streamOptions) config() (pipelines.StreamConfig, runners.Options, error) {
@@ -106,6 +108,13 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer stop()
+	if o.pprofAddr != "" {
+		go func() {
+			if err := servePprof(ctx, env, o.pprofAddr); err != nil {
+				env.log.Error("pprof endpoint", "err", err)
+			}
+		}()
+	}
 	return runStreamJob(ctx, env, cfg, ro, reg)
 }
 
