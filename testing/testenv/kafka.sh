@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs one real Apache Kafka 4.x node (combined broker + controller, KRaft) on
-# 127.0.0.1 for the integration tests. Usage: kafka.sh start|stop
+# 127.0.0.1 for the integration tests.
+# Usage: kafka.sh start|stop|start-secure|stop-secure
 #
 # start fetches kafka_2.13 and its runtime dependencies from Maven Central
 # (through mvn, cached in ~/.m2 and $ADCLICK_TESTENV_DIR/kafka/lib), formats a
@@ -9,6 +10,15 @@
 # kafka.pid. Each start begins with empty storage: the controller's voter set
 # records its port, and tests want no topics left over from an earlier run.
 # stop kills the node and waits for it to exit.
+#
+# start-secure and stop-secure do the same for a second node, in
+# $ADCLICK_TESTENV_DIR/kafka-secure, whose client listener is SASL_SSL (the
+# controller's stays plaintext, on 127.0.0.1): a CA and the broker's
+# keystore made with the JDK's keytool (kept across starts in
+# kafka-secure-tls/), a user "adclick" with a fresh random password at every
+# start, for PLAIN (JAAS) and SCRAM-SHA-256 and -512 (created at format
+# time). It writes kafka-secure.addr and, for the tests, in kafka-secure/:
+# ca.pem (the CA's certificate), username and password (mode 600).
 set -euo pipefail
 
 KAFKA_VERSION="${ADCLICK_KAFKA_VERSION:-4.4.0}"
@@ -16,11 +26,17 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 dir="${ADCLICK_TESTENV_DIR:-$here/../../.cache/testenv}"
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
-kdir="$dir/kafka"
+kdir="$dir/kafka" # the fetched libraries, and the plain node's state
 lib="$kdir/lib-$KAFKA_VERSION"
-pidfile="$dir/kafka.pid"
-addrfile="$dir/kafka.addr"
-logfile="$kdir/server.log"
+secure=0
+case "${1:-}" in start-secure | stop-secure) secure=1 ;; esac
+name=kafka
+((secure)) && name=kafka-secure
+ndir="$dir/$name" # the node's configuration, data and logs
+pidfile="$dir/$name.pid"
+addrfile="$dir/$name.addr"
+logfile="$ndir/server.log"
+tlsdir="$dir/kafka-secure-tls"
 start_timeout="${ADCLICK_KAFKA_START_TIMEOUT:-120}"
 
 log() { echo "kafka.sh: $*" >&2; }
@@ -110,6 +126,88 @@ start() {
   return 1
 }
 
+# random_secret prints 32 hex characters from /dev/urandom: passwords that
+# need no quoting in a properties file, a JAAS line or --add-scram.
+random_secret() {
+  od -An -N16 -tx1 /dev/urandom | tr -d ' \n'
+}
+
+# keystore makes, once, the CA and the broker's PKCS12 keystore (a key and a
+# certificate for 127.0.0.1 and localhost, signed by the CA) and truststore
+# with the JDK's keytool: the one beside the java that runs Kafka.
+keystore() {
+  [[ -f "$tlsdir/.complete" ]] && return 0
+  local kt
+  kt="$(dirname "$(readlink -f "$(command -v java)")")/keytool"
+  [[ -x "$kt" ]] || kt="$(command -v keytool)" || { log "no keytool beside java or on PATH"; return 1; }
+  rm -rf "$tlsdir"
+  mkdir -p "$tlsdir"
+  local pw
+  pw="$(random_secret)"
+  (
+    set -e
+    cd "$tlsdir"
+    umask 077
+    echo "$pw" >store.password
+    local common=(-storetype PKCS12 -storepass "$pw" -keypass "$pw")
+    "$kt" -genkeypair -alias ca -dname "CN=adclick test CA" -keyalg EC -groupname secp256r1 \
+      -validity 3650 -ext bc:c -keystore ca.p12 "${common[@]}"
+    "$kt" -exportcert -alias ca -keystore ca.p12 -storepass "$pw" -rfc -file ca.pem
+    "$kt" -genkeypair -alias broker -dname "CN=localhost" -keyalg EC -groupname secp256r1 \
+      -validity 3650 -keystore broker.p12 "${common[@]}"
+    "$kt" -certreq -alias broker -keystore broker.p12 -storepass "$pw" -file broker.csr
+    "$kt" -gencert -alias ca -keystore ca.p12 -storepass "$pw" -infile broker.csr -outfile broker.pem -rfc \
+      -validity 3650 -ext "SAN=ip:127.0.0.1,dns:localhost" -ext "EKU=serverAuth,clientAuth"
+    "$kt" -importcert -alias ca -file ca.pem -keystore broker.p12 -noprompt "${common[@]}"
+    "$kt" -importcert -alias broker -file broker.pem -keystore broker.p12 -noprompt "${common[@]}"
+    "$kt" -importcert -alias ca -file ca.pem -keystore truststore.p12 -noprompt "${common[@]}"
+  ) >"$dir/kafka-secure-keytool.log" 2>&1 || {
+    tail -n 40 "$dir/kafka-secure-keytool.log" >&2
+    log "keytool could not make the keystore"
+    return 1
+  }
+  touch "$tlsdir/.complete"
+}
+
+# secure_config writes the secured node's listeners and security settings,
+# a fresh password for the user adclick, and the files tests read; it adds
+# the SCRAM users to format_args (start_once's).
+secure_config() {
+  local port=$1 cport=$2
+  keystore
+  local pw bpw kspw
+  pw="$(random_secret)"
+  bpw="$(random_secret)"
+  kspw="$(cat "$tlsdir/store.password")"
+  (
+    umask 077
+    echo adclick >"$ndir/username"
+    echo "$pw" >"$ndir/password"
+    cp "$tlsdir/ca.pem" "$ndir/ca.pem"
+    cat >"$ndir/server.properties" <<EOF
+listeners=SASL_SSL://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
+advertised.listeners=SASL_SSL://127.0.0.1:$port
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="$bpw" user_broker="$bpw" user_adclick="$pw";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PKCS12
+ssl.keystore.location=$tlsdir/broker.p12
+ssl.keystore.password=$kspw
+ssl.key.password=$kspw
+ssl.truststore.type=PKCS12
+ssl.truststore.location=$tlsdir/truststore.p12
+ssl.truststore.password=$kspw
+ssl.client.auth=none
+EOF
+  )
+  format_args=(--add-scram "SCRAM-SHA-256=[name=adclick,password=$pw]"
+    --add-scram "SCRAM-SHA-512=[name=adclick,password=$pw]")
+}
+
 start_once() {
   local cp="$lib/*"
   local port cport
@@ -117,18 +215,25 @@ start_once() {
   cport="$(free_port)"
   while [[ "$cport" == "$port" ]]; do cport="$(free_port)"; done
 
-  rm -rf "$kdir/data" "$addrfile" "$pidfile"
-  mkdir -p "$kdir/data" "$kdir/logs"
-  cat >"$kdir/server.properties" <<EOF
-process.roles=broker,controller
-node.id=1
+  rm -rf "$ndir/data" "$addrfile" "$pidfile"
+  mkdir -p "$ndir/data" "$ndir/logs"
+  local format_args=()
+  if ((secure)); then
+    secure_config "$port" "$cport"
+  else
+    cat >"$ndir/server.properties" <<EOF
 listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
 advertised.listeners=PLAINTEXT://127.0.0.1:$port
-controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+EOF
+  fi
+  cat >>"$ndir/server.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.listener.names=CONTROLLER
 controller.quorum.bootstrap.servers=127.0.0.1:$cport
-log.dirs=$kdir/data
+log.dirs=$ndir/data
 num.partitions=1
 default.replication.factor=1
 offsets.topic.replication.factor=1
@@ -143,7 +248,7 @@ group.initial.rebalance.delay.ms=0
 log.retention.hours=24
 EOF
   # Properties format: the YAML one would need jackson-dataformat-yaml on the classpath.
-  cat >"$kdir/log4j2.properties" <<EOF
+  cat >"$ndir/log4j2.properties" <<EOF
 appender.out.type=Console
 appender.out.name=STDOUT
 appender.out.layout.type=PatternLayout
@@ -158,21 +263,21 @@ logger.state.name=state.change.logger
 logger.state.level=WARN
 EOF
   local jvm=(-Xms512m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true
-    "-Dlog4j2.configurationFile=$kdir/log4j2.properties" "-Dkafka.logs.dir=$kdir/logs")
+    "-Dlog4j2.configurationFile=$ndir/log4j2.properties" "-Dkafka.logs.dir=$ndir/logs")
 
   local uuid
-  uuid="$(java "${jvm[@]}" -cp "$cp" kafka.tools.StorageTool random-uuid 2>>"$kdir/format.log" | tail -n 1)"
+  uuid="$(java "${jvm[@]}" -cp "$cp" kafka.tools.StorageTool random-uuid 2>>"$ndir/format.log" | tail -n 1)"
   if ! java "${jvm[@]}" -cp "$cp" kafka.tools.StorageTool format -t "$uuid" \
-      -c "$kdir/server.properties" --standalone >"$kdir/format.log" 2>&1; then
-    tail -n 40 "$kdir/format.log" >&2
+      -c "$ndir/server.properties" --standalone "${format_args[@]}" >"$ndir/format.log" 2>&1; then
+    tail -n 40 "$ndir/format.log" >&2
     log "storage format failed"
     return 1
   fi
 
-  log "starting Kafka $KAFKA_VERSION on 127.0.0.1:$port (controller $cport), log $logfile"
+  log "starting $name $KAFKA_VERSION on 127.0.0.1:$port (controller $cport), log $logfile"
   # setsid: the node must not die with the shell's process group on Ctrl-C of
   # an unrelated foreground job, and stop must be able to signal it alone.
-  setsid java "${jvm[@]}" -cp "$cp" kafka.Kafka "$kdir/server.properties" >"$logfile" 2>&1 </dev/null &
+  setsid java "${jvm[@]}" -cp "$cp" kafka.Kafka "$ndir/server.properties" >"$logfile" 2>&1 </dev/null &
   local pid=$!
   echo "$pid" >"$pidfile"
 
@@ -222,8 +327,16 @@ stop() {
 case "${1:-}" in
 start) start ;;
 stop) stop ;;
+start-secure)
+  # Tests of several packages may ask for the secured node at once: one
+  # starts it, the others find it running.
+  exec 9>"$dir/kafka-secure.lock"
+  flock 9
+  start
+  ;;
+stop-secure) stop ;;
 *)
-  echo "usage: $0 start|stop" >&2
+  echo "usage: $0 start|stop|start-secure|stop-secure" >&2
   exit 2
   ;;
 esac

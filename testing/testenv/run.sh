@@ -17,6 +17,10 @@ started=()
 cleanup() {
   local s
   for s in "${started[@]}"; do "$here/$s.sh" stop || true; done
+  # The secured Kafka (SASL_SSL) is started by the first test that needs it
+  # (testenv.SecureKafka), not here: runs without such a test do not pay
+  # its start. It is stopped here whoever started it.
+  "$here/kafka.sh" stop-secure || true
 }
 trap cleanup EXIT INT TERM
 
