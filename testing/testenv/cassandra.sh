@@ -7,12 +7,27 @@
 #                                   $ADCLICK_TESTENV_DIR/cassandra.addr (host:port)
 #                                   and cassandra.pid
 #   testing/testenv/cassandra.sh stop    stop it and wait until it is gone
+#   testing/testenv/cassandra.sh start-secure | stop-secure
+#                                   the same, a second node of its own (run
+#                                   directory cassandra-secure-run, files
+#                                   cassandra-secure.addr and .pid) that asks for
+#                                   a password (PasswordAuthenticator; the default
+#                                   superuser cassandra/cassandra) and speaks
+#                                   only TLS on its CQL port. Its CA and node
+#                                   keystore are made once with the JDK's keytool
+#                                   under cassandra-secure-tls/ (ca.pem is the CA a
+#                                   client trusts); a fresh random password for a
+#                                   client role is written to
+#                                   cassandra-secure.password at every start (the
+#                                   Go helper, testenv.SecureCassandra, creates
+#                                   the role: this script has no CQL client).
 #
 # Jars are copied by `mvn dependency:copy-dependencies` from a generated pom into
 # $ADCLICK_TESTENV_DIR/cassandra-<version>/lib (and cached in ~/.m2). Data, commit
 # log and logs live under $ADCLICK_TESTENV_DIR/cassandra-run and are wiped at
 # every start. JMX is off (no jmx port property is set); heap is
-# ADCLICK_CASSANDRA_HEAP (default 768M).
+# ADCLICK_CASSANDRA_HEAP (default 768M; the secured node's
+# ADCLICK_CASSANDRA_SECURE_HEAP, default 512M: it holds a few test keyspaces).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 dir="${ADCLICK_TESTENV_DIR:-$here/../../.cache/testenv}"
@@ -22,9 +37,22 @@ version="${ADCLICK_CASSANDRA_VERSION:-5.0.6}"
 heap="${ADCLICK_CASSANDRA_HEAP:-768M}"
 timeout_s="${ADCLICK_CASSANDRA_START_TIMEOUT:-180}"
 home="$dir/cassandra-$version"
+secure=0
 run="$dir/cassandra-run"
 pidfile="$dir/cassandra.pid"
 addrfile="$dir/cassandra.addr"
+
+# secure_mode points the files at the secured node's, so that both nodes can
+# run side by side and stop never touches the other one.
+secure_mode() {
+  secure=1
+  heap="${ADCLICK_CASSANDRA_SECURE_HEAP:-512M}"
+  run="$dir/cassandra-secure-run"
+  pidfile="$dir/cassandra-secure.pid"
+  addrfile="$dir/cassandra-secure.addr"
+  tlsdir="$dir/cassandra-secure-tls"
+  pwfile="$dir/cassandra-secure.password"
+}
 
 log() { echo "cassandra.sh: $*" >&2; }
 
@@ -67,6 +95,54 @@ free_port() {
 # port_open PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# make_tls makes, once, a CA and the node's PKCS12 keystore signed by it
+# (SAN 127.0.0.1 and localhost, so a client verifying the host accepts it),
+# with the JDK's keytool. They outlive restarts: only the run directory is
+# wiped, and generating RSA keys is the slow part.
+make_tls() {
+  if [[ -f "$tlsdir/.complete" ]]; then return 0; fi
+  command -v keytool >/dev/null || { log "keytool is not installed (it comes with the JDK: apt-get install openjdk-17-jdk-headless)"; exit 1; }
+  rm -rf "$tlsdir"
+  mkdir -p "$tlsdir"
+  chmod 700 "$tlsdir"
+  local pw; pw="$(head -c 18 /dev/urandom | base64 | tr -d '/+=')"
+  echo "$pw" >"$tlsdir/storepass"
+  local kt=(keytool -storetype PKCS12 -storepass "$pw" -keypass "$pw")
+  "${kt[@]}" -genkeypair -alias ca -keyalg RSA -keysize 2048 -validity 3650 \
+    -dname "CN=adclick test CA" -ext bc:c -keystore "$tlsdir/ca.p12" >/dev/null 2>&1
+  "${kt[@]}" -exportcert -rfc -alias ca -keystore "$tlsdir/ca.p12" -file "$tlsdir/ca.pem" >/dev/null 2>&1
+  "${kt[@]}" -genkeypair -alias node -keyalg RSA -keysize 2048 -validity 3650 \
+    -dname "CN=127.0.0.1" -keystore "$tlsdir/node.p12" >/dev/null 2>&1
+  "${kt[@]}" -certreq -alias node -keystore "$tlsdir/node.p12" -file "$tlsdir/node.csr" >/dev/null 2>&1
+  "${kt[@]}" -gencert -rfc -alias ca -keystore "$tlsdir/ca.p12" -validity 3650 \
+    -ext san=ip:127.0.0.1,dns:localhost -ext eku=serverAuth \
+    -infile "$tlsdir/node.csr" -outfile "$tlsdir/node.pem" >/dev/null 2>&1
+  # The chain goes in under the key's alias: the CA first, as a trusted entry.
+  "${kt[@]}" -importcert -noprompt -alias ca -keystore "$tlsdir/node.p12" -file "$tlsdir/ca.pem" >/dev/null 2>&1
+  "${kt[@]}" -importcert -alias node -keystore "$tlsdir/node.p12" -file "$tlsdir/node.pem" >/dev/null 2>&1
+  touch "$tlsdir/.complete"
+}
+
+# security_yaml prints the secured node's authentication and client
+# encryption settings, or the plain node's open ones.
+security_yaml() {
+  if ((secure == 0)); then
+    printf 'authenticator: AllowAllAuthenticator\nauthorizer: AllowAllAuthorizer\n'
+    return
+  fi
+  cat <<YAML
+authenticator: PasswordAuthenticator
+authorizer: AllowAllAuthorizer
+client_encryption_options:
+  enabled: true
+  optional: false
+  keystore: $tlsdir/node.p12
+  keystore_password: $(cat "$tlsdir/storepass")
+  store_type: PKCS12
+  require_client_auth: false
+YAML
+}
+
 stop() {
   if [[ -f "$pidfile" ]]; then
     local pid; pid="$(cat "$pidfile")"
@@ -78,6 +154,7 @@ stop() {
     rm -f "$pidfile"
   fi
   rm -f "$addrfile"
+  if ((secure)); then rm -f "$pwfile"; fi
 }
 
 start() {
@@ -85,6 +162,11 @@ start() {
   stop
   rm -rf "$run"
   mkdir -p "$run"/{data,commitlog,saved_caches,hints,cdc_raw,logs}
+  if ((secure)); then
+    make_tls
+    # The client role's password, new at every start (the data is new too).
+    (umask 077; head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$pwfile")
+  fi
   local cql storage
   cql="$(free_port)"
   storage="$(free_port)"
@@ -111,8 +193,7 @@ cdc_raw_directory: $run/cdc_raw
 commitlog_sync: periodic
 commitlog_sync_period: 10000ms
 commitlog_segment_size: 8MiB
-authenticator: AllowAllAuthenticator
-authorizer: AllowAllAuthorizer
+$(security_yaml)
 concurrent_reads: 8
 concurrent_writes: 16
 concurrent_counter_writes: 4
@@ -162,7 +243,7 @@ YAML
     --add-opens java.base/java.lang.reflect=ALL-UNNAMED
     --add-opens java.base/java.net=ALL-UNNAMED
   )
-  log "starting Cassandra $version on 127.0.0.1:$cql (storage $storage, heap $heap)"
+  log "starting Cassandra $version$( ((secure)) && echo " (secured: password, TLS only)") on 127.0.0.1:$cql (storage $storage, heap $heap)"
   # setsid: the node gets its own process group, so the caller's job control
   # and signals aimed at the test run do not reach it; stop() ends it by pid.
   setsid java -Xms"$heap" -Xmx"$heap" -Xss512k -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
@@ -206,5 +287,7 @@ YAML
 case "${1:-}" in
   start) start ;;
   stop) stop ;;
-  *) echo "usage: $0 start|stop" >&2; exit 2 ;;
+  start-secure) secure_mode; start ;;
+  stop-secure) secure_mode; stop ;;
+  *) echo "usage: $0 start|stop|start-secure|stop-secure" >&2; exit 2 ;;
 esac

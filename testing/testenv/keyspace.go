@@ -23,13 +23,27 @@ func CassandraKeyspace(t testing.TB, prefix string) (hosts []string, keyspace st
 		t.Fatalf("testenv: keyspace prefix %q is not a short lower-case identifier", prefix)
 	}
 	hosts = Cassandra(t)
-	keyspace = fmt.Sprintf("%s_%d", prefix, rand.Uint32())
+	return hosts, keyspaceFor(t, prefix, func() (*gocql.ClusterConfig, error) {
+		c := gocql.NewCluster(hosts...)
+		c.Timeout = 30 * time.Second // a schema change waits for agreement
+		return c, nil
+	})
+}
+
+// keyspaceFor names a fresh keyspace and drops it at the end of the test
+// through a session of cluster (the plain node's, or the secured one's).
+func keyspaceFor(t testing.TB, prefix string, cluster func() (*gocql.ClusterConfig, error)) string {
+	t.Helper()
+	if !validPrefix(prefix) {
+		t.Fatalf("testenv: keyspace prefix %q is not a short lower-case identifier", prefix)
+	}
+	keyspace := fmt.Sprintf("%s_%d", prefix, rand.Uint32())
 	t.Cleanup(func() {
-		if err := dropKeyspace(hosts, keyspace); err != nil {
+		if err := dropKeyspace(cluster, keyspace); err != nil {
 			t.Logf("testenv: leaving keyspace %s: %v", keyspace, err)
 		}
 	})
-	return hosts, keyspace
+	return keyspace
 }
 
 // validPrefix accepts a lower-case keyspace name (a letter, then letters,
@@ -47,9 +61,11 @@ func validPrefix(p string) bool {
 	return true
 }
 
-func dropKeyspace(hosts []string, keyspace string) error {
-	c := gocql.NewCluster(hosts...)
-	c.Timeout = 30 * time.Second // a schema change waits for agreement
+func dropKeyspace(cluster func() (*gocql.ClusterConfig, error), keyspace string) error {
+	c, err := cluster()
+	if err != nil {
+		return err
+	}
 	s, err := c.CreateSession()
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)

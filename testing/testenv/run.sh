@@ -21,6 +21,8 @@ cleanup() {
   # (testenv.SecureKafka), not here: runs without such a test do not pay
   # its start. It is stopped here whoever started it.
   "$here/kafka.sh" stop-secure || true
+  # The same for the secured Cassandra (testenv.SecureCassandra).
+  "$here/cassandra.sh" stop-secure || true
 }
 trap cleanup EXIT INT TERM
 

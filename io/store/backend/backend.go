@@ -7,7 +7,9 @@ package backend
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +42,17 @@ type Config struct {
 	Hosts                             []string
 	Keyspace                          string
 	ReadConsistency, WriteConsistency string
+	// Cassandra's login and TLS. A Config travels into pipelines (a DoFn
+	// carries it, and Beam encodes it as JSON into the job), so the
+	// password does not: CassandraPassword is left out of the encoding, and
+	// Open, given none, reads CassandraPasswordFile, else the environment
+	// variable EnvCassandraPassword of the process that opens the store (a
+	// worker's, on a distributed runner). File names travel; their contents
+	// are read where the store opens.
+	CassandraUsername     string
+	CassandraPassword     cassandrastore.Secret `json:"-"`
+	CassandraPasswordFile string
+	CassandraTLS          cassandrastore.TLSOptions
 
 	// RawRetention: how long raw clicks are kept after their event time
 	// (default store.DefaultRawRetention). Cassandra writes raw rows with
@@ -47,6 +60,10 @@ type Config struct {
 	// (io/store/lifecycle) deletes them.
 	RawRetention time.Duration
 }
+
+// EnvCassandraPassword is where Open finds the Cassandra password when the
+// Config names a user, carries no password and names no password file.
+const EnvCassandraPassword = "ADCLICK_CASSANDRA_PASSWORD"
 
 // Validate checks the config without opening anything.
 func (c Config) Validate() error {
@@ -81,11 +98,53 @@ func Open(ctx context.Context, cfg Config, reg prometheus.Registerer) (store.Sto
 	if cfg.Backend == Pebble {
 		return openPebble(cfg)
 	}
+	sec, err := cfg.CassandraSecurity()
+	if err != nil {
+		return nil, err
+	}
 	return cassandrastore.Open(ctx, cassandrastore.Options{
 		Hosts: cfg.Hosts, Keyspace: cfg.Keyspace,
 		ReadConsistency: cfg.ReadConsistency, WriteConsistency: cfg.WriteConsistency,
-		RawRetention: cfg.RawRetention, Registerer: reg,
+		RawRetention: cfg.RawRetention, Registerer: reg, Security: sec,
 	})
+}
+
+// CassandraSecurity returns the login and TLS of the Config with the password
+// resolved (the value, else the file, else EnvCassandraPassword) and the TLS
+// files read: the same check Open makes, for a command to make at its start.
+// Errors wrap store.ErrInvalid and never hold the password.
+func (c Config) CassandraSecurity() (cassandrastore.Security, error) {
+	sec := cassandrastore.Security{Username: c.CassandraUsername, Password: c.CassandraPassword, TLS: c.CassandraTLS}
+	if sec.Password == "" && c.CassandraPasswordFile != "" {
+		pw, err := ReadPasswordFile(c.CassandraPasswordFile)
+		if err != nil {
+			return sec, err
+		}
+		sec.Password = pw
+	}
+	if sec.Password == "" && sec.Username != "" {
+		sec.Password = cassandrastore.Secret(os.Getenv(EnvCassandraPassword))
+	}
+	if err := sec.Validate(); err != nil {
+		return sec, err
+	}
+	return sec, nil
+}
+
+// ReadPasswordFile reads a password: the file's first line, without its line
+// ending (an editor's or echo's trailing newline is not part of it). An
+// empty one is an error.
+func ReadPasswordFile(path string) (cassandrastore.Secret, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%w: store: password file: %w", store.ErrInvalid, err)
+	}
+	pw, _, _ := strings.Cut(string(b), "\n")
+	pw = strings.TrimSuffix(pw, "\r")
+	if pw == "" {
+		return "", fmt.Errorf("%w: store: password file %s is empty", store.ErrInvalid, path)
+	}
+	return cassandrastore.Secret(pw), nil
 }
 
 type pebbleEntry struct {

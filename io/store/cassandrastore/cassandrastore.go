@@ -40,7 +40,6 @@ package cassandrastore
 
 import (
 	"context"
-	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -93,12 +92,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := newCluster(o)
+	c, err := newCluster(o)
+	if err != nil {
+		return nil, err
+	}
 	c.Keyspace = o.Keyspace
 	c.Consistency = rc
 	sess, err := c.CreateSession()
 	if err != nil {
-		return nil, fmt.Errorf("%w: cassandrastore: connect to %v keyspace %s: %v", store.ErrUnavailable, o.Hosts, o.Keyspace, err)
+		return nil, connectErr("open keyspace "+o.Keyspace, o, err)
 	}
 	s := &Store{s: sess, o: o, rcons: rc, wcons: wc, m: m}
 	s.rawHorizon.Store(math.MinInt64)

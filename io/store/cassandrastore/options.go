@@ -42,6 +42,8 @@ type Options struct {
 	// DisableInitialHostLookup connects to Hosts only, without discovering
 	// peers (for proxies and tests).
 	DisableInitialHostLookup bool
+	// Security: the login and TLS (default: anonymous, plaintext).
+	Security
 }
 
 func (o *Options) defaults() error {
@@ -98,8 +100,18 @@ func parseCons(s string) (gocql.Consistency, error) {
 	return c, nil
 }
 
-func newCluster(o Options) *gocql.ClusterConfig {
+// newCluster configures a cluster for o (defaulted). A connection the nodes
+// refuse fails once, within ConnectTimeout per host: gocql does not retry
+// the initial connection, and neither does anything here, so a wrong
+// password or CA ends the start at once instead of looping.
+func newCluster(o Options) (*gocql.ClusterConfig, error) {
+	auth, ssl, err := o.Security.gocql()
+	if err != nil {
+		return nil, err
+	}
 	c := gocql.NewCluster(o.Hosts...)
+	c.Authenticator = auth
+	c.SslOpts = ssl
 	c.Timeout = o.RequestTimeout
 	c.ConnectTimeout = o.ConnectTimeout
 	c.RetryPolicy = &gocql.ExponentialBackoffRetryPolicy{NumRetries: 3, Min: 50 * time.Millisecond, Max: time.Second}
@@ -108,7 +120,7 @@ func newCluster(o Options) *gocql.ClusterConfig {
 	c.DisableInitialHostLookup = o.DisableInitialHostLookup
 	c.ReconnectInterval = time.Second
 	c.Logger = quietLogger{}
-	return c
+	return c, nil
 }
 
 type quietLogger struct{}

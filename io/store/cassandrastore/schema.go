@@ -26,6 +26,8 @@ type MigrateOptions struct {
 	ConnectTimeout    time.Duration
 	// DisableInitialHostLookup as in Options.
 	DisableInitialHostLookup bool
+	// Security as in Options.
+	Security
 }
 
 // Schema renders the embedded schema for a keyspace: the statements Migrate runs.
@@ -82,15 +84,18 @@ func Migrate(ctx context.Context, mo MigrateOptions) error {
 	if err != nil {
 		return err
 	}
-	o := Options{Hosts: mo.Hosts, ConnectTimeout: mo.ConnectTimeout, DisableInitialHostLookup: mo.DisableInitialHostLookup}
+	o := Options{Hosts: mo.Hosts, ConnectTimeout: mo.ConnectTimeout, DisableInitialHostLookup: mo.DisableInitialHostLookup, Security: mo.Security}
 	if err := o.defaults(); err != nil {
 		return err
 	}
-	c := newCluster(o)
+	c, err := newCluster(o)
+	if err != nil {
+		return err
+	}
 	c.Timeout = 30 * time.Second // schema agreement can take a while
 	sess, err := c.CreateSession()
 	if err != nil {
-		return fmt.Errorf("%w: cassandrastore: migrate: connect to %v: %v", store.ErrUnavailable, mo.Hosts, err)
+		return connectErr("migrate", o, err)
 	}
 	defer sess.Close()
 	for _, st := range stmts {
