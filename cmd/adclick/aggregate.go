@@ -158,7 +158,7 @@ func openAggregateInput(env *cliEnv, input string) (src io.Reader, size int64, c
 // aggregateStore is aggregate --from-store: the batch composite over the raw
 // clicks of [--from, --to) read from a store.
 func aggregateStore(ctx context.Context, env *cliEnv, so *storeOptions, rf *rangeFlags, cfg transforms.Config, runner, output string) error {
-	sc, err := so.config("from-store")
+	sc, err := so.config(env, "from-store")
 	if err != nil {
 		return err
 	}

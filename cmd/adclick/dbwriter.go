@@ -28,7 +28,7 @@ func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	sc, err := so.config("store")
+	sc, err := so.config(env, "store")
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 // aggregate --from-store).
 type storeOptions struct {
 	backend, pebbleDir, hosts, keyspace, readCons, writeCons string
+	sec                                                      cassandraSecurityFlags
 }
 
 func (f *storeOptions) register(fs *flag.FlagSet, backendFlag string) {
@@ -23,9 +24,10 @@ func (f *storeOptions) register(fs *flag.FlagSet, backendFlag string) {
 	fs.StringVar(&f.keyspace, "keyspace", "adclick", "Cassandra keyspace (cassandra)")
 	fs.StringVar(&f.readCons, "read-consistency", "", "Cassandra read consistency (default LOCAL_QUORUM)")
 	fs.StringVar(&f.writeCons, "write-consistency", "", "Cassandra write consistency (default LOCAL_QUORUM)")
+	f.sec.register(fs)
 }
 
-func (f *storeOptions) config(backendFlag string) (backend.Config, error) {
+func (f *storeOptions) config(env *cliEnv, backendFlag string) (backend.Config, error) {
 	cfg := backend.Config{Backend: f.backend, Path: f.pebbleDir, Keyspace: f.keyspace,
 		ReadConsistency: f.readCons, WriteConsistency: f.writeCons}
 	for _, h := range strings.Split(f.hosts, ",") {
@@ -36,5 +38,5 @@ func (f *storeOptions) config(backendFlag string) (backend.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		return cfg, fmt.Errorf("%w: --%s: %v", errUsage, backendFlag, err)
 	}
-	return cfg, nil
+	return cfg, f.sec.apply(env, &cfg)
 }

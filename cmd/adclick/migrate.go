@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/io/store/cassandrastore"
 )
 
@@ -18,6 +19,7 @@ func runMigrate(ctx context.Context, env *cliEnv, args []string) error {
 		rf              int
 		rawTTL, timeout time.Duration
 		printOnly       bool
+		sec             cassandraSecurityFlags
 	)
 	fs.StringVar(&hosts, "cassandra-hosts", "", "Cassandra contact points, host[:port] comma-separated (required unless --print)")
 	fs.StringVar(&keyspace, "keyspace", "adclick", "keyspace to create")
@@ -25,6 +27,7 @@ func runMigrate(ctx context.Context, env *cliEnv, args []string) error {
 	fs.DurationVar(&rawTTL, "raw-ttl", 30*24*time.Hour, "default TTL of raw clicks")
 	fs.DurationVar(&timeout, "timeout", 2*time.Minute, "give up after this long")
 	fs.BoolVar(&printOnly, "print", false, "print the CQL statements instead of applying them")
+	sec.register(fs)
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
@@ -58,8 +61,16 @@ func runMigrate(ctx context.Context, env *cliEnv, args []string) error {
 	if _, err := cassandrastore.Schema(keyspace, rf, rawTTL); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	login := backend.Config{Backend: backend.Cassandra, Hosts: hs}
+	if err := sec.apply(env, &login); err != nil {
+		return err
+	}
+	security, err := login.CassandraSecurity()
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
 	if err := cassandrastore.Migrate(ctx, cassandrastore.MigrateOptions{
-		Hosts: hs, Keyspace: keyspace, ReplicationFactor: rf, RawTTL: rawTTL,
+		Hosts: hs, Keyspace: keyspace, ReplicationFactor: rf, RawTTL: rawTTL, Security: security,
 	}); err != nil {
 		return err
 	}

@@ -103,7 +103,7 @@ Exit codes: 0 within the threshold (after the repair, with --repair);
 // options checks the flags and builds the run's options.
 func (o *reconcileOptions) options(env *cliEnv) (pipelines.ReconcileOptions, error) {
 	var none pipelines.ReconcileOptions
-	cfg, err := o.sf.config("store")
+	cfg, err := o.sf.config(env, "store")
 	if err != nil {
 		return none, err
 	}

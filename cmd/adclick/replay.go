@@ -50,7 +50,7 @@ it twice changes nothing. Prints the result as JSON.
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
-	cfg, err := sf.config("store")
+	cfg, err := sf.config(env, "store")
 	if err != nil {
 		return err
 	}

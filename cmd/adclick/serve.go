@@ -30,6 +30,9 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := o.sec.apply(env, &cfg); err != nil {
+		return err
+	}
 	rf.apply(&cfg)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -74,6 +77,7 @@ type serveOptions struct {
 	topN, rateBurst                                             int
 	maxRange, queryTimeout, shutdown                            time.Duration
 	rateLimit                                                   float64
+	sec                                                         cassandraSecurityFlags
 }
 
 func (o *serveOptions) register(fs *flag.FlagSet) {
@@ -83,6 +87,7 @@ func (o *serveOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.cassHosts, "cassandra-hosts", "", "Cassandra contact points, host[:port] comma-separated (--store cassandra)")
 	fs.StringVar(&o.keyspace, "keyspace", "adclick", "Cassandra keyspace (--store cassandra)")
 	fs.StringVar(&o.readCons, "read-consistency", "", "Cassandra read consistency (default: the backend's, LOCAL_QUORUM)")
+	o.sec.register(fs)
 	fs.StringVar(&o.tokens, "tokens", "", "bearer tokens name:role:token,... (roles read, admin); prefer ADCLICK_TOKENS or --tokens-file over the command line")
 	fs.StringVar(&o.tokensFile, "tokens-file", "", "file with one name:role:token per line (# comments)")
 	fs.BoolVar(&o.insecure, "insecure", false, "serve without authentication: ONLY for the local all-in-one")
