@@ -28,7 +28,8 @@
 //     LiveGeneration ErrInvalid, and of a committed one a no-op. Where the
 //     ranges of committed generations overlap, the latest commit serves.
 //   - A backend that cannot be reached, or does not answer in time, returns
-//     an error wrapping ErrUnavailable (writes after retrying with backoff).
+//     an error wrapping ErrUnavailable (writes after retrying with backoff);
+//     one that failed for good, ErrFailed (which wraps ErrUnavailable).
 //   - Lifecycle (lifecycle.go): raw retention by whole event-time hours,
 //     aggregate retention by whole UTC days, and garbage collection of the
 //     rows a commit replaced once a grace period has passed. Collection
@@ -44,6 +45,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/adclick/adclick/domain/click"
@@ -55,6 +57,11 @@ var (
 	ErrNotFound    = errors.New("store: not found")
 	ErrUnavailable = errors.New("store: unavailable") // backend down or timed out
 	ErrInvalid     = errors.New("store: invalid argument")
+	// ErrFailed: the backend failed for good (the embedded store after a
+	// fatal write error such as a full disk); every later call returns it.
+	// Retrying is pointless: the process should exit, and its restart
+	// recovers what was synced from disk. It wraps ErrUnavailable.
+	ErrFailed = fmt.Errorf("%w (failed for good)", ErrUnavailable)
 )
 
 // Generation identifies one set of aggregate rows. LiveGeneration is the one

@@ -106,7 +106,7 @@ func (s *Store) write(ctx context.Context, gen store.Generation, recs []result.R
 			return unavailable("upsert", err)
 		}
 	}
-	if err := b.Commit(s.wo); err != nil {
+	if err := s.apply(func() error { return b.Commit(s.wo) }); err != nil {
 		return unavailable("upsert", err)
 	}
 	return nil

@@ -73,7 +73,7 @@ func (s *Store) loadGenerations() error {
 
 // putGen persists g (synced) and publishes it; s.mu held.
 func (s *Store) putGen(op string, g store.GenRange) error {
-	if err := s.db.Set(genKey(g.Gen), encodeGen(g), pebble.Sync); err != nil {
+	if err := s.apply(func() error { return s.db.Set(genKey(g.Gen), encodeGen(g), pebble.Sync) }); err != nil {
 		return unavailable(op, err)
 	}
 	s.gens[g.Gen] = g

@@ -86,7 +86,10 @@ func (s *Store) Collect(ctx context.Context, c store.Collection) (store.CollectS
 func (s *Store) expireRaw(ctx context.Context, before time.Time, step func()) error {
 	ms := before.UnixMilli()
 	if ms > s.rawHorizon.Load() {
-		if err := s.db.Set(rawHorizonKey, binary.BigEndian.AppendUint64(nil, uint64(ms)), pebble.Sync); err != nil {
+		err := s.apply(func() error {
+			return s.db.Set(rawHorizonKey, binary.BigEndian.AppendUint64(nil, uint64(ms)), pebble.Sync)
+		})
+		if err != nil {
 			return unavailable("raw horizon", err)
 		}
 		s.rawHorizon.Store(ms)
@@ -252,7 +255,7 @@ func (s *Store) deleteMinutes(ctx context.Context, gen store.Generation, h int64
 		if b.Empty() {
 			return nil
 		}
-		if err := b.Commit(s.wo); err != nil {
+		if err := s.apply(func() error { return b.Commit(s.wo) }); err != nil {
 			return unavailable("collect", err)
 		}
 		b.Close()
@@ -337,11 +340,11 @@ func (s *Store) deleteRange(ctx context.Context, lo, hi []byte, compact bool) er
 	if !found {
 		return nil
 	}
-	if err := s.db.DeleteRange(lo, hi, s.wo); err != nil {
+	if err := s.apply(func() error { return s.db.DeleteRange(lo, hi, s.wo) }); err != nil {
 		return unavailable("collect", err)
 	}
 	if compact {
-		if err := s.db.Compact(lo, hi, false); err != nil {
+		if err := s.apply(func() error { return s.db.Compact(lo, hi, false) }); err != nil {
 			return unavailable("collect: compact", err)
 		}
 	}

@@ -42,6 +42,11 @@
 // after the last Sync are re-read from the uncommitted offsets and rewritten
 // (idempotent: raw clicks by key, aggregates merged). Set Options.Sync for
 // fsync on every batch. Generation records are always synced.
+//
+// A failed write or fsync — a full disk above all — fails the store for good
+// (fatal.go): every call returns an error wrapping store.ErrFailed ("disk
+// full under <dir>: …"), never a panic, and a restart of the process
+// recovers what was synced.
 package pebblestore
 
 import (
@@ -50,6 +55,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
@@ -73,6 +79,11 @@ type Options struct {
 	// FS is the filesystem (default the OS's); tests simulate a power cut
 	// with vfs.NewStrictMem.
 	FS vfs.FS
+	// OnFatal runs when Pebble fails for good in one of its own background
+	// goroutines (fatal.go); it should end the process. The default logs
+	// the error and exits with status 1. A failure in a call of ours is
+	// returned by the call instead.
+	OnFatal func(error)
 }
 
 // Store is a store.Store on one Pebble database directory. It is safe for
@@ -82,6 +93,7 @@ type Store struct {
 	db      *pebble.DB
 	wo      *pebble.WriteOptions
 	closed  atomic.Bool
+	failure *failure // set once Pebble failed for good (fatal.go)
 	serving atomic.Pointer[store.Serving]
 
 	mu          sync.Mutex // guards gens, maxGen, maxSeq, maxCommitAt; serializes generation record changes
@@ -114,6 +126,7 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := makeDurableDir(o.FS, dir); err != nil {
 		return nil, fmt.Errorf("%w: pebblestore: %s: %w", store.ErrUnavailable, dir, err)
 	}
+	fail := newFailure(dir, o.OnFatal)
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
 	popts := &pebble.Options{
@@ -123,23 +136,33 @@ func Open(dir string, o Options) (*Store, error) {
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
 		MaxConcurrentCompactions:    func() int { return 2 },
-		Logger:                      quietLogger{},
-		FS:                          o.FS,
+		Logger:                      logger{fail},
+		FS:                          writeFS{FS: o.FS, f: fail},
 	}
-	db, err := pebble.Open(dir, popts)
+	var db *pebble.DB
+	err := fail.guard(func() (err error) {
+		db, err = pebble.Open(dir, popts)
+		return err
+	})
 	if err != nil {
+		if ferr := fail.get(); ferr != nil {
+			return nil, ferr // a full disk, say
+		}
 		return nil, fmt.Errorf("%w: pebblestore: open %s: %v", store.ErrUnavailable, dir, err)
 	}
-	s := &Store{db: db, wo: pebble.NoSync, gens: map[store.Generation]store.GenRange{}}
+	s := &Store{db: db, wo: pebble.NoSync, failure: fail, gens: map[store.Generation]store.GenRange{}}
 	if o.Sync {
 		s.wo = pebble.Sync
 	}
-	if err := s.loadGenerations(); err != nil {
-		db.Close()
-		return nil, err
+	err = s.loadGenerations()
+	if err == nil {
+		err = s.loadRawHorizon()
 	}
-	if err := s.loadRawHorizon(); err != nil {
-		db.Close()
+	if err == nil {
+		err = fail.get() // a flush that found the disk full since
+	}
+	if err != nil {
+		s.Close()
 		return nil, err
 	}
 	return s, nil
@@ -174,15 +197,10 @@ func syncDir(fs vfs.FS, dir string) error {
 	return d.Sync()
 }
 
-type quietLogger struct{}
-
-func (quietLogger) Infof(string, ...interface{})  {}
-func (quietLogger) Errorf(string, ...interface{}) {}
-func (quietLogger) Fatalf(format string, args ...interface{}) {
-	panic(fmt.Sprintf("pebble: "+format, args...))
-}
-
 func (s *Store) check(ctx context.Context) error {
+	if err := s.failure.get(); err != nil {
+		return err
+	}
 	if s.closed.Load() {
 		return fmt.Errorf("%w: pebblestore: closed", store.ErrUnavailable)
 	}
@@ -209,18 +227,63 @@ func (s *Store) Sync(ctx context.Context) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	if err := s.db.LogData(nil, pebble.Sync); err != nil {
+	if err := s.apply(func() error { return s.db.LogData(nil, pebble.Sync) }); err != nil {
 		return unavailable("sync", err)
 	}
 	return nil
 }
 
-// Close flushes and closes the database.
+// apply runs a write into Pebble (a batch commit, a synced set, a range
+// deletion, Sync's WAL record) under guard, so that a fatal write error
+// comes back as the store's error rather than a panic.
+func (s *Store) apply(op func() error) error {
+	return s.failure.guard(op)
+}
+
+// Failed is closed when the store failed for good (fatal.go); Err then
+// says why. Processes that only read and collect (serve) watch it to exit.
+func (s *Store) Failed() <-chan struct{} { return s.failure.done }
+
+// Err is the fatal error once Failed is closed, nil before.
+func (s *Store) Err() error { return s.failure.get() }
+
+// Close flushes and closes the database. A failed store returns its fatal
+// error. Its database is closed as well unless the failure came from a
+// goroutine of Pebble's own, which may still hold the database's locks.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	if err := s.failure.get(); err != nil {
+		if s.failure.locked.Load() {
+			return err
+		}
+		return errors.Join(err, s.closeFailed())
+	}
 	return s.db.Close()
+}
+
+// closeFailed closes the database of a store that failed for good, which
+// releases its directory lock and stops its goroutines. Pebble's state is
+// undefined after a failure, so closing is given a bounded time and a
+// panic while closing is reported, not raised: a process on its way out
+// must not hang on it.
+func (s *Store) closeFailed() error {
+	done := make(chan error, 1)
+	go func() {
+		defer func() {
+			if r := recover(); r != nil {
+				done <- fmt.Errorf("pebblestore: closing after the failure: %v", r)
+			}
+		}()
+		done <- s.db.Close()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		return errors.New("pebblestore: closing after the failure did not finish in 10 s; left open")
+	}
 }
 
 // DB exposes the database (for benchmarks and metrics).

@@ -43,7 +43,7 @@ func (s *Store) WriteRaw(ctx context.Context, clicks []click.Click) error {
 	if b.Empty() {
 		return nil
 	}
-	if err := b.Commit(s.wo); err != nil {
+	if err := s.apply(func() error { return b.Commit(s.wo) }); err != nil {
 		return unavailable("write raw", err)
 	}
 	return nil
