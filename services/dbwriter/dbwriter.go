@@ -12,6 +12,10 @@
 // values converge. While the store is down the writer keeps
 // retrying the same batch with backoff and stops consuming: results wait in
 // Kafka, nothing is dropped, and the aggregation job upstream is not slowed.
+// A store that failed for good (store.ErrFailed: the embedded store on a
+// full disk) is not retried: Run returns its error, without committing, and
+// the process exits non-zero for its supervisor to restart once the cause
+// is fixed; the restart re-reads the uncommitted tail.
 package dbwriter
 
 import (
@@ -27,6 +31,7 @@ import (
 
 	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/domain/result"
+	"github.com/adclick/adclick/io/kafkasec"
 	"github.com/adclick/adclick/io/store"
 )
 
@@ -41,6 +46,7 @@ const (
 // Config configures one writer.
 type Config struct {
 	Brokers    []string
+	Security   kafkasec.Security // how the client connects (TLS, SASL)
 	Topic      string
 	Group      string
 	Kind       Kind
@@ -67,6 +73,9 @@ func (c Config) Validate() error {
 	}
 	if c.Generation < 0 || c.MaxBatch < 0 || c.RetryMax < 0 {
 		errs = append(errs, errors.New("dbwriter: negative generation, batch or retry"))
+	}
+	if err := c.Security.Check(); err != nil {
+		errs = append(errs, fmt.Errorf("dbwriter: %w", err))
 	}
 	return errors.Join(errs...)
 }
@@ -96,7 +105,8 @@ func newMetrics(reg prometheus.Registerer, kind Kind) (*metrics, error) {
 }
 
 // Run consumes until ctx ends. It returns nil on cancellation after
-// committing what was written.
+// committing what was written, and an error wrapping store.ErrFailed when
+// the store failed for good.
 func Run(ctx context.Context, cfg Config, st store.Store) error {
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -116,14 +126,18 @@ func Run(ctx context.Context, cfg Config, st store.Store) error {
 	if err != nil {
 		return err
 	}
-	cl, err := kgo.NewClient(
+	secOpts, err := cfg.Security.Opts()
+	if err != nil {
+		return fmt.Errorf("dbwriter: %w", err)
+	}
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Brokers...),
 		kgo.ConsumerGroup(cfg.Group),
 		kgo.ConsumeTopics(cfg.Topic),
 		kgo.DisableAutoCommit(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchMaxWait(250*time.Millisecond),
-	)
+		kgo.FetchMaxWait(250 * time.Millisecond),
+	}, secOpts...)...)
 	if err != nil {
 		return fmt.Errorf("dbwriter: kafka client: %w", err)
 	}
@@ -153,13 +167,14 @@ func Run(ctx context.Context, cfg Config, st store.Store) error {
 			continue
 		}
 		m.consumed.Add(float64(len(recs)))
+		// Only cancellation and a store failed for good end the retry loops.
 		if err := w.write(ctx, recs); err != nil {
-			return nil // only cancellation ends the retry loop
+			return failed(err)
 		}
 		// A committed offset is never read again: what it covers must
 		// survive a power cut first.
 		if err := w.sync(ctx); err != nil {
-			return nil // only cancellation ends the retry loop
+			return failed(err)
 		}
 		// Commit only what the store acknowledged and synced. A failed
 		// commit leaves an older offset: the next owner re-writes the same
@@ -168,6 +183,15 @@ func Run(ctx context.Context, cfg Config, st store.Store) error {
 			log.Warn("offset commit failed; records will be re-delivered and re-written", "err", err)
 		}
 	}
+}
+
+// failed is Run's result for an error that ended a retry loop: nil for
+// cancellation, the store's failure otherwise.
+func failed(err error) error {
+	if errors.Is(err, store.ErrFailed) {
+		return fmt.Errorf("dbwriter: the store failed; exiting without committing the batch (it is re-read after a restart): %w", err)
+	}
+	return nil
 }
 
 type writer struct {
@@ -218,7 +242,8 @@ func (w *writer) write(ctx context.Context, recs []*kgo.Record) error {
 }
 
 // sync makes the written batches durable, retrying with backoff while the
-// store fails; it returns an error only when ctx ends.
+// store fails; it returns an error only when ctx ends or the store failed
+// for good.
 func (w *writer) sync(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for {
@@ -229,6 +254,9 @@ func (w *writer) sync(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("dbwriter: sync: %w", ctx.Err())
 		}
+		if errors.Is(err, store.ErrFailed) {
+			return err
+		}
 		w.m.retries.Inc()
 		w.log.Warn("store sync failed; retrying before committing offsets", "backoff", backoff, "err", err)
 		if !sleep(ctx, backoff) {
@@ -238,9 +266,6 @@ func (w *writer) sync(ctx context.Context) error {
 	}
 }
 
-// writeAll writes batch, retrying with backoff while the store fails. A batch
-// the store refuses as invalid is split until the refused rows are isolated:
-// only those are skipped (loudly), never their neighbours.
 // mergeRecords merges two values of one key as store.AggregateStore.Merge
 // does: results are monotone, so the larger count and the merged top list
 // are the newer ones — and a pane a restarted job recomputed from part of
@@ -263,6 +288,10 @@ func mergeRecords(a, b result.Record) result.Record {
 	return b
 }
 
+// writeAll writes batch, retrying with backoff while the store fails, until
+// ctx ends or the store failed for good. A batch the store refuses as
+// invalid is split until the refused rows are isolated: only those are
+// skipped (loudly), never their neighbours.
 func writeAll[T any](ctx context.Context, w *writer, batch []T, op func(context.Context, []T) error) error {
 	if len(batch) == 0 {
 		return nil
@@ -287,6 +316,9 @@ func writeAll[T any](ctx context.Context, w *writer, batch []T, op func(context.
 				return err
 			}
 			return writeAll(ctx, w, batch[mid:], op)
+		}
+		if errors.Is(err, store.ErrFailed) {
+			return err
 		}
 		w.m.retries.Inc()
 		w.log.Warn("store write failed; retrying", "rows", len(batch), "backoff", backoff, "err", err)
