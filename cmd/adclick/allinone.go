@@ -59,6 +59,7 @@ func runAllInOne(ctx context.Context, env *cliEnv, args []string) error {
 	defer a.close()
 
 	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return storeFailed(ctx, a.st) })
 	if o.pprofAddr != "" {
 		g.Go(func() error { return ignoreCancel(servePprof(ctx, env, o.pprofAddr)) })
 	}

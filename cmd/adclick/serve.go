@@ -45,6 +45,8 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 			env.log.Warn("closing the store", "err", err)
 		}
 	}()
+	ctx, storeErr := untilStoreFails(ctx, st)
+	defer storeErr()
 	defer rf.start(ctx, env, st, cfg.Backend, reg)() // stops before the store closes
 	srv, err := queryapi.New(queryapi.Config{
 		Store:           st,
@@ -66,7 +68,11 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	return srv.ListenAndServe(ctx, o.listen)
+	err = srv.ListenAndServe(ctx, o.listen)
+	if ferr := storeErr(); ferr != nil {
+		return ferr
+	}
+	return err
 }
 
 // serveOptions are the flags of adclick serve.
