@@ -44,10 +44,20 @@ func runLinesFn(t *testing.T, batches []click.Lines, maxClicks, workers, ppMin i
 	ctx := metrics.SetPTransformID(metrics.SetBundleID(context.Background(), "bundle"), "fused")
 	var run stageRun
 	union := map[string]Partial{}
+	wm := click.NoWatermark // of the batch being processed
 	emit := func(et beam.EventTime, k string, mp MinutePartial) {
 		minute, shard, ok := splitShardKey(k)
-		if !ok || et.Milliseconds() < minute*1000 || et.Milliseconds() >= (minute+60)*1000 || mp.Minute != minute {
-			t.Fatalf("partial %s stamped %v, outside its minute", k, et)
+		if !ok || mp.Minute != minute {
+			t.Fatalf("partial %s of minute %d", k, mp.Minute)
+		}
+		// Batch: the minute's start. Streaming: the source watermark, or the
+		// minute's end once the watermark has passed it.
+		want := minute * 1000
+		if wm != click.NoWatermark {
+			want = min(wm, (minute+60)*1000-1)
+		}
+		if et.Milliseconds() != want {
+			t.Fatalf("partial %s stamped %d, want %d (batch watermark %d)", k, et.Milliseconds(), want, wm)
 		}
 		if !slices.IsSorted(mp.Ads) {
 			t.Fatalf("partial %s: ads not sorted: %v", k, mp.Ads)
@@ -64,6 +74,7 @@ func runLinesFn(t *testing.T, batches []click.Lines, maxClicks, workers, ppMin i
 	dead := func(d click.DeadLetter) { run.dead = append(run.dead, d) }
 	valid := func(c click.Batch) { run.valid = append(run.valid, slices.Clone(c.Clicks)) }
 	for _, b := range batches {
+		wm = b.Watermark
 		f.ProcessElement(ctx, b, emit, dead, valid)
 	}
 	f.FinishBundle(emit, dead, valid)

@@ -124,9 +124,16 @@ func (a *bundleAgg) full() bool { return a.held >= a.maxClicks }
 
 // flush emits every partial and forgets them: one MinutePartial per
 // (minute, shard of the ad), holding that bundle's clicks of every ad of the
-// shard. A partial is stamped with the source watermark clamped into its
-// minute (batch: the minute's start), so that pending partials hold the next
-// stage's input watermark no further back than the source's own watermark.
+// shard. Streaming, a partial is stamped with the source watermark, or its
+// minute's end when the watermark has passed that (a late partial): pending
+// partials then hold the next stage's input watermark no further back than
+// the source's own, and the next stages pace their output on it. Not raised
+// to the minute's start: a new minute's partials arrive while the watermark
+// (newest event time − the reader's delay) is still in the minute before,
+// and stamped at the minute's start they held the count stage's ticks until
+// the watermark got there — the first seconds of every minute showed about
+// that delay (5 s) late. The streaming stages are in the global window, so
+// the stamp decides no window. Batch: the minute's start.
 // The seen-set survives until the bundle ends so that duplicates across
 // (ad, minute) keys are still caught after an early flush.
 func (a *bundleAgg) flush(emit func(beam.EventTime, string, MinutePartial)) {
@@ -148,7 +155,7 @@ func (a *bundleAgg) flush(emit func(beam.EventTime, string, MinutePartial)) {
 	for k, mp := range out {
 		ts := k.minute * 1000
 		if a.wm != click.NoWatermark {
-			ts = min(max(a.wm, ts), ts+59_999)
+			ts = min(a.wm, ts+59_999)
 		}
 		mp.sortByAd()
 		emit(mtime.FromMilliseconds(ts), shardKey(k.minute, k.shard), *mp)
