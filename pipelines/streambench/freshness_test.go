@@ -265,6 +265,9 @@ func benchFreshness(b *testing.B, rate int) {
 	b.ReportMetric(float64(lines1-lines0)/secs, "gen_lines/s")
 	b.ReportMetric(float64(consumed1-consumed0)/secs, "consumed_lines/s")
 	b.ReportMetric(float64(unresolved), "unresolved")
+	if p := os.Getenv("ADCLICK_BENCH_PROBES"); p != "" { // experiments only
+		tr.dump(b, p)
+	}
 	first, last := halves(tr, measureFrom, measureTo, drainEnd)
 	b.Logf("rate %d/s: %d probes; store p50 %.3f s p99 %.3f s (first half of the run p50 %.3f s, second half %.3f s); plain p50 %.3f s p99 %.3f s; load average after: %s",
 		rate, len(storeLat), pct(storeLat, .5), pct(storeLat, .99), first, last, pct(plainLat, .5), pct(plainLat, .99), loadavg())
@@ -465,3 +468,21 @@ func (s *probeSink) probe(ctx context.Context, now time.Time) error {
 }
 
 var _ store.Store = (*pebblestore.Store)(nil)
+
+// dump writes every probe as "written (Unix ms), second of its minute,
+// store freshness (s, -1 unresolved)": where in the minute the slow ones fall.
+func (t *tracker) dump(b *testing.B, path string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var buf strings.Builder
+	for _, p := range t.probes {
+		lat := -1.0
+		if !p.store.IsZero() {
+			lat = p.store.Sub(p.written).Seconds()
+		}
+		fmt.Fprintf(&buf, "%d %.3f %.3f\n", p.written.UnixMilli(), float64(p.written.UnixMilli()%60000)/1000, lat)
+	}
+	if err := os.WriteFile(path, []byte(buf.String()), 0o644); err != nil {
+		b.Error(err)
+	}
+}
