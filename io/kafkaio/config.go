@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/adclick/adclick/io/kafkasec"
 )
 
 // StartOffset says where a partition without a committed offset starts.
@@ -19,7 +21,11 @@ const (
 // shown; Brokers and Topic are required.
 type ReadConfig struct {
 	Brokers []string // seed brokers, host:port
-	Topic   string
+	// Security is how the clients connect (TLS, SASL). It travels to the
+	// workers with the DoFns: it names the password's file or variable, and
+	// each worker reads it when it builds a client.
+	Security kafkasec.Security
+	Topic    string
 	// Group is the consumer group whose committed offsets say where to start
 	// and to which the reader commits safe offsets. Empty: no commits, every
 	// start is at StartOffset.
@@ -137,6 +143,10 @@ func (c *ReadConfig) Validate() error {
 	if r.Topic == "" {
 		errs = append(errs, errors.New("kafkaio: no topic"))
 	}
+	// Only what needs no file: the workers, not this process, read them.
+	if err := r.Security.Check(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := r.Coordination.validate(); err != nil {
 		errs = append(errs, err)
 	}
@@ -178,8 +188,9 @@ func (c *ReadConfig) Validate() error {
 
 // WriteConfig configures Write and Producer.
 type WriteConfig struct {
-	Brokers []string
-	Topic   string
+	Brokers  []string
+	Security kafkasec.Security // as ReadConfig.Security
+	Topic    string
 	// Linger waits this long to fill a batch (default 5 ms; Flush at the end of
 	// each bundle sends what is left anyway).
 	Linger         time.Duration
@@ -214,6 +225,9 @@ func (c *WriteConfig) Validate() error {
 	}
 	if r.Topic == "" {
 		errs = append(errs, errors.New("kafkaio: no topic"))
+	}
+	if err := r.Security.Check(); err != nil {
+		errs = append(errs, err)
 	}
 	if r.Linger < 0 || r.FlushTimeout < 0 || r.DialTimeout < 0 || r.MaxBufferedRec < 0 {
 		errs = append(errs, errors.New("kafkaio: negative Linger, FlushTimeout, DialTimeout or MaxBufferedRec"))

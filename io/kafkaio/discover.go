@@ -10,6 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/adclick/adclick/io/kafkasec"
 )
 
 // discoverFn lists the partitions and resolves each one's start, end and
@@ -39,7 +41,7 @@ func (f *discoverFn) ProcessElement(ctx context.Context, _ []byte, emit func(par
 // discover retries transient broker errors (a group coordinator still
 // loading, a leader moving) until RequestTimeout.
 func discover(ctx context.Context, c *ReadConfig) ([]partitionSpec, error) {
-	cl, err := newClient(c.Brokers, c.DialTimeout)
+	cl, err := newClient(c.Brokers, c.DialTimeout, c.Security)
 	if err != nil {
 		return nil, err
 	}
@@ -50,15 +52,28 @@ func discover(ctx context.Context, c *ReadConfig) ([]partitionSpec, error) {
 	for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
 		specs, err := discoverOnce(ctx, adm, c)
 		if err == nil || !retriable(err) {
-			return specs, err
+			return specs, explain(err, c.Security)
 		}
 		slog.Default().Debug("kafkaio: retrying partition discovery", "topic", c.Topic, "err", err)
 		select {
 		case <-ctx.Done():
-			return nil, err
+			return nil, explain(err, c.Security)
 		case <-time.After(wait):
 		}
 	}
+}
+
+// explain adds the likely cause of a failed connection (kafkasec.Cause): the
+// first request of a pipeline is where a worker without the launcher's
+// credentials or CA finds out.
+func explain(err error, sec kafkasec.Security) error {
+	if err == nil {
+		return nil
+	}
+	if c := kafkasec.Cause(err, sec); c != "" {
+		return fmt.Errorf("%w (%s)", err, c)
+	}
+	return err
 }
 
 func retriable(err error) bool {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/io/kafkasec"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/sdf"
@@ -76,8 +77,15 @@ func newReadID(topic string) string {
 	return topic + "/" + hex.EncodeToString(b[:])
 }
 
-func newClient(brokers []string, dial time.Duration, opts ...kgo.Opt) (*kgo.Client, error) {
-	base := []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.DialTimeout(dial)}
+// newClient is where every client of the package is built: the brokers,
+// the dial timeout and the connection's security (whose files and password
+// are read now, on the worker), then opts.
+func newClient(brokers []string, dial time.Duration, sec kafkasec.Security, opts ...kgo.Opt) (*kgo.Client, error) {
+	secOpts, err := sec.Opts()
+	if err != nil {
+		return nil, fmt.Errorf("kafkaio: client for %v: %w", brokers, err)
+	}
+	base := append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.DialTimeout(dial)}, secOpts...)
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafkaio: creating client for %v: %w", brokers, err)
@@ -202,7 +210,7 @@ func (fn *readFn) client(p int32, start int64) (*partClient, error) {
 			break
 		}
 	}
-	cl, err := newClient(fn.Cfg.Brokers, fn.Cfg.DialTimeout,
+	cl, err := newClient(fn.Cfg.Brokers, fn.Cfg.DialTimeout, fn.Cfg.Security,
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{fn.Cfg.Topic: {p: kgo.NewOffset().At(start)}}),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxBytes(fn.Cfg.FetchMaxBytes),

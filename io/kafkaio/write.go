@@ -10,6 +10,8 @@ import (
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/register"
+
+	"github.com/adclick/adclick/io/kafkasec"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -95,7 +97,7 @@ func NewProducer(cfg WriteConfig, log *slog.Logger) (*Producer, error) {
 	c := cfg.withDefaults()
 	// franz-go retries a record without limit by default (until Flush's
 	// context ends), except on a missing topic (UnknownTopicRetries).
-	cl, err := newClient(c.Brokers, c.DialTimeout,
+	cl, err := newClient(c.Brokers, c.DialTimeout, c.Security,
 		kgo.DefaultProduceTopic(c.Topic),
 		kgo.ProducerLinger(c.Linger),
 		kgo.MaxBufferedRecords(c.MaxBufferedRec),
@@ -164,9 +166,10 @@ func (p *Producer) Close() { p.cl.Close() }
 // EnsureTopic creates the topic with the given number of partitions
 // (replication factor 1 when the cluster has one broker, else the broker
 // default) unless it exists, and waits until it is usable. Tests and the all-in-one use it: production
-// topics are created by their operators.
+// topics are created by their operators (adclick topics), so it connects in
+// plaintext.
 func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions int32) error {
-	cl, err := newClient(brokers, 10*time.Second)
+	cl, err := newClient(brokers, 10*time.Second, kafkasec.Security{})
 	if err != nil {
 		return err
 	}

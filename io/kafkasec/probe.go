@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -98,6 +99,33 @@ func probeOne(ctx context.Context, broker string, sec Security, timeout time.Dur
 		err = fmt.Errorf("no answer within %v: %w", timeout, err)
 	}
 	return &ProbeError{Broker: broker, Cause: Cause(err, sec), Err: err}
+}
+
+// Unreachable reports whether err is Probe's and no broker answered at all
+// (connection refused, no route, no answer in time): unlike a broker that
+// answered wrongly, that may be a broker still starting.
+func Unreachable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	for _, e := range errs {
+		var pe *ProbeError
+		if !errors.As(e, &pe) || !unreachable(pe.Err) {
+			return false
+		}
+	}
+	return true
+}
+
+func unreachable(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH) ||
+		errors.Is(err, syscall.ENETUNREACH) || isContext(err)
 }
 
 func isContext(err error) bool {

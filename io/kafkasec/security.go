@@ -79,7 +79,7 @@ func (s Security) Check() error {
 			errs = append(errs, fmt.Errorf("kafka SASL %s: the password must come from exactly one of a file and an environment variable", a.Mechanism))
 		}
 		if !t.Enabled && !a.AllowPlaintext {
-			errs = append(errs, fmt.Errorf("kafka SASL %s without TLS: the credentials and every record would cross the network unencrypted; enable TLS, or allow SASL over plaintext explicitly", a.Mechanism))
+			errs = append(errs, fmt.Errorf("kafka SASL %s without TLS: the credentials and every record would cross the network unencrypted; enable TLS (--kafka-tls), or allow SASL over plaintext explicitly (--kafka-sasl-allow-plaintext)", a.Mechanism))
 		}
 	}
 	return errors.Join(errs...)

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/io/kafkasec"
 )
 
 // Config configures a Watcher. Zero values mean the defaults below.
@@ -21,7 +22,9 @@ type Config struct {
 	// Brokers and Topic say where to publish.
 	Brokers []string
 	Topic   string
-	// KafkaOpts are extra franz-go options (TLS, SASL, ...), applied last.
+	// Security is how the client connects (TLS, SASL; kafkasec).
+	Security kafkasec.Security
+	// KafkaOpts are extra franz-go options, applied last.
 	KafkaOpts []kgo.Opt
 	// StatePath is the JSON file that keeps the acknowledged positions.
 	StatePath string

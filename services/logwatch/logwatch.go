@@ -95,6 +95,10 @@ func New(cfg Config) (*Watcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	secOpts, err := d.Security.Opts()
+	if err != nil {
+		return nil, fmt.Errorf("logwatch: %w", err)
+	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(d.Brokers...),
 		kgo.DefaultProduceTopic(d.Topic),
@@ -106,7 +110,7 @@ func New(cfg Config) (*Watcher, error) {
 		kgo.MaxBufferedRecords(d.MaxInFlight + 1),
 		kgo.ProducerLinger(5 * time.Millisecond),
 	}
-	opts = append(opts, d.KafkaOpts...)
+	opts = append(append(opts, secOpts...), d.KafkaOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("logwatch: kafka client: %w", err)

@@ -28,9 +28,10 @@ type ResultsTail struct {
 }
 
 // NewResultsTail starts following topic; the client closes with the test.
-func NewResultsTail(t testing.TB, brokers []string, topic string) *ResultsTail {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
+// opts are extra client options (a secured broker's TLS and SASL).
+func NewResultsTail(t testing.TB, brokers []string, topic string, opts ...kgo.Opt) *ResultsTail {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200 * time.Millisecond)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
