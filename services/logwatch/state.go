@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sort"
 	"syscall"
 
@@ -88,13 +89,20 @@ func loadState(path string) ([]fileState, error) {
 }
 
 // saveState writes the state atomically: a crash leaves either the old or the
-// new file, never a torn one.
+// new file, never a torn one, and so does a full disk (the temporary file is
+// removed, the old one stays). A full disk is said as such: it is the one
+// failure an operator fixes by hand, and until then positions stay in
+// memory and are saved at the next try that fits.
 func saveState(path string, files []fileState) error {
 	b, err := json.Marshal(stateDoc{Version: 1, Files: files})
 	if err != nil {
 		return fmt.Errorf("logwatch: encode state: %w", err)
 	}
 	if err := atomicfile.Write(path, append(b, '\n')); err != nil {
+		if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+			return fmt.Errorf("logwatch: disk full under %s: positions not saved (the state file keeps the previous ones; lines acknowledged since are re-sent if the watcher restarts before a save succeeds): %w",
+				filepath.Dir(path), err)
+		}
 		return fmt.Errorf("logwatch: write state: %w", err)
 	}
 	return nil

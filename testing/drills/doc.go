@@ -9,8 +9,11 @@
 // The drills: SIGKILL of each process, 5 times each at random moments; the
 // Kafka broker stopped for 30 s and the store (Cassandra) under the DB writer
 // for 60 s, each restarted on its port and data (private servers, so that
-// other packages' tests on the shared ones are not disturbed). Each reports
-// its run time.
+// other packages' tests on the shared ones are not disturbed); and a full
+// disk under the log watcher's state file and the Pebble store for 20 s
+// (small tmpfs mounts, so this drill needs root), after which what stopped
+// with a clear error is restarted, as a supervisor would. Each reports its
+// run time.
 //
 // They need what `make test` provides (testing/testenv/run.sh): a real Kafka
 // (ADCLICK_TEST_KAFKA_BROKERS), and Java with the jars that
