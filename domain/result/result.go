@@ -30,6 +30,7 @@ type Count struct {
 	AdID   string
 	Minute int64
 	Count  int64
+	Digest Digest // of the counted event ids; travels with Count
 }
 
 // FilteredCount is Count restricted to one attribute value, e.g. "country:US".
@@ -38,6 +39,7 @@ type FilteredCount struct {
 	FilterID string
 	Minute   int64
 	Count    int64
+	Digest   Digest // of the counted event ids; travels with Count
 }
 
 // Top is the top-N list of ads for the WindowSize minutes ending with Minute
@@ -86,6 +88,7 @@ type wire struct {
 	FilterID   string    `json:"filter_id,omitempty"`
 	Minute     string    `json:"minute"`
 	Count      *int64    `json:"count,omitempty"`
+	Digest     string    `json:"digest,omitempty"`
 	Ads        []AdCount `json:"ads,omitempty"`
 }
 
@@ -112,6 +115,7 @@ func (r Record) AppendJSON(b []byte) []byte {
 		b = minute(b, r.Count.Minute)
 		b = append(b, `,"count":`...)
 		b = strconv.AppendInt(b, r.Count.Count, 10)
+		b = appendDigest(b, r.Count.Digest)
 	case r.Filtered != nil:
 		b = append(b, `{"type":"filtered_count","ad_id":`...)
 		b = click.AppendJSONString(b, r.Filtered.AdID)
@@ -120,6 +124,7 @@ func (r Record) AppendJSON(b []byte) []byte {
 		b = minute(b, r.Filtered.Minute)
 		b = append(b, `,"count":`...)
 		b = strconv.AppendInt(b, r.Filtered.Count, 10)
+		b = appendDigest(b, r.Filtered.Digest)
 	case r.Top != nil:
 		b = append(b, `{"type":"top","window_size":`...)
 		b = strconv.AppendInt(b, int64(r.Top.WindowSize), 10)
@@ -142,6 +147,17 @@ func (r Record) AppendJSON(b []byte) []byte {
 	return append(b, '}')
 }
 
+// appendDigest appends the digest field; an unknown digest is left out (and
+// parses back as unknown, not as the empty set's).
+func appendDigest(b []byte, d Digest) []byte {
+	if !d.Known {
+		return b
+	}
+	b = append(b, `,"digest":"`...)
+	b = d.AppendHex(b)
+	return append(b, '"')
+}
+
 // UnmarshalJSON parses a docs/spec.md §4 record.
 func (r *Record) UnmarshalJSON(b []byte) error {
 	var w wire
@@ -157,18 +173,24 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("result: minute %q is not a minute start", w.Minute)
 	}
 	m := t.Unix()
+	var d Digest
+	if w.Digest != "" {
+		if d, err = ParseDigest(w.Digest); err != nil {
+			return err
+		}
+	}
 	*r = Record{}
 	switch w.Type {
 	case TypeCount:
 		if w.AdID == "" || w.Count == nil {
 			return errors.New("result: count record needs ad_id and count")
 		}
-		r.Count = &Count{AdID: w.AdID, Minute: m, Count: *w.Count}
+		r.Count = &Count{AdID: w.AdID, Minute: m, Count: *w.Count, Digest: d}
 	case TypeFiltered:
 		if w.AdID == "" || w.FilterID == "" || w.Count == nil {
 			return errors.New("result: filtered_count record needs ad_id, filter_id and count")
 		}
-		r.Filtered = &FilteredCount{AdID: w.AdID, FilterID: w.FilterID, Minute: m, Count: *w.Count}
+		r.Filtered = &FilteredCount{AdID: w.AdID, FilterID: w.FilterID, Minute: m, Count: *w.Count, Digest: d}
 	case TypeTop:
 		if w.WindowSize <= 0 {
 			return errors.New("result: top record needs a positive window_size")

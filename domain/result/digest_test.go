@@ -1,0 +1,82 @@
+package result
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestDigestArithmetic(t *testing.T) {
+	a := Digest{Hi: 1, Lo: ^uint64(0), Known: true}
+	b := Digest{Hi: ^uint64(0), Lo: 2, Known: true}
+	sum := a.Add(b) // carries out of Lo into Hi, and out of Hi (mod 2^128)
+	if want := (Digest{Hi: 1, Lo: 1, Known: true}); sum != want {
+		t.Fatalf("a+b = %+v, want %+v", sum, want)
+	}
+	if got := sum.Sub(b); got != a {
+		t.Fatalf("(a+b)-b = %+v, want %+v", got, a)
+	}
+	if a.Add(b) != b.Add(a) {
+		t.Fatal("addition is not commutative")
+	}
+	if u := a.Add(Digest{}); u.Known {
+		t.Fatal("known + unknown is known")
+	}
+}
+
+func TestDigestForms(t *testing.T) {
+	d := Digest{Hi: 0x0123456789abcdef, Lo: 0xfedcba9876543210, Known: true}
+	if s := d.String(); s != "0123456789abcdeffedcba9876543210" {
+		t.Fatalf("hex %s", s)
+	}
+	back, err := ParseDigest(d.String())
+	if err != nil || back != d {
+		t.Fatalf("parse: %+v %v", back, err)
+	}
+	if got := DigestFromBytes(d.AppendBytes(nil)); got != d {
+		t.Fatalf("bytes: %+v", got)
+	}
+	for _, bad := range []string{"", "0123", "0123456789abcdeffedcba987654321g", "0123456789abcdeffedcba98765432100"} {
+		if _, err := ParseDigest(bad); err == nil {
+			t.Errorf("parsed %q", bad)
+		}
+	}
+	if (Digest{}).String() != "unknown" {
+		t.Error("unknown digest has a hex form")
+	}
+}
+
+func TestRecordJSONDigest(t *testing.T) {
+	d := Digest{Hi: 0xff, Lo: 1, Known: true}
+	recs := []Record{
+		{Count: &Count{AdID: "a", Minute: 60, Count: 3, Digest: d}},
+		{Filtered: &FilteredCount{AdID: "a", FilterID: "country:US", Minute: 60, Count: 2, Digest: d}},
+	}
+	want := []string{
+		`{"type":"count","ad_id":"a","minute":"1970-01-01T00:01:00Z","count":3,"digest":"00000000000000ff0000000000000001"}`,
+		`{"type":"filtered_count","ad_id":"a","filter_id":"country:US","minute":"1970-01-01T00:01:00Z","count":2,"digest":"00000000000000ff0000000000000001"}`,
+	}
+	for i, r := range recs {
+		b := r.AppendJSON(nil)
+		if string(b) != want[i] {
+			t.Fatalf("got  %s\nwant %s", b, want[i])
+		}
+		var back Record
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if (back.Count != nil && back.Count.Digest != d) || (back.Filtered != nil && back.Filtered.Digest != d) {
+			t.Fatalf("digest lost: %s", back.AppendJSON(nil))
+		}
+	}
+	// A record without a digest (written before digests) parses as unknown.
+	var old Record
+	if err := json.Unmarshal([]byte(`{"type":"count","ad_id":"a","minute":"1970-01-01T00:01:00Z","count":3}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if old.Count.Digest.Known {
+		t.Fatal("missing digest parsed as known")
+	}
+	if err := json.Unmarshal([]byte(`{"type":"count","ad_id":"a","minute":"1970-01-01T00:01:00Z","count":3,"digest":"xyz"}`), &old); err == nil {
+		t.Fatal("bad digest accepted")
+	}
+}
