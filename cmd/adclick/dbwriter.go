@@ -24,7 +24,7 @@ func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
-	brokers, err := t.brokerList()
+	conn, err := t.connection(env)
 	if err != nil {
 		return err
 	}
@@ -34,7 +34,7 @@ func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	rf.apply(&sc)
 	reg := newRegistry()
-	cfg := dbwriter.Config{Brokers: brokers, Kind: dbwriter.Kind(*kind), Group: *group, Log: env.log, Registry: reg}
+	cfg := dbwriter.Config{Brokers: conn.brokers, Security: conn.sec, Kind: dbwriter.Kind(*kind), Group: *group, Log: env.log, Registry: reg}
 	cfg.Topic = t.results
 	if cfg.Kind == dbwriter.Raw {
 		cfg.Topic = t.raw
@@ -45,6 +45,9 @@ func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	if err := conn.probe(ctx, env, true); err != nil {
+		return err
+	}
 	st, err := backend.Open(ctx, sc, reg)
 	if err != nil {
 		return fmt.Errorf("opening the store: %w", err)
@@ -52,7 +55,7 @@ func runDBWriter(ctx context.Context, env *cliEnv, args []string) error {
 	defer st.Close()
 	defer rf.start(ctx, env, st, sc.Backend, reg)() // stops before the store closes
 	// The writer's lag: what its group has not yet written.
-	closeLag, err := registerConsumerLag(reg, brokers, cfg.Group)
+	closeLag, err := registerGroupLag(reg, conn, cfg.Group)
 	if err != nil {
 		return err
 	}

@@ -58,11 +58,21 @@ func (f *metricsFlags) serve(env *cliEnv, g prometheus.Gatherer) (stop func(), e
 	return func() { srv.Close() }, nil
 }
 
-// registerConsumerLag exports the lag of groups (committed offsets against
-// end offsets) read from brokers at each scrape. close releases the admin
-// client.
+// registerConsumerLag is registerGroupLag on plaintext brokers without
+// authentication: the all-in-one's embedded one.
 func registerConsumerLag(reg prometheus.Registerer, brokers []string, groups ...string) (close func(), err error) {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	return registerGroupLag(reg, kafkaConn{brokers: brokers}, groups...)
+}
+
+// registerGroupLag exports the lag of groups (committed offsets against end
+// offsets) read through conn at each scrape. close releases the admin
+// client.
+func registerGroupLag(reg prometheus.Registerer, conn kafkaConn, groups ...string) (close func(), err error) {
+	opts, err := conn.opts()
+	if err != nil {
+		return nil, fmt.Errorf("kafka admin client for the consumer lag: %w", err)
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka admin client for the consumer lag: %w", err)
 	}

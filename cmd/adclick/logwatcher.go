@@ -37,14 +37,18 @@ func runLogwatcher(ctx context.Context, env *cliEnv, args []string) error {
 	if *state == "" {
 		return fmt.Errorf("%w: --state is required (where acknowledged positions are kept)", errUsage)
 	}
-	brokers, err := t.brokerList()
+	conn, err := t.connection(env)
 	if err != nil {
+		return err
+	}
+	if err := conn.probe(ctx, env, true); err != nil {
 		return err
 	}
 	reg := newRegistry()
 	w, err := logwatch.New(logwatch.Config{
 		Globs:            splitList(*files),
-		Brokers:          brokers,
+		Brokers:          conn.brokers,
+		Security:         conn.sec,
 		Topic:            t.raw,
 		StatePath:        *state,
 		PollInterval:     *poll,

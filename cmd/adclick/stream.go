@@ -53,11 +53,12 @@ func (o *streamOptions) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.pprofAddr, "pprof-addr", "", "debug: serve net/http/pprof on this address (e.g. 127.0.0.1:6061); empty: off")
 }
 
-func (o *streamOptions) config() (pipelines.StreamConfig, runners.Options, error) {
-	brokers, err := o.brokerList()
+func (o *streamOptions) config(env *cliEnv) (pipelines.StreamConfig, runners.Options, error) {
+	conn, err := o.connection(env)
 	if err != nil {
 		return pipelines.StreamConfig{}, runners.Options{}, err
 	}
+	brokers, sec := conn.brokers, conn.sec
 	agg, err := o.ao.configFor(true)
 	if err != nil {
 		return pipelines.StreamConfig{}, runners.Options{}, err
@@ -69,10 +70,10 @@ func (o *streamOptions) config() (pipelines.StreamConfig, runners.Options, error
 		agg.FaultCountryAs = [2]string{"GB", "UK"}
 	}
 	cfg := pipelines.StreamConfig{
-		Raw: kafkaio.ReadConfig{Brokers: brokers, Topic: o.raw, Group: o.group, StartOffset: kafkaio.StartOffset(o.start),
+		Raw: kafkaio.ReadConfig{Brokers: brokers, Security: sec, Topic: o.raw, Group: o.group, StartOffset: kafkaio.StartOffset(o.start),
 			WatermarkDelay: o.wmDelay, IdleTimeout: o.idle, AllowedLateness: o.lateness},
-		Results:     kafkaio.WriteConfig{Brokers: brokers, Topic: o.results},
-		DeadLetters: kafkaio.WriteConfig{Brokers: brokers, Topic: o.dead},
+		Results:     kafkaio.WriteConfig{Brokers: brokers, Security: sec, Topic: o.results},
+		DeadLetters: kafkaio.WriteConfig{Brokers: brokers, Security: sec, Topic: o.dead},
 		Aggregation: agg,
 	}
 	if err := cfg.Validate(); err != nil {
@@ -93,12 +94,18 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
-	cfg, ro, err := o.config()
+	cfg, ro, err := o.config(env)
 	if err != nil {
 		return err
 	}
+	conn := kafkaConn{brokers: cfg.Raw.Brokers, sec: cfg.Raw.Security, timeout: o.sec.probeTimeout}
+	// The launcher's probe: the workers build their own clients, with the
+	// same Security, once the job runs.
+	if err := conn.probe(ctx, env, true); err != nil {
+		return err
+	}
 	reg := newRegistry()
-	closeLag, err := registerConsumerLag(reg, cfg.Raw.Brokers, cfg.Raw.Group)
+	closeLag, err := registerGroupLag(reg, conn, cfg.Raw.Group)
 	if err != nil {
 		return err
 	}

@@ -26,13 +26,20 @@ func runTopics(ctx context.Context, env *cliEnv, args []string) error {
 	if err := parseFlags(fs, env, args); err != nil {
 		return err
 	}
-	brokers, err := o.validate()
+	conn, err := o.validate(env)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err := conn.probe(ctx, env, false); err != nil {
+		return err
+	}
+	opts, err := conn.opts()
+	if err != nil {
+		return err
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
@@ -63,33 +70,33 @@ func (o *topicsOptions) register(fs *flag.FlagSet) {
 	fs.DurationVar(&o.timeout, "timeout", time.Minute, "give up after this long")
 }
 
-// validate checks the flags and returns the brokers.
-func (o *topicsOptions) validate() ([]string, error) {
-	brokers, err := o.t.brokerList()
+// validate checks the flags and returns the connection to the brokers.
+func (o *topicsOptions) validate(env *cliEnv) (kafkaConn, error) {
+	conn, err := o.t.connection(env)
 	if err != nil {
-		return nil, err
+		return kafkaConn{}, err
 	}
 	if o.partitions < 1 || o.partitions > 10000 {
-		return nil, fmt.Errorf("%w: --partitions %d must be 1..10000", errUsage, o.partitions)
+		return kafkaConn{}, fmt.Errorf("%w: --partitions %d must be 1..10000", errUsage, o.partitions)
 	}
 	if rf := o.replicationFactor; rf == 0 || rf < -1 || rf > 32767 {
-		return nil, fmt.Errorf("%w: --replication-factor %d must be positive or -1", errUsage, rf)
+		return kafkaConn{}, fmt.Errorf("%w: --replication-factor %d must be positive or -1", errUsage, rf)
 	}
 	if o.rawRet < kafkatopics.MinRawRetention {
-		return nil, fmt.Errorf("%w: --raw-retention %v is under %v: a restarted streaming job re-reads up to the longest window plus the allowed lateness", errUsage, o.rawRet, kafkatopics.MinRawRetention)
+		return kafkaConn{}, fmt.Errorf("%w: --raw-retention %v is under %v: a restarted streaming job re-reads up to the longest window plus the allowed lateness", errUsage, o.rawRet, kafkatopics.MinRawRetention)
 	}
 	for name, d := range map[string]time.Duration{"results-retention": o.resultsRet, "dead-letter-retention": o.deadRet} {
 		if d < time.Hour {
-			return nil, fmt.Errorf("%w: --%s %v must be at least 1h", errUsage, name, d)
+			return kafkaConn{}, fmt.Errorf("%w: --%s %v must be at least 1h", errUsage, name, d)
 		}
 	}
 	if o.timeout <= 0 {
-		return nil, fmt.Errorf("%w: --timeout must be positive", errUsage)
+		return kafkaConn{}, fmt.Errorf("%w: --timeout must be positive", errUsage)
 	}
 	if o.t.raw == o.t.results || o.t.raw == o.t.dead || o.t.results == o.t.dead {
-		return nil, fmt.Errorf("%w: the raw, results and dead-letter topics must be three different topics", errUsage)
+		return kafkaConn{}, fmt.Errorf("%w: the raw, results and dead-letter topics must be three different topics", errUsage)
 	}
-	return brokers, nil
+	return conn, nil
 }
 
 // set is the topics the flags name, as validate accepted them.

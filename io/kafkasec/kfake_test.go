@@ -176,3 +176,31 @@ func TestProbeTimeout(t *testing.T) {
 		t.Fatalf("after %v: %v", time.Since(start), err)
 	}
 }
+
+// Unreachable tells brokers that did not answer (which a long-running
+// command may wait for) from a broker that answered wrongly (which it must
+// not).
+func TestUnreachable(t *testing.T) {
+	f := testenv.NewTLSFiles(t)
+	other := testenv.NewTLSFiles(t)
+	secure := fakeCluster(t, kfake.TLS(f.ServerConfig(t, false)))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().String()
+	ln.Close()
+	ctx := context.Background()
+	if err := Probe(ctx, []string{dead, dead}, Security{}, 5*time.Second); !Unreachable(err) {
+		t.Errorf("refused: Unreachable(%v) = false", err)
+	}
+	if err := Probe(ctx, []string{secure}, Security{TLS: TLS{Enabled: true, CAFile: other.CA}}, 5*time.Second); err == nil || Unreachable(err) {
+		t.Errorf("unknown CA: Unreachable(%v) = true", err)
+	}
+	if err := Probe(ctx, []string{dead, secure}, Security{TLS: TLS{Enabled: true, CAFile: other.CA}}, 5*time.Second); err == nil || Unreachable(err) {
+		t.Errorf("one refused, one unknown CA: Unreachable(%v) = true", err)
+	}
+	if Unreachable(nil) {
+		t.Error("Unreachable(nil)")
+	}
+}
