@@ -72,7 +72,7 @@ func TestTopicsOnRealKafka(t *testing.T) {
 	if code != 0 || strings.Count(out, ": created (3 partitions") != 3 {
 		t.Fatalf("first run: exit %d, stdout:\n%s\nstderr:\n%s", code, out, errs)
 	}
-	if !strings.Contains(out, raw+": created (3 partitions, cleanup.policy=delete, message.timestamp.type=CreateTime, retention.bytes=-1, retention.ms=604800000)") {
+	if !strings.Contains(out, raw+": created (3 partitions, cleanup.policy=delete, message.timestamp.type=LogAppendTime, retention.bytes=-1, retention.ms=604800000)") {
 		t.Errorf("the raw topic's line does not state its settings:\n%s", out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -19,12 +19,16 @@
 //
 // # Watermark
 //
-// Per partition, from the Kafka record timestamps (the log watcher sets them to
-// the click's event time):
+// Per partition, from the records' event times: the click.EventTimeHeader the
+// log watcher sets (the record timestamp is the publishing time: the raw
+// topic has LogAppendTime, so that retention counts from publishing), or the
+// record timestamp of a record published before that header existed; none
+// for a click.NoEventTimeHeader record or a broker-stamped one without the
+// header (eventTime in read.go):
 //
-//   - a timestamp more than MaxSkew ahead of the wall clock counts as
+//   - an event time more than MaxSkew ahead of the wall clock counts as
 //     wall clock + MaxSkew, so one bogus future click cannot close every window;
-//   - wm = max timestamp seen − WatermarkDelay, rounded down to WatermarkStep,
+//   - wm = max event time seen − WatermarkDelay, rounded down to WatermarkStep,
 //     never decreasing;
 //   - idle rule: after IdleTimeout with nothing to read, wm moves to
 //     wall clock − WatermarkDelay − MaxSkew (never backwards), so a quiet

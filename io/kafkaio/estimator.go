@@ -149,7 +149,7 @@ func (s *partState) begin(start, now int64) {
 	}
 }
 
-// observe accounts for the record at offset off with Kafka timestamp ts (ms),
+// observe accounts for the record at offset off with event time ts (ms),
 // read at wall time now, and returns the watermark that applies to it: the
 // partition watermark before the record was seen.
 func (s *partState) observe(p *params, off, ts, now int64) int64 {
@@ -193,7 +193,7 @@ func (s *partState) wouldExceed(p *params, ts, now, limit int64) bool {
 	return ts > s.Max && p.quant(ts-p.delay) > limit
 }
 
-// observeUntimed accounts for a record whose timestamp is not an event time
+// observeUntimed accounts for a record without an event time
 // (see click.NoEventTimeHeader): it moves the read position and applies idle floors
 // but leaves the watermark and the open minutes alone.
 func (s *partState) observeUntimed(off int64) int64 {

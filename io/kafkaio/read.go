@@ -433,10 +433,10 @@ func (fn *readFn) observe(we *estimator, rt *sdf.LockRTracker, recs []*kgo.Recor
 	defer we.mu.Unlock()
 	n := len(recs)
 	for i, r := range recs {
-		if untimed(r) {
+		ts, ok := eventTime(r)
+		if !ok {
 			continue
 		}
-		ts := r.Timestamp.UnixMilli()
 		if *limit == int64(mtime.MaxTimestamp) {
 			// A fresh partition: the cap counts from its first timed record.
 			*limit = fn.p.quant(min(ts, now+fn.p.skew)-fn.p.delay) + fn.Cfg.MaxBundleAdvance.Milliseconds()
@@ -458,10 +458,10 @@ func (fn *readFn) observe(we *estimator, rt *sdf.LockRTracker, recs []*kgo.Recor
 	var cur click.Lines
 	for i, r := range recs {
 		var w int64
-		if untimed(r) {
-			w = we.s.observeUntimed(r.Offset)
+		if ts, ok := eventTime(r); ok {
+			w = we.s.observe(&fn.p, r.Offset, ts, now)
 		} else {
-			w = we.s.observe(&fn.p, r.Offset, r.Timestamp.UnixMilli(), now)
+			w = we.s.observeUntimed(r.Offset)
 		}
 		if i > 0 && w != cur.Watermark {
 			out = append(out, cur)
@@ -476,11 +476,24 @@ func (fn *readFn) observe(we *estimator, rt *sdf.LockRTracker, recs []*kgo.Recor
 	return append(out, cur), n, true
 }
 
-func untimed(r *kgo.Record) bool {
+// eventTime is a raw record's event time (Unix ms), which the watermark is
+// built from: its click.EventTimeHeader; for a record without one (published
+// before the header existed, into a CreateTime topic), its timestamp. ok is
+// false for a record without an event time: a line that is not a click
+// (click.NoEventTimeHeader), a header that is not a time, or a timestamp the
+// broker stamped (LogAppendTime) on a record without the header — its clock
+// says when the record arrived, not when the click happened.
+func eventTime(r *kgo.Record) (ms int64, ok bool) {
 	for _, h := range r.Headers {
-		if h.Key == click.NoEventTimeHeader {
-			return true
+		switch h.Key {
+		case click.NoEventTimeHeader:
+			return 0, false
+		case click.EventTimeHeader:
+			return click.ParseEventTime(h.Value)
 		}
 	}
-	return false
+	if r.Attrs.TimestampType() == 1 { // LogAppendTime
+		return 0, false
+	}
+	return r.Timestamp.UnixMilli(), true
 }

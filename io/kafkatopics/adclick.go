@@ -22,13 +22,16 @@ type Set struct {
 // on: raw, results and dead letters, in that order.
 func (s Set) Topics() []Topic {
 	return []Topic{
-		// Raw clicks, keyed by ad_id. CreateTime keeps the click's event
-		// time, which the log watcher stamps, as the record timestamp (the
-		// streaming job's watermark reads it); LogAppendTime would replace
-		// it with the broker's clock. Time-based deletion then works on
-		// event time: see the README on backfilling old logs.
+		// Raw clicks, keyed by ad_id. LogAppendTime: the broker stamps each
+		// record with its own clock, so time retention counts from when a
+		// click was published. The click's event time, which the streaming
+		// job's watermark is built from, travels in a record header
+		// (click.EventTimeHeader). With event times as timestamps
+		// (CreateTime, as before), a backfilled log older than retention.ms
+		// was deleted at the broker's next retention check, before the job
+		// read it.
 		{Name: s.Raw, Partitions: s.Partitions, ReplicationFactor: s.ReplicationFactor, CleanupPolicy: "delete",
-			Retention: s.RawRetention, TimestampType: "CreateTime", UnlimitedBytes: true},
+			Retention: s.RawRetention, TimestampType: "LogAppendTime", UnlimitedBytes: true},
 		// Results are written keyed by what they overwrite, yet not
 		// compacted: compaction keeps only the newest record of a key, and
 		// the newest is not always the largest. A restarted job re-reads

@@ -6,7 +6,7 @@ import (
 )
 
 // TestSetTopics pins the settings the components rely on: the raw topic
-// keeps the producer's event-time timestamps and never deletes by size, no
+// has the broker's timestamps and never deletes by size, no
 // topic is compacted, and every specification can be created.
 func TestSetTopics(t *testing.T) {
 	s := Set{Raw: "r", Results: "s", DeadLetters: "d", Partitions: 3, ReplicationFactor: -1,
@@ -24,8 +24,8 @@ func TestSetTopics(t *testing.T) {
 			t.Errorf("%s: %s; want delete, 3 partitions, the broker's replication factor, retention %v", tp.Name, tp.Describe(), want)
 		}
 	}
-	if ts[0].TimestampType != "CreateTime" || !ts[0].UnlimitedBytes {
-		t.Errorf("raw topic %s: want CreateTime timestamps and no size limit", ts[0].Describe())
+	if ts[0].TimestampType != "LogAppendTime" || !ts[0].UnlimitedBytes {
+		t.Errorf("raw topic %s: want LogAppendTime timestamps (retention from publishing, not event time) and no size limit", ts[0].Describe())
 	}
 	if !ts[1].UnlimitedBytes {
 		t.Errorf("results topic %s: want no size limit", ts[1].Describe())

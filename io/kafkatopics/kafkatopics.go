@@ -293,7 +293,7 @@ func problems(t Topic, d kadm.TopicDetail, rc kadm.ResourceConfig) []string {
 	}
 	if t.TimestampType != "" {
 		if v := cfg["message.timestamp.type"]; v != t.TimestampType {
-			out = append(out, fmt.Sprintf("message.timestamp.type=%s, need %s (the record timestamp is the click's event time, which the streaming job's watermark is built from)", v, t.TimestampType))
+			out = append(out, fmt.Sprintf("message.timestamp.type=%s, need %s%s", v, t.TimestampType, timestampWhy(t.TimestampType)))
 		}
 	}
 	if t.UnlimitedBytes {
@@ -302,6 +302,17 @@ func problems(t Topic, d kadm.TopicDetail, rc kadm.ResourceConfig) []string {
 		}
 	}
 	return out
+}
+
+// timestampWhy says why a topic needs its message.timestamp.type.
+func timestampWhy(need string) string {
+	if need != "LogAppendTime" {
+		return ""
+	}
+	return " (time retention must count from when a record arrived: with CreateTime, records that carry old event times" +
+		" as timestamps — a backfilled log, published by a log watcher from before the event-time header — can be deleted" +
+		" before they are read; the change is safe once every log watcher is upgraded: kafka-configs --alter" +
+		" --entity-type topics --entity-name <topic> --add-config message.timestamp.type=LogAppendTime)"
 }
 
 func humanMs(ms int64, err error) string {

@@ -35,7 +35,7 @@ func admin(t *testing.T, topics ...string) *kadm.Client {
 
 func specs(prefix string) []Topic {
 	return []Topic{
-		{Name: prefix + "raw", Partitions: 3, ReplicationFactor: -1, CleanupPolicy: "delete", Retention: 48 * time.Hour, TimestampType: "CreateTime", UnlimitedBytes: true},
+		{Name: prefix + "raw", Partitions: 3, ReplicationFactor: -1, CleanupPolicy: "delete", Retention: 48 * time.Hour, TimestampType: "LogAppendTime", UnlimitedBytes: true},
 		{Name: prefix + "results", Partitions: 2, ReplicationFactor: 1, CleanupPolicy: "delete", Retention: 24 * time.Hour},
 	}
 }
@@ -91,7 +91,7 @@ func TestEnsureCreatesOnceOnRealKafka(t *testing.T) {
 	for _, c := range rc.Configs {
 		got[c.Key] = c.MaybeValue()
 	}
-	for k, v := range map[string]string{"cleanup.policy": "delete", "retention.ms": "172800000", "message.timestamp.type": "CreateTime", "retention.bytes": "-1"} {
+	for k, v := range map[string]string{"cleanup.policy": "delete", "retention.ms": "172800000", "message.timestamp.type": "LogAppendTime", "retention.bytes": "-1"} {
 		if got[k] != v {
 			t.Errorf("raw topic %s=%q, want %q", k, got[k], v)
 		}
@@ -99,7 +99,7 @@ func TestEnsureCreatesOnceOnRealKafka(t *testing.T) {
 }
 
 // A topic made by hand with too few partitions, compaction, a short
-// retention and broker-side timestamps is reported with each problem, and
+// retention and producer timestamps (CreateTime) is reported with each problem, and
 // left as it is; a missing topic in verify-only mode is reported missing.
 func TestEnsureReportsWrongTopicOnRealKafka(t *testing.T) {
 	prefix := fmt.Sprintf("kt-%d-", rand.Uint32())
@@ -110,7 +110,7 @@ func TestEnsureReportsWrongTopicOnRealKafka(t *testing.T) {
 	if _, err := adm.CreateTopic(ctx, 1, -1, map[string]*string{
 		"cleanup.policy":         kadm.StringPtr("compact"),
 		"retention.ms":           kadm.StringPtr("3600000"),
-		"message.timestamp.type": kadm.StringPtr("LogAppendTime"),
+		"message.timestamp.type": kadm.StringPtr("CreateTime"),
 		"retention.bytes":        kadm.StringPtr("1000000"),
 	}, want[0].Name); err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestEnsureReportsWrongTopicOnRealKafka(t *testing.T) {
 	}
 	all := strings.Join(rs[0].Problems, "\n")
 	for _, s := range []string{"1 partitions, need at least 3", "cleanup.policy=compact, need delete",
-		"retention.ms=3600000 (1h0m0s), need at least 172800000", "message.timestamp.type=LogAppendTime, need CreateTime",
+		"retention.ms=3600000 (1h0m0s), need at least 172800000", "message.timestamp.type=CreateTime, need LogAppendTime (time retention must count from when a record arrived",
 		"retention.bytes=1000000, need -1"} {
 		if !strings.Contains(all, s) {
 			t.Errorf("problems do not say %q:\n%s", s, all)
@@ -148,7 +148,7 @@ func TestEnsureReportsWrongTopicOnRealKafka(t *testing.T) {
 	longer := want[0]
 	longer.Retention = time.Hour
 	longer.Partitions = 1
-	longer.CleanupPolicy, longer.TimestampType, longer.UnlimitedBytes = "compact", "LogAppendTime", false
+	longer.CleanupPolicy, longer.TimestampType, longer.UnlimitedBytes = "compact", "CreateTime", false
 	if rs, err = Ensure(ctx, adm, []Topic{longer}, true); err != nil || rs[0].Outcome != Unchanged {
 		t.Errorf("a topic with exactly the asked minimums: %s %v, %v", outcomes(rs), rs[0].Problems, err)
 	}

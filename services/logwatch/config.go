@@ -64,9 +64,6 @@ const (
 	DefaultRenamedGrace     = 5 * time.Second
 	DefaultDrainTimeout     = 30 * time.Second
 	readChunk               = 64 << 10
-	// maxFutureSkew is how far ahead of the wall clock an event time may be
-	// and still serve as record timestamp; below Kafka's default 1 h limit.
-	maxFutureSkew = 50 * time.Minute
 )
 
 func (c *Config) withDefaults() (Config, error) {

@@ -290,8 +290,8 @@ func TestPublishesEveryLineOnce(t *testing.T) {
 			}
 			continue
 		}
-		if string(rec.Key) != ck.AdID || rec.Timestamp.UnixMilli() != ck.Time {
-			t.Errorf("record key %q ts %d, want %q %d", rec.Key, rec.Timestamp.UnixMilli(), ck.AdID, ck.Time)
+		if et, ok := eventTimeHeader(rec); string(rec.Key) != ck.AdID || !ok || et != ck.Time || !publishedNow(rec.Timestamp) {
+			t.Errorf("record key %q event time %d (%v), timestamp %v; want %q, %d, a publishing time", rec.Key, et, ok, rec.Timestamp, ck.AdID, ck.Time)
 		}
 	}
 	col.mu.Unlock()
@@ -734,7 +734,8 @@ func TestRealKafka(t *testing.T) {
 	log := filepath.Join(dir, "clicks.log")
 	ls := lines(t, 9, 5000)
 	// Kafka refuses record timestamps more than an hour ahead of its clock
-	// (log.message.timestamp.after.max.ms): such clicks must still get through.
+	// (log.message.timestamp.after.max.ms): such clicks must still get
+	// through, with their event time (the timestamp is the publishing time).
 	for i := range 3 {
 		future := time.Now().Add(48 * time.Hour).UnixMilli()
 		ls = append(ls, fmt.Appendf(nil, `{"event_id":"future-%d","ad_id":"ad-1","timestamp":%d}`, i, future))
@@ -765,15 +766,31 @@ func TestRealKafka(t *testing.T) {
 			got[string(r.Value)]++
 			n++
 			if c, err := p.Parse(r.Value); err == nil {
-				future := time.UnixMilli(c.Time).After(time.Now().Add(time.Hour))
-				if ts := r.Timestamp.UnixMilli(); future == (ts == c.Time) || string(r.Key) != c.AdID {
-					t.Errorf("record key %q ts %d for click %s at %d (future %v)", r.Key, ts, c.AdID, c.Time, future)
+				if et, ok := eventTimeHeader(r); !ok || et != c.Time || string(r.Key) != c.AdID || !publishedNow(r.Timestamp) {
+					t.Errorf("record key %q event time %d (%v), timestamp %v for click %s at %d", r.Key, et, ok, r.Timestamp, c.AdID, c.Time)
 				}
 			}
 		})
 	}
 	r.stop(t)
 	exactlyOnce(t, got, ls)
+}
+
+// publishedNow says whether a record timestamp is a publishing time (the
+// last hour), not the event time of the test's clicks (fixed dates long
+// past, or days ahead).
+func publishedNow(ts time.Time) bool {
+	return time.Since(ts) < time.Hour && time.Until(ts) < time.Minute
+}
+
+// eventTimeHeader is the event time a record carries.
+func eventTimeHeader(r *kgo.Record) (int64, bool) {
+	for _, h := range r.Headers {
+		if h.Key == click.EventTimeHeader {
+			return click.ParseEventTime(h.Value)
+		}
+	}
+	return 0, false
 }
 
 func val(m prometheus.Metric) float64 {

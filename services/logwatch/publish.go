@@ -2,12 +2,10 @@ package logwatch
 
 import (
 	"context"
-	"errors"
 	"hash/fnv"
 	"strconv"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/adclick/adclick/domain/click"
@@ -85,12 +83,9 @@ func (w *Watcher) produce(r *kgo.Record, q *ackq, seq int64) {
 		w.mu.Lock()
 		if err != nil {
 			w.m.publishErrors.Inc()
-			if errors.Is(err, kerr.InvalidTimestamp) {
-				// The broker refuses the event time as record timestamp (too
-				// far from its clock): the event time is in the value anyway.
-				r.Timestamp = time.Now()
-			}
-			w.retry = append(w.retry, retryRec{r: &kgo.Record{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp}, q: q, seq: seq, err: err})
+			// A fresh record (the client owns the failed one), with the
+			// headers: they carry the event time, or its absence.
+			w.retry = append(w.retry, retryRec{r: &kgo.Record{Key: r.Key, Value: r.Value, Headers: r.Headers, Timestamp: time.Now()}, q: q, seq: seq, err: err})
 			w.mu.Unlock()
 			return
 		}

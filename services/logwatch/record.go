@@ -10,25 +10,26 @@ import (
 
 // Record is the raw topic's record of one log line, as the watcher publishes
 // it and the streaming job's reader expects it. A click (c != nil) is keyed
-// by key (its ad_id, salted for hot ads) with its event time as timestamp,
-// unless that is further ahead of now than Kafka accepts: then the event time
-// stays in the value only. A line that is not a click (c == nil) has no key,
-// now as timestamp and the click.NoEventTimeHeader header, so the reader
-// gives it no event time. value is kept, not copied.
+// by key (its ad_id, salted for hot ads) and carries its event time in the
+// click.EventTimeHeader header; a line that is not a click (c == nil) has no
+// key and the click.NoEventTimeHeader header, so the reader gives it no
+// event time. value is kept, not copied.
+//
+// The timestamp is now, the publishing time, never the event time: the raw
+// topic's time retention counts from it, and a backfilled click stamped with
+// an event time older than retention.ms could be deleted before it is read.
+// The raw topic has message.timestamp.type=LogAppendTime, so the broker
+// stamps its own clock anyway; now is what a CreateTime topic (one created
+// before, or the all-in-one's embedded broker, which keeps the producer's
+// timestamp) keeps, with the same effect.
 func Record(value []byte, c *click.Click, key []byte, now time.Time) *kgo.Record {
-	r := &kgo.Record{Value: value}
+	r := &kgo.Record{Value: value, Timestamp: now}
 	if c == nil {
-		r.Timestamp = now
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: click.NoEventTimeHeader, Value: []byte("1")})
 		return r
 	}
 	r.Key = key
-	r.Timestamp = time.UnixMilli(c.Time)
-	if r.Timestamp.Sub(now) > maxFutureSkew {
-		// Kafka refuses timestamps too far ahead (after.max.ms, 1 h by
-		// default) and fails the whole batch.
-		r.Timestamp = now
-	}
+	r.Headers = append(r.Headers, kgo.RecordHeader{Key: click.EventTimeHeader, Value: click.AppendEventTime(nil, c.Time)})
 	return r
 }
 
