@@ -139,7 +139,9 @@ func TestBatchMatchesReference(t *testing.T) {
 					t.Fatalf("only %d distinct ads: not the cardinality the case claims", ads)
 				}
 			}
-			reference.Compare(t, reference.Finals(read(), cfg.TopN), want)
+			got := reference.Finals(read(), cfg.TopN)
+			reference.Compare(t, got, want)
+			reference.CompareDigests(t, got, want)
 
 			c := runners.Counters(res, transforms.MetricNamespace)
 			var rejected int64
@@ -190,7 +192,9 @@ func TestStreamingLateAndDuplicates(t *testing.T) {
 	cfg.WindowSizes = []int{1, 5}
 
 	ts := teststream.NewConfig()
+	var sent [][]byte
 	step := func(wm time.Time, lines ...[]byte) {
+		sent = append(sent, lines...)
 		if err := ts.AddElements(ms(wm), click.Lines{Lines: lines, Watermark: ms(wm)}); err != nil {
 			t.Fatal(err)
 		}
@@ -235,6 +239,8 @@ func TestStreamingLateAndDuplicates(t *testing.T) {
 	if !reflect.DeepEqual(got.Filtered, wantFiltered) {
 		t.Errorf("filtered = %v, want %v", got.Filtered, wantFiltered)
 	}
+	// Digests: of exactly the counted ids — duplicates once, e6 (too late) not.
+	reference.CompareDigests(t, got, reference.Recount(sent, nil, cfg.TopN, map[string]bool{"e6": true}))
 	top5 := got.Top["5/"+m(4*time.Minute)] // window 10:00..10:04 inclusive
 	if want := []result.AdCount{{AdID: "ad1", Count: 4}, {AdID: "ad2", Count: 1}}; !reflect.DeepEqual(top5, want) {
 		t.Errorf("top-5 at 10:04 = %v, want %v", top5, want)
@@ -341,7 +347,9 @@ func TestStreamingEqualsBatch(t *testing.T) {
 					t.Fatalf("only %d distinct ads: not the cardinality the case claims", ads)
 				}
 			}
-			reference.Compare(t, reference.Finals(read(), cfg.TopN), want)
+			got := reference.Finals(read(), cfg.TopN)
+			reference.Compare(t, got, want)
+			reference.CompareDigests(t, got, want)
 		})
 	}
 }

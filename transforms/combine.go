@@ -41,9 +41,9 @@ func (explodeMinuteFn) ProcessElement(key string, p MinutePartial, emitRec func(
 
 // emitCounts emits an (ad, minute)'s count and filtered counts.
 func emitCounts(adID string, minute int64, v AdMinute, emitRec func(result.Record)) {
-	emitRec(result.Record{Count: &result.Count{AdID: adID, Minute: minute, Count: v.Count}})
+	emitRec(result.Record{Count: &result.Count{AdID: adID, Minute: minute, Count: v.Count, Digest: v.Digest}})
 	for _, f := range v.Filters {
-		emitRec(result.Record{Filtered: &result.FilteredCount{AdID: adID, FilterID: f.FilterID, Minute: minute, Count: f.Count}})
+		emitRec(result.Record{Filtered: &result.FilteredCount{AdID: adID, FilterID: f.FilterID, Minute: minute, Count: f.Count, Digest: f.Digest}})
 	}
 }
 

@@ -71,10 +71,12 @@ type countAcc struct {
 }
 
 // adAcc is one ad's unique clicks in the minute: each id with the index of
-// its attributes, and the clicks per attribute index.
+// its attributes, the clicks (and their digest) per attribute index, and the
+// digest of all of them.
 type adAcc struct {
 	ids     map[clickID]uint32
-	perAttr []int64
+	perAttr []attrSum
+	digest  result.Digest
 }
 
 func newCountAcc(minute int64) *countAcc {
@@ -105,24 +107,26 @@ func (a *countAcc) apply(p MinutePartial) *MinutePartial {
 		}
 		acc := a.ads[ad]
 		if acc == nil {
-			acc = &adAcc{ids: make(map[clickID]uint32, len(part.Entries))}
+			acc = &adAcc{ids: make(map[clickID]uint32, len(part.Entries)), digest: emptyDigest}
 			a.ads[ad] = acc
 		}
 		var keep []entry
 		for _, e := range part.Entries {
 			ai := remap[e.Attr]
 			for int(ai) >= len(acc.perAttr) {
-				acc.perAttr = append(acc.perAttr, 0)
+				acc.perAttr = append(acc.perAttr, attrSum{Digest: emptyDigest})
 			}
 			old, seen := acc.ids[e.ID]
 			switch {
 			case !seen:
 				acc.ids[e.ID] = ai
-				acc.perAttr[ai]++
+				acc.perAttr[ai].add(e.ID)
+				acc.digest = acc.digest.Add(e.ID.digest())
 			case a.attrs[ai].compare(a.attrs[old]) < 0:
+				// The id moves to smaller attributes: its filters' sets change.
 				acc.ids[e.ID] = ai
-				acc.perAttr[old]--
-				acc.perAttr[ai]++
+				acc.perAttr[old].remove(e.ID)
+				acc.perAttr[ai].add(e.ID)
 			default:
 				continue
 			}
@@ -144,7 +148,7 @@ func (a *countAcc) apply(p MinutePartial) *MinutePartial {
 // counts is ad's count and filtered counts so far.
 func (a *countAcc) counts(ad string) AdMinute {
 	acc := a.ads[ad]
-	return attrCounts(int64(len(acc.ids)), acc.perAttr, a.attrs)
+	return attrCounts(int64(len(acc.ids)), acc.digest, acc.perAttr, a.attrs)
 }
 
 // emit sends every changed ad's counts and their snapshot, and forgets

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 
 	"github.com/zeebo/xxh3"
@@ -23,6 +24,9 @@ func idOf(eventID string) clickID {
 	h := xxh3.HashString128(eventID)
 	return clickID{Hi: h.Hi, Lo: h.Lo}
 }
+
+// digest is the one-id digest; a set's digest is the sum of its ids'.
+func (a clickID) digest() result.Digest { return result.Digest{Hi: a.Hi, Lo: a.Lo, Known: true} }
 
 func (a clickID) compare(b clickID) int {
 	if c := cmp.Compare(a.Hi, b.Hi); c != 0 {
@@ -187,6 +191,7 @@ func mergePartials(a, b Partial) Partial {
 // and the count per filter id.
 type AdMinute struct {
 	Count   int64
+	Digest  result.Digest
 	Filters []FilterCount
 }
 
@@ -194,39 +199,83 @@ type AdMinute struct {
 type FilterCount struct {
 	FilterID string
 	Count    int64
+	Digest   result.Digest
 }
 
-// counts computes the unique count and per-filter counts.
+// attrSum is the clicks of one attribute tuple: how many, and their digest.
+type attrSum struct {
+	N      int64
+	Digest result.Digest
+}
+
+func (s *attrSum) add(id clickID) {
+	s.N++
+	s.Digest = s.Digest.Add(id.digest())
+}
+
+func (s *attrSum) remove(id clickID) {
+	s.N--
+	s.Digest = s.Digest.Sub(id.digest())
+}
+
+// emptyDigest is the digest of the empty set (known, zero).
+var emptyDigest = result.Digest{Known: true}
+
+// counts computes the unique count and per-filter counts, with digests.
 func (p Partial) counts() AdMinute {
-	perAttr := make([]int64, len(p.Attrs))
+	perAttr := make([]attrSum, len(p.Attrs))
+	var d result.Digest
 	for _, e := range p.Entries {
-		perAttr[e.Attr]++
+		s := &perAttr[e.Attr]
+		s.N++
+		// Adding the halves inline (carry from Lo) rather than through
+		// Digest.Add keeps the recount's per-click cost to two adds.
+		s.Digest.Lo, s.Digest.Hi = addID(s.Digest.Lo, s.Digest.Hi, e.ID)
+		d.Lo, d.Hi = addID(d.Lo, d.Hi, e.ID)
 	}
-	return attrCounts(int64(len(p.Entries)), perAttr, p.Attrs)
+	d.Known = true
+	for i := range perAttr {
+		perAttr[i].Digest.Known = true
+	}
+	return attrCounts(int64(len(p.Entries)), d, perAttr, p.Attrs)
 }
 
-// attrCounts builds an (ad, minute)'s result from its unique count and its
-// clicks per attribute tuple (perAttr[i] clicks have as[i]).
-func attrCounts(total int64, perAttr []int64, as []attrs) AdMinute {
-	byFilter := make(map[string]int64)
-	for i, n := range perAttr {
-		if n == 0 {
+// addID adds id to the 128-bit sum (lo, hi) modulo 2^128.
+func addID(lo, hi uint64, id clickID) (uint64, uint64) {
+	l, c := bits.Add64(lo, id.Lo, 0)
+	h, _ := bits.Add64(hi, id.Hi, c)
+	return l, h
+}
+
+// attrCounts builds an (ad, minute)'s result from its unique count and
+// digest and its clicks per attribute tuple (perAttr[i] are those with as[i]).
+func attrCounts(total int64, digest result.Digest, perAttr []attrSum, as []attrs) AdMinute {
+	byFilter := make(map[string]attrSum)
+	put := func(f string, s attrSum) {
+		o, ok := byFilter[f]
+		if !ok {
+			o.Digest = emptyDigest
+		}
+		byFilter[f] = attrSum{N: o.N + s.N, Digest: o.Digest.Add(s.Digest)}
+	}
+	for i, s := range perAttr {
+		if s.N == 0 {
 			continue
 		}
 		a := as[i]
 		if a.Country != "" {
-			byFilter[result.FilterID(result.DimCountry, a.Country)] += n
+			put(result.FilterID(result.DimCountry, a.Country), s)
 		}
 		if a.Device != "" {
-			byFilter[result.FilterID(result.DimDevice, a.Device)] += n
+			put(result.FilterID(result.DimDevice, a.Device), s)
 		}
 		if a.Format != "" {
-			byFilter[result.FilterID(result.DimFormat, a.Format)] += n
+			put(result.FilterID(result.DimFormat, a.Format), s)
 		}
 	}
-	out := AdMinute{Count: total, Filters: make([]FilterCount, 0, len(byFilter))}
-	for f, n := range byFilter {
-		out.Filters = append(out.Filters, FilterCount{FilterID: f, Count: n})
+	out := AdMinute{Count: total, Digest: digest, Filters: make([]FilterCount, 0, len(byFilter))}
+	for f, s := range byFilter {
+		out.Filters = append(out.Filters, FilterCount{FilterID: f, Count: s.N, Digest: s.Digest})
 	}
 	slices.SortFunc(out.Filters, func(a, b FilterCount) int { return cmp.Compare(a.FilterID, b.FilterID) })
 	return out
