@@ -124,6 +124,8 @@ func TestTopOf(t *testing.T) {
 func TestRecordCoderRoundTrip(t *testing.T) {
 	recs := []result.Record{
 		{Count: &result.Count{AdID: "ad\x001", Minute: 1704103260, Count: 352}},
+		{Count: &result.Count{AdID: "a", Minute: 60, Count: 2, Digest: result.Digest{Hi: 1 << 63, Lo: 7, Known: true}}},
+		{Filtered: &result.FilteredCount{AdID: "a", FilterID: "device:mobile", Minute: 60, Count: 1, Digest: result.Digest{Known: true}}},
 		{Filtered: &result.FilteredCount{AdID: "日本", FilterID: "country:US", Minute: -60, Count: 0}},
 		{Top: &result.Top{WindowSize: 60, Minute: 1704103260, Ads: []result.AdCount{{AdID: "a", Count: 9}, {AdID: "b", Count: 1}}}},
 		{Top: &result.Top{WindowSize: 1, Minute: 0, Ads: []result.AdCount{}}},

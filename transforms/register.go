@@ -80,12 +80,14 @@ func encodeRecord(r result.Record) ([]byte, error) {
 		b = appendStr(b, r.Count.AdID)
 		b = binary.AppendVarint(b, r.Count.Minute)
 		b = binary.AppendVarint(b, r.Count.Count)
+		b = appendDigest(b, r.Count.Digest)
 	case r.Filtered != nil:
 		b = append(b, recFiltered)
 		b = appendStr(b, r.Filtered.AdID)
 		b = appendStr(b, r.Filtered.FilterID)
 		b = binary.AppendVarint(b, r.Filtered.Minute)
 		b = binary.AppendVarint(b, r.Filtered.Count)
+		b = appendDigest(b, r.Filtered.Digest)
 	case r.Top != nil:
 		b = append(b, recTop)
 		b = binary.AppendVarint(b, int64(r.Top.WindowSize))
@@ -99,6 +101,28 @@ func encodeRecord(r result.Record) ([]byte, error) {
 		return nil, errors.New("transforms: empty record")
 	}
 	return b, nil
+}
+
+// appendDigest appends 0 for an unknown digest, else 1 and its 16 bytes.
+func appendDigest(b []byte, d result.Digest) []byte {
+	if !d.Known {
+		return append(b, 0)
+	}
+	return d.AppendBytes(append(b, 1))
+}
+
+func (r *recReader) digest() result.Digest {
+	if len(r.b) == 0 || r.b[0] > 1 || (r.b[0] == 1 && len(r.b) < 17) {
+		r.err = errCorruptRecord
+		return result.Digest{}
+	}
+	if r.b[0] == 0 {
+		r.b = r.b[1:]
+		return result.Digest{}
+	}
+	d := result.DigestFromBytes(r.b[1:17])
+	r.b = r.b[17:]
+	return d
 }
 
 type recReader struct {
@@ -139,10 +163,12 @@ func decodeRecord(b []byte) (result.Record, error) {
 	case recCount:
 		c := &result.Count{AdID: r.str()}
 		c.Minute, c.Count = r.varint(), r.varint()
+		c.Digest = r.digest()
 		out.Count = c
 	case recFiltered:
 		f := &result.FilteredCount{AdID: r.str(), FilterID: r.str()}
 		f.Minute, f.Count = r.varint(), r.varint()
+		f.Digest = r.digest()
 		out.Filtered = f
 	case recTop:
 		t := &result.Top{WindowSize: int(r.varint()), Minute: r.varint()}
