@@ -23,18 +23,26 @@ type Digest struct {
 // DigestLen is the length of a digest's hex form.
 const DigestLen = 32
 
-// Add returns the digest of the union of two disjoint sets.
+// Add returns the digest of the union of two disjoint sets; unknown (the
+// zero Digest) if either is.
 func (d Digest) Add(o Digest) Digest {
+	if !d.Known || !o.Known {
+		return Digest{}
+	}
 	lo, c := bits.Add64(d.Lo, o.Lo, 0)
 	hi, _ := bits.Add64(d.Hi, o.Hi, c)
-	return Digest{Hi: hi, Lo: lo, Known: d.Known && o.Known}
+	return Digest{Hi: hi, Lo: lo, Known: true}
 }
 
-// Sub returns the digest of d's set without o's (o a subset of d's set).
+// Sub returns the digest of d's set without o's (o a subset of d's set);
+// unknown if either is.
 func (d Digest) Sub(o Digest) Digest {
+	if !d.Known || !o.Known {
+		return Digest{}
+	}
 	lo, b := bits.Sub64(d.Lo, o.Lo, 0)
 	hi, _ := bits.Sub64(d.Hi, o.Hi, b)
-	return Digest{Hi: hi, Lo: lo, Known: d.Known && o.Known}
+	return Digest{Hi: hi, Lo: lo, Known: true}
 }
 
 // AppendHex appends the 32-hex-digit form (Hi then Lo, big-endian).

@@ -18,8 +18,11 @@ func TestDigestArithmetic(t *testing.T) {
 	if a.Add(b) != b.Add(a) {
 		t.Fatal("addition is not commutative")
 	}
-	if u := a.Add(Digest{}); u.Known {
-		t.Fatal("known + unknown is known")
+	if u := a.Add(Digest{}); u != (Digest{}) {
+		t.Fatalf("known + unknown = %+v, want the unknown digest", u)
+	}
+	if u := (Digest{}).Sub(a); u != (Digest{}) {
+		t.Fatalf("unknown - known = %+v, want the unknown digest", u)
 	}
 }
 

@@ -130,6 +130,14 @@ type AggregateStore interface {
 	CommitGeneration(ctx context.Context, gen Generation) error
 }
 
+// CountDigester is Count with the digest of the counted event ids
+// (result.Digest): the sum of the minutes' stored digests, unknown when any
+// minute's is. Both backends implement it; callers that may hold another
+// AggregateStore check for it.
+type CountDigester interface {
+	CountDigest(ctx context.Context, adID, filterID string, from, to int64) (int64, result.Digest, error)
+}
+
 // Store is both halves plus lifecycle.
 type Store interface {
 	RawStore

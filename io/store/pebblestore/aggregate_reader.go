@@ -2,7 +2,6 @@ package pebblestore
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -16,19 +15,32 @@ import (
 // Count sums the counts of adID (filtered by filterID when not "") over the
 // minutes [from, to), each from its serving generation.
 func (s *Store) Count(ctx context.Context, adID, filterID string, from, to int64) (int64, error) {
+	n, _, err := s.CountDigest(ctx, adID, filterID, from, to)
+	return n, err
+}
+
+// CountDigest is Count with the digest of the counted ids: the sum of the
+// minutes' digests (their sets are disjoint), unknown if any minute's is.
+func (s *Store) CountDigest(ctx context.Context, adID, filterID string, from, to int64) (int64, result.Digest, error) {
 	if err := s.check(ctx); err != nil {
-		return 0, err
+		return 0, result.Digest{}, err
 	}
 	if err := store.CheckID("ad id", adID); err != nil {
-		return 0, err
+		return 0, result.Digest{}, err
 	}
 	if len(filterID) > store.MaxIDBytes {
-		return 0, fmt.Errorf("%w: filter id is %d bytes, limit %d", store.ErrInvalid, len(filterID), store.MaxIDBytes)
+		return 0, result.Digest{}, fmt.Errorf("%w: filter id is %d bytes, limit %d", store.ErrInvalid, len(filterID), store.MaxIDBytes)
 	}
 	if err := store.CheckRange(from, to); err != nil {
-		return 0, err
+		return 0, result.Digest{}, err
 	}
+	return s.sumCounts(ctx, adID, filterID, from, to)
+}
+
+// sumCounts sums the stored counts and digests of checked arguments.
+func (s *Store) sumCounts(ctx context.Context, adID, filterID string, from, to int64) (int64, result.Digest, error) {
 	var total int64
+	digest := result.Digest{Known: true}
 	var it *pebble.Iterator
 	defer func() {
 		if it != nil {
@@ -41,7 +53,7 @@ func (s *Store) Count(ctx context.Context, adID, filterID string, from, to int64
 			// One seek per hour: a range of centuries is millions of
 			// them, so the caller's deadline must be able to stop it.
 			if err := s.check(ctx); err != nil {
-				return 0, err
+				return 0, result.Digest{}, err
 			}
 			a, b := max(seg.From, h), min(seg.To, h+3600)
 			lo = countKey(lo[:0], seg.Gen, adID, filterID, a)
@@ -50,24 +62,25 @@ func (s *Store) Count(ctx context.Context, adID, filterID string, from, to int64
 			if it == nil {
 				var err error
 				if it, err = s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi}); err != nil {
-					return 0, unavailable("count", err)
+					return 0, result.Digest{}, unavailable("count", err)
 				}
 			} else {
 				it.SetBounds(lo, hi)
 			}
 			for it.First(); it.Valid(); it.Next() {
-				v, w := binary.Uvarint(it.Value())
-				if w <= 0 {
-					return 0, unavailable("count", errors.New("bad count value"))
+				v, d, ok := decodeCountValue(it.Value())
+				if !ok {
+					return 0, result.Digest{}, unavailable("count", errors.New("bad count value"))
 				}
-				total += int64(v)
+				total += v
+				digest = digest.Add(d)
 			}
 			if err := it.Error(); err != nil {
-				return 0, unavailable("count", err)
+				return 0, result.Digest{}, unavailable("count", err)
 			}
 		}
 	}
-	return total, nil
+	return total, digest, nil
 }
 
 // Top returns the top list for windowSize at minute from the serving generation.
@@ -188,12 +201,16 @@ func (s *Store) ScanCounts(ctx context.Context, from, to int64, fn func(result.R
 				if m < seg.From || m >= seg.To {
 					continue
 				}
-				v, _ := binary.Uvarint(it.Value())
+				v, d, ok := decodeCountValue(it.Value())
+				if !ok {
+					it.Close()
+					return unavailable("scan counts", errors.New("bad count value"))
+				}
 				var r result.Record
 				if filter == "" {
-					r.Count = &result.Count{AdID: ad, Minute: m, Count: int64(v)}
+					r.Count = &result.Count{AdID: ad, Minute: m, Count: v, Digest: d}
 				} else {
-					r.Filtered = &result.FilteredCount{AdID: ad, FilterID: filter, Minute: m, Count: int64(v)}
+					r.Filtered = &result.FilteredCount{AdID: ad, FilterID: filter, Minute: m, Count: v, Digest: d}
 				}
 				if err := fn(r); err != nil {
 					it.Close()

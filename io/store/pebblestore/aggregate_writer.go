@@ -2,7 +2,6 @@ package pebblestore
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -62,13 +61,14 @@ func (s *Store) write(ctx context.Context, gen store.Generation, recs []result.R
 	var kb, vb []byte
 	for _, r := range recs {
 		var n int64
+		var d result.Digest
 		switch {
 		case r.Count != nil:
 			kb = countKey(kb[:0], gen, r.Count.AdID, "", r.Count.Minute)
-			n = r.Count.Count
+			n, d = r.Count.Count, r.Count.Digest
 		case r.Filtered != nil:
 			kb = countKey(kb[:0], gen, r.Filtered.AdID, r.Filtered.FilterID, r.Filtered.Minute)
-			n = r.Filtered.Count
+			n, d = r.Filtered.Count, r.Filtered.Digest
 		default:
 			kb = topKey(kb[:0], gen, r.Top.WindowSize, r.Top.Minute)
 		}
@@ -95,12 +95,14 @@ func (s *Store) write(ctx context.Context, gen store.Generation, recs []result.R
 					return err
 				}
 				if ok {
-					if c, w := binary.Uvarint(old); w > 0 && int64(c) >= n {
+					// The larger count wins with its digest; at equal
+					// counts a known digest replaces an unknown one.
+					if c, od, valid := decodeCountValue(old); valid && (c > n || (c == n && (od.Known || !d.Known))) {
 						continue
 					}
 				}
 			}
-			vb = binary.AppendUvarint(vb[:0], uint64(n))
+			vb = appendCountValue(vb[:0], n, d)
 		}
 		if err := b.Set(kb, vb, nil); err != nil {
 			return unavailable("upsert", err)

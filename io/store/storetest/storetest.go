@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"LargeRange", testLargeRange},
 		{"TopAndLatestTopMinute", testTop},
 		{"ScanCounts", testScanCounts},
+		{"DigestsRoundTrip", testDigests},
 		{"Generations", testGenerations},
 		{"GenerationTopsReachFurther", testGenerationTops},
 		{"GenerationInvalid", testGenerationInvalid},
