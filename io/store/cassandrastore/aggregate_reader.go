@@ -190,6 +190,10 @@ func (s *Store) ScanCounts(ctx context.Context, from, to int64, fn func(result.R
 	if err != nil {
 		return err
 	}
+	withDigest, err := s.hasDigests(ctx)
+	if err != nil {
+		return err
+	}
 	type series struct{ ad, filter string }
 	for _, seg := range sv.Segments(from, to) {
 		for d := dayOf(seg.From); d < seg.To; d += day {
@@ -215,7 +219,7 @@ func (s *Store) ScanCounts(ctx context.Context, from, to int64, fn func(result.R
 					if err := ctxDone(ctx); err != nil {
 						return err
 					}
-					if err := s.scanSeries(ctx, seg.Gen, x.ad, x.filter, d, lo, hi, fn); err != nil {
+					if err := s.scanSeries(ctx, seg.Gen, x.ad, x.filter, d, lo, hi, withDigest, fn); err != nil {
 						return err
 					}
 				}
@@ -225,18 +229,29 @@ func (s *Store) ScanCounts(ctx context.Context, from, to int64, fn func(result.R
 	return nil
 }
 
-func (s *Store) scanSeries(ctx context.Context, gen store.Generation, ad, filter string, d, lo, hi int64, fn func(result.Record) error) error {
+func (s *Store) scanSeries(ctx context.Context, gen store.Generation, ad, filter string, d, lo, hi int64, withDigest bool, fn func(result.Record) error) error {
 	ctx, cancel := context.WithTimeout(ctx, s.o.ReadTimeout)
 	defer cancel()
-	it := s.s.Query("SELECT minute, count FROM counts WHERE gen = ? AND ad_id = ? AND filter_id = ? AND day = ? AND minute >= ? AND minute < ?",
-		int64(gen), ad, filter, d, lo, hi).WithContext(ctx).Consistency(s.rcons).PageSize(5000).Iter()
+	cols := "minute, count"
 	var m, n int64
-	for it.Scan(&m, &n) {
+	var b []byte
+	dest := []any{&m, &n}
+	if withDigest {
+		cols, dest = cols+", digest", append(dest, &b)
+	}
+	it := s.s.Query("SELECT "+cols+" FROM counts WHERE gen = ? AND ad_id = ? AND filter_id = ? AND day = ? AND minute >= ? AND minute < ?",
+		int64(gen), ad, filter, d, lo, hi).WithContext(ctx).Consistency(s.rcons).PageSize(5000).Iter()
+	for it.Scan(dest...) {
+		dg, err := digestOf(b)
+		if err != nil {
+			it.Close()
+			return err
+		}
 		var r result.Record
 		if filter == "" {
-			r.Count = &result.Count{AdID: ad, Minute: m, Count: n}
+			r.Count = &result.Count{AdID: ad, Minute: m, Count: n, Digest: dg}
 		} else {
-			r.Filtered = &result.FilteredCount{AdID: ad, FilterID: filter, Minute: m, Count: n}
+			r.Filtered = &result.FilteredCount{AdID: ad, FilterID: filter, Minute: m, Count: n, Digest: dg}
 		}
 		if err := fn(r); err != nil {
 			it.Close()

@@ -45,7 +45,11 @@ func (s *Store) write(ctx context.Context, gen store.Generation, recs []result.R
 			return err
 		}
 	}
-	counts, tops := aggregateStatements(int64(gen), recs, merge)
+	withDigest, err := s.hasDigests(ctx)
+	if err != nil {
+		return err
+	}
+	counts, tops := aggregateStatements(int64(gen), recs, merge, withDigest)
 	// Index rows first, so every row a scan should find is named.
 	index, groups := indexStatements(int64(gen), counts, tops)
 	if err := s.writeGroups(ctx, "upsert_index", index); err != nil {
@@ -70,7 +74,10 @@ type (
 // aggregateStatements turns recs into INSERTs, grouped by partition. Within
 // one call the last record of a key wins, except that merged counts are all
 // written: their write timestamps decide.
-func aggregateStatements(g int64, recs []result.Record, merge bool) (map[countPartition][]stmt, map[topPartition][]stmt) {
+//
+// withDigest writes each count's digest in the same row, with the count's
+// write timestamp, so whichever count wins carries its own digest.
+func aggregateStatements(g int64, recs []result.Record, merge, withDigest bool) (map[countPartition][]stmt, map[topPartition][]stmt) {
 	counts := map[countPartition][]stmt{}
 	tops := map[topPartition][]stmt{}
 	seen := make(map[string]bool, len(recs))
@@ -83,11 +90,12 @@ func aggregateStatements(g int64, recs []result.Record, merge bool) (map[countPa
 		seen[k] = true
 		var ad, filter string
 		var m, n int64
+		var dg result.Digest
 		switch {
 		case r.Count != nil:
-			ad, m, n = r.Count.AdID, r.Count.Minute, r.Count.Count
+			ad, m, n, dg = r.Count.AdID, r.Count.Minute, r.Count.Count, r.Count.Digest
 		case r.Filtered != nil:
-			ad, filter, m, n = r.Filtered.AdID, r.Filtered.FilterID, r.Filtered.Minute, r.Filtered.Count
+			ad, filter, m, n, dg = r.Filtered.AdID, r.Filtered.FilterID, r.Filtered.Minute, r.Filtered.Count, r.Filtered.Digest
 		default:
 			t := r.Top
 			p := topPartition{t.WindowSize, dayOf(t.Minute)}
@@ -96,13 +104,15 @@ func aggregateStatements(g int64, recs []result.Record, merge bool) (map[countPa
 			continue
 		}
 		p := countPartition{ad, filter, dayOf(m)}
-		if merge {
-			counts[p] = append(counts[p], stmt{"INSERT INTO counts (gen, ad_id, filter_id, day, minute, count) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
-				[]any{g, ad, filter, p.day, m, n, n}})
-		} else {
-			counts[p] = append(counts[p], stmt{"INSERT INTO counts (gen, ad_id, filter_id, day, minute, count) VALUES (?, ?, ?, ?, ?, ?)",
-				[]any{g, ad, filter, p.day, m, n}})
+		cols, marks, args := "gen, ad_id, filter_id, day, minute, count", "?, ?, ?, ?, ?, ?", []any{g, ad, filter, p.day, m, n}
+		if withDigest {
+			cols, marks, args = cols+", digest", marks+", ?", append(args, digestValue(dg))
 		}
+		q := "INSERT INTO counts (" + cols + ") VALUES (" + marks + ")"
+		if merge {
+			q, args = q+" USING TIMESTAMP ?", append(args, n)
+		}
+		counts[p] = append(counts[p], stmt{q, args})
 	}
 	return counts, tops
 }

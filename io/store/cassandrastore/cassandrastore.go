@@ -60,9 +60,10 @@ type Store struct {
 	genMu   sync.Mutex
 	serving atomic.Pointer[servingState]
 
-	collectMu     sync.Mutex   // one collection at a time in this process
-	rawHorizon    atomic.Int64 // Unix ms of the last raw horizon read or set (math.MinInt64: none)
-	noCollectedAt atomic.Bool  // the keyspace predates generations.collected_at
+	collectMu     sync.Mutex                  // one collection at a time in this process
+	rawHorizon    atomic.Int64                // Unix ms of the last raw horizon read or set (math.MinInt64: none)
+	noCollectedAt atomic.Bool                 // the keyspace predates generations.collected_at
+	digests       atomic.Pointer[digestState] // whether counts.digest exists (digest.go)
 }
 
 // servingState is the in-process copy of the generations partition.
