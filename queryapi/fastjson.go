@@ -83,6 +83,16 @@ func (c countResponse) appendJSON(b []byte) []byte {
 	b = appendString(b, c.To)
 	b = append(b, `,"count":`...)
 	b = strconv.AppendInt(b, c.Count, 10)
+	if c.Digest != nil {
+		// null: not known for every minute of the range (counts stored
+		// before digests existed).
+		b = append(b, `,"digest":`...)
+		if c.Digest.Known {
+			b = append(c.Digest.AppendHex(append(b, '"')), '"')
+		} else {
+			b = append(b, "null"...)
+		}
+	}
 	return append(b, '}')
 }
 

@@ -97,6 +97,17 @@ func parseSmallInt(name, v string) (int, error) {
 	return n, nil
 }
 
+// parseBool accepts "true" and "false" (absent: false).
+func parseBool(name, v string) (bool, error) {
+	switch v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, badParam("%s: %s must be true or false", name, quote(v))
+}
+
 // parseFilterID checks "dimension:value" against the docs/spec.md §2 dimensions.
 func parseFilterID(v string) (string, error) {
 	dim, val, ok := strings.Cut(v, ":")

@@ -284,7 +284,7 @@ func (s *Server) build() {
 	})
 	mx.Group(func(r chi.Router) {
 		r.Use(s.authorize(RoleRead))
-		s.handle(r, http.MethodGet, "/ads/{ad_id}/aggregated_count", append(timeRange, param{"filter_id", false}), RoleRead, s.aggregatedCount)
+		s.handle(r, http.MethodGet, "/ads/{ad_id}/aggregated_count", append(timeRange, param{"filter_id", false}, param{"with_digest", false}), RoleRead, s.aggregatedCount)
 		s.handle(r, http.MethodGet, "/ads/popular_ads", []param{{"window_size", true}, {"top_n", false}, {"minute", false}}, RoleRead, s.popularAds)
 	})
 	mx.Group(func(r chi.Router) {
@@ -377,6 +377,8 @@ type countResponse struct {
 	From     string `json:"from"`
 	To       string `json:"to"`
 	Count    int64  `json:"count"`
+	// Digest is set when the request asked with_digest=true.
+	Digest *result.Digest `json:"digest,omitempty"`
 }
 
 func (s *Server) aggregatedCount(w http.ResponseWriter, r *http.Request, q map[string]string) {
@@ -415,14 +417,41 @@ func (s *Server) aggregatedCount(w http.ResponseWriter, r *http.Request, q map[s
 			return
 		}
 	}
+	withDigest, err := parseBool("with_digest", q["with_digest"])
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp := countResponse{AdID: adID, FilterID: filter, From: result.FormatMinute(from), To: result.FormatMinute(to)}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.QueryTimeout)
-	n, err := s.cfg.Store.Count(ctx, adID, filter, from, to)
+	if withDigest {
+		resp.Count, resp.Digest, err = s.countDigest(ctx, adID, filter, from, to)
+	} else {
+		resp.Count, err = s.cfg.Store.Count(ctx, adID, filter, from, to)
+	}
 	cancel()
+	if errors.Is(err, errNoDigests) {
+		writeError(w, http.StatusNotImplemented, codeNotImplemented, "this store keeps no digests")
+		return
+	}
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("count %q %q [%d, %d): %w", adID, filter, from, to, err))
 		return
 	}
-	writeFast(w, countResponse{AdID: adID, FilterID: filter, From: result.FormatMinute(from), To: result.FormatMinute(to), Count: n})
+	writeFast(w, resp)
+}
+
+var errNoDigests = errors.New("queryapi: the store keeps no digests")
+
+// countDigest is the count with the digest of the ids it counted, from a
+// store that keeps digests (store.CountDigester).
+func (s *Server) countDigest(ctx context.Context, adID, filter string, from, to int64) (int64, *result.Digest, error) {
+	cd, ok := s.cfg.Store.(store.CountDigester)
+	if !ok {
+		return 0, nil, errNoDigests
+	}
+	n, d, err := cd.CountDigest(ctx, adID, filter, from, to)
+	return n, &d, err
 }
 
 type popularResponse struct {
