@@ -85,8 +85,10 @@ type Check struct {
 	// RelativeDifference is the larger of Counts' and Filtered's.
 	RelativeDifference float64 `json:"relative_difference"`
 	// Mismatches lists every key whose stored value differs from the
-	// recount (a missing key is stored 0), largest absolute difference
-	// first, then by minute, ad and filter.
+	// recount (a missing key is stored 0), or whose stored digest differs
+	// from the recount's at an equal count (the same number of clicks, not
+	// the same clicks), largest absolute difference first, then by minute,
+	// ad and filter.
 	Mismatches []Mismatch `json:"mismatches"`
 	// AffectedMinutes is the smallest set of minute ranges that holds every
 	// mismatched key's minute.
@@ -103,6 +105,12 @@ type Totals struct {
 	// directions (GB counted as UK) do not cancel.
 	AbsDifference int64 `json:"abs_difference"`
 	Mismatched    int   `json:"mismatched"`
+	// DigestMismatched counts the keys (among Mismatched) whose counts
+	// agree but whose digests do not. DigestUnknown counts the stored keys
+	// without a digest (stored before digests existed): compared by count
+	// only.
+	DigestMismatched int `json:"digest_mismatched"`
+	DigestUnknown    int `json:"digest_unknown"`
 	// RelativeDifference is AbsDifference / Recounted (1 when nothing was
 	// recounted but something is stored).
 	RelativeDifference float64 `json:"relative_difference"`
@@ -116,6 +124,11 @@ type Mismatch struct {
 	Recounted  int64     `json:"recounted"`
 	Stored     int64     `json:"stored"`
 	Difference int64     `json:"difference"` // recounted − stored
+	// DigestMismatch: the counts agree, the sets of clicks do not.
+	DigestMismatch bool `json:"digest_mismatch,omitempty"`
+	// The digests of the two sides, when known.
+	RecountedDigest string `json:"recounted_digest,omitempty"`
+	StoredDigest    string `json:"stored_digest,omitempty"`
 }
 
 // MinuteRange is [From, To).
@@ -134,6 +147,12 @@ type Repair struct {
 type countKey struct {
 	ad, filter string
 	minute     int64
+}
+
+// countVal is one key's count and digest.
+type countVal struct {
+	n int64
+	d result.Digest
 }
 
 // Reconcile recounts [From, To) from the raw store with the batch
@@ -206,7 +225,9 @@ func Reconcile(ctx context.Context, o ReconcileOptions) (*Report, error) {
 		final = rep.Repair.After
 		log.Info("reconcile repaired", "ranges", len(rep.Repair.Ranges), "mismatched_keys_after", len(final.Mismatches))
 	}
-	rep.ExceedsThreshold = final.RelativeDifference > o.Threshold
+	// A digest mismatch is never tolerated: equal counts of different
+	// clicks are a billing error whatever their size.
+	rep.ExceedsThreshold = final.RelativeDifference > o.Threshold || final.Counts.DigestMismatched+final.Filtered.DigestMismatched > 0
 	rep.Duration = time.Since(start)
 	return rep, nil
 }
@@ -247,6 +268,8 @@ func merge(parts []Check) Check {
 			t[0].Stored += t[1].Stored
 			t[0].AbsDifference += t[1].AbsDifference
 			t[0].Mismatched += t[1].Mismatched
+			t[0].DigestMismatched += t[1].DigestMismatched
+			t[0].DigestUnknown += t[1].DigestUnknown
 		}
 		c.Mismatches = append(c.Mismatches, p.Mismatches...)
 	}
@@ -256,7 +279,7 @@ func merge(parts []Check) Check {
 
 // recountCounts runs the batch composite over the raw clicks of [from, to)
 // and returns the counts and filtered counts it produced.
-func recountCounts(ctx context.Context, o ReconcileOptions, cfg transforms.Config, from, to time.Time) (map[countKey]int64, int64, error) {
+func recountCounts(ctx context.Context, o ReconcileOptions, cfg transforms.Config, from, to time.Time) (map[countKey]countVal, int64, error) {
 	// Only counts are compared: the cheapest top-N configuration.
 	cfg.WindowSizes, cfg.TopN = []int{1}, 1
 	dir, err := os.MkdirTemp("", "adclick-reconcile-")
@@ -274,15 +297,8 @@ func recountCounts(ctx context.Context, o ReconcileOptions, cfg transforms.Confi
 	if err != nil {
 		return nil, 0, fmt.Errorf("reconcile: recount pipeline failed: %w", err)
 	}
-	counts := map[countKey]int64{}
-	if err := readRecords(out, func(r result.Record) {
-		switch {
-		case r.Count != nil:
-			counts[countKey{r.Count.AdID, "", r.Count.Minute}] = r.Count.Count
-		case r.Filtered != nil:
-			counts[countKey{r.Filtered.AdID, r.Filtered.FilterID, r.Filtered.Minute}] = r.Filtered.Count
-		}
-	}); err != nil {
+	counts := map[countKey]countVal{}
+	if err := readRecords(out, func(r result.Record) { keyOf(counts, r) }); err != nil {
 		return nil, 0, fmt.Errorf("reconcile: read the recount: %w", err)
 	}
 	return counts, runners.Counters(pr, storeioNamespace)[metricRawRead], nil
@@ -310,15 +326,10 @@ func readRecords(path string, fn func(result.Record)) error {
 }
 
 // check compares what st serves for [from, to) with recounted.
-func check(ctx context.Context, st store.Store, from, to time.Time, recounted map[countKey]int64) (Check, error) {
-	stored := map[countKey]int64{}
+func check(ctx context.Context, st store.Store, from, to time.Time, recounted map[countKey]countVal) (Check, error) {
+	stored := map[countKey]countVal{}
 	err := st.ScanCounts(ctx, from.Unix(), to.Unix(), func(r result.Record) error {
-		switch {
-		case r.Count != nil:
-			stored[countKey{r.Count.AdID, "", r.Count.Minute}] = r.Count.Count
-		case r.Filtered != nil:
-			stored[countKey{r.Filtered.AdID, r.Filtered.FilterID, r.Filtered.Minute}] = r.Filtered.Count
-		}
+		keyOf(stored, r)
 		return nil
 	})
 	if err != nil {
@@ -327,35 +338,14 @@ func check(ctx context.Context, st store.Store, from, to time.Time, recounted ma
 	return compare(recounted, stored), nil
 }
 
-// compare builds a Check from the two sides.
-func compare(recounted, stored map[countKey]int64) Check {
-	c := Check{Mismatches: []Mismatch{}, AffectedMinutes: []MinuteRange{}}
-	visit := func(k countKey) {
-		r, s := recounted[k], stored[k]
-		t := &c.Counts
-		if k.filter != "" {
-			t = &c.Filtered
-		}
-		t.Keys++
-		t.Recounted += r
-		t.Stored += s
-		if r != s {
-			t.Mismatched++
-			t.AbsDifference += abs(r - s)
-			c.Mismatches = append(c.Mismatches, Mismatch{AdID: k.ad, FilterID: k.filter,
-				Minute: time.Unix(k.minute, 0).UTC(), Recounted: r, Stored: s, Difference: r - s})
-		}
+// keyOf files a count or filtered-count record into m.
+func keyOf(m map[countKey]countVal, r result.Record) {
+	switch {
+	case r.Count != nil:
+		m[countKey{r.Count.AdID, "", r.Count.Minute}] = countVal{r.Count.Count, r.Count.Digest}
+	case r.Filtered != nil:
+		m[countKey{r.Filtered.AdID, r.Filtered.FilterID, r.Filtered.Minute}] = countVal{r.Filtered.Count, r.Filtered.Digest}
 	}
-	for k := range recounted {
-		visit(k)
-	}
-	for k := range stored {
-		if _, ok := recounted[k]; !ok {
-			visit(k)
-		}
-	}
-	finish(&c)
-	return c
 }
 
 // finish derives the differences, the order of the mismatches and the
@@ -463,6 +453,10 @@ func writeCheck(w io.Writer, prefix string, c Check, top int) {
 	}{{"counts", c.Counts}, {"filtered counts", c.Filtered}} {
 		fmt.Fprintf(w, "%s%-15s recounted %d, stored %d, difference %+d; %d of %d keys differ (|diff| %d, %s)\n",
 			prefix, x.name, x.t.Recounted, x.t.Stored, x.t.Difference, x.t.Mismatched, x.t.Keys, x.t.AbsDifference, percent(x.t.RelativeDifference))
+		if x.t.DigestMismatched > 0 || x.t.DigestUnknown > 0 {
+			fmt.Fprintf(w, "%s%-15s %d keys: equal counts of different clicks (digests differ); %d stored keys without a digest (compared by count only)\n",
+				prefix, "", x.t.DigestMismatched, x.t.DigestUnknown)
+		}
 	}
 	if len(c.Mismatches) == 0 {
 		return
@@ -474,8 +468,12 @@ func writeCheck(w io.Writer, prefix string, c Check, top int) {
 		if f == "" {
 			f = "(all)"
 		}
-		fmt.Fprintf(w, "  %s  %-24s %-20s recounted %8d  stored %8d  diff %+d\n",
-			m.Minute.Format(time.RFC3339), m.AdID, f, m.Recounted, m.Stored, m.Difference)
+		why := ""
+		if m.DigestMismatch {
+			why = "  digest differs: different clicks"
+		}
+		fmt.Fprintf(w, "  %s  %-24s %-20s recounted %8d  stored %8d  diff %+d%s\n",
+			m.Minute.Format(time.RFC3339), m.AdID, f, m.Recounted, m.Stored, m.Difference, why)
 	}
 }
 
@@ -509,6 +507,8 @@ func (r *Report) Metrics() *prometheus.Registry {
 	g("recounted", "Sum of recounted values, by key kind.", []string{"kind"}, kinds(r.Check, func(t Totals) float64 { return float64(t.Recounted) }))
 	g("stored", "Sum of stored values as found, by key kind.", []string{"kind"}, kinds(r.Check, func(t Totals) float64 { return float64(t.Stored) }))
 	g("mismatched_keys", "Keys whose stored value differed from the recount, as found.", []string{"kind"}, kinds(r.Check, func(t Totals) float64 { return float64(t.Mismatched) }))
+	g("digest_mismatched_keys", "Keys with equal counts but different digests (different clicks), as found.", []string{"kind"},
+		kinds(r.Check, func(t Totals) float64 { return float64(t.DigestMismatched) }))
 	g("abs_difference", "Sum of |recounted - stored| as found.", []string{"kind"}, kinds(r.Check, func(t Totals) float64 { return float64(t.AbsDifference) }))
 	g("relative_difference", "Relative difference as found (abs difference / recounted).", []string{"kind"}, kinds(r.Check, func(t Totals) float64 { return t.RelativeDifference }))
 	g("mismatched_keys_final", "Keys still differing after the run (after repair when one ran).", []string{"kind"}, kinds(final, func(t Totals) float64 { return float64(t.Mismatched) }))
