@@ -26,7 +26,7 @@ import (
 const exitThreshold = 3
 
 // errThreshold makes run exit with exitThreshold.
-var errThreshold = errors.New("relative difference above the threshold")
+var errThreshold = errors.New("relative difference above the threshold, or digests differ")
 
 // runReconcile recounts a range from raw data and compares it with the
 // stored results.
@@ -91,9 +91,12 @@ filter) count the store serves with the recount, prints a summary (totals,
 mismatched keys, largest differences) and optionally writes a JSON report and
 Prometheus metrics. The relative difference is Σ|recounted − stored| /
 Σ recounted, for counts and filtered counts separately; the larger counts.
+Digests are compared too: a key whose counts agree but whose digests differ
+counted different clicks, and is a mismatch whatever the threshold (keys
+stored before digests existed are compared by count only).
 
-Exit codes: 0 within the threshold (after the repair, with --repair);
-%d above it; 1 an error; 2 a usage error.
+Exit codes: 0 within the threshold and no digest differs (after the repair,
+with --repair); %d otherwise; 1 an error; 2 a usage error.
 
 `, exitThreshold)
 		fs.PrintDefaults()
