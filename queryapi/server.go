@@ -441,18 +441,6 @@ func (s *Server) aggregatedCount(w http.ResponseWriter, r *http.Request, q map[s
 	writeFast(w, resp)
 }
 
-var errNoDigests = errors.New("queryapi: the store keeps no digests")
-
-// countDigest is the count with the digest of the ids it counted, from a
-// store that keeps digests (store.CountDigester).
-func (s *Server) countDigest(ctx context.Context, adID, filter string, from, to int64) (int64, *result.Digest, error) {
-	cd, ok := s.cfg.Store.(store.CountDigester)
-	if !ok {
-		return 0, nil, errNoDigests
-	}
-	n, d, err := cd.CountDigest(ctx, adID, filter, from, to)
-	return n, &d, err
-}
 
 type popularResponse struct {
 	WindowSize int              `json:"window_size"`
