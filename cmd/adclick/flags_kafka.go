@@ -120,7 +120,7 @@ type kafkaSecurityFlags struct {
 const envKafkaPassword = "ADCLICK_KAFKA_SASL_PASSWORD"
 
 func (f *kafkaSecurityFlags) register(fs *flag.FlagSet) {
-	fs.BoolVar(&f.tls, "kafka-tls", false, "connect to Kafka over TLS (the brokers' certificates checked against --kafka-tls-ca-file, else the system's CAs)")
+	fs.BoolVar(&f.tls, "kafka-tls", false, "connect to Kafka over TLS (the brokers' certificates checked against --kafka-tls-ca-file, else the system's CAs); implied by any other --kafka-tls-* flag, as with Cassandra")
 	fs.StringVar(&f.caFile, "kafka-tls-ca-file", "", "PEM file of the CA certificates that sign the Kafka brokers' certificates")
 	fs.StringVar(&f.certFile, "kafka-tls-cert-file", "", "PEM client certificate for brokers that authenticate clients by certificate (with --kafka-tls-key-file)")
 	fs.StringVar(&f.keyFile, "kafka-tls-key-file", "", "PEM private key of --kafka-tls-cert-file (a secret: keep the file readable by adclick only)")
@@ -138,7 +138,7 @@ func (f *kafkaSecurityFlags) security(env *cliEnv) (kafkasec.Security, error) {
 		return kafkasec.Security{}, fmt.Errorf("%w: --kafka-connect-timeout must be positive", errUsage)
 	}
 	sec := kafkasec.Security{
-		TLS: kafkasec.TLS{Enabled: f.tls, CAFile: f.caFile, CertFile: f.certFile, KeyFile: f.keyFile, ServerName: f.serverName},
+		TLS: kafkasec.TLS{Enabled: f.tls || f.caFile != "" || f.certFile != "" || f.keyFile != "" || f.serverName != "", CAFile: f.caFile, CertFile: f.certFile, KeyFile: f.keyFile, ServerName: f.serverName},
 		SASL: kafkasec.SASL{Mechanism: strings.ToUpper(f.mechanism), Username: f.username, PasswordFile: f.passwordFile,
 			AllowPlaintext: f.allowPlaintext},
 	}

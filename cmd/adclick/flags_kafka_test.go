@@ -21,7 +21,7 @@ func TestKafkaSecurityFlagsUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--kafka-tls-ca-file", "ca.pem"}, "TLS is not enabled"},
+		{[]string{"--kafka-tls-ca-file", "/nonexistent/ca.pem"}, "/nonexistent/ca.pem"}, // a CA file turns TLS on
 		{[]string{"--kafka-tls", "--kafka-tls-cert-file", "c.pem"}, "give both files or neither"},
 		{[]string{"--kafka-tls", "--kafka-sasl-mechanism", "GSSAPI", "--kafka-sasl-username", "u", "--kafka-sasl-password-file", "pw"}, `unknown mechanism "GSSAPI"`},
 		{[]string{"--kafka-sasl-mechanism", "PLAIN", "--kafka-sasl-username", "u", "--kafka-sasl-password-file", "pw"}, "--kafka-sasl-allow-plaintext"},
@@ -42,8 +42,8 @@ func TestKafkaSecurityFlagsUsage(t *testing.T) {
 }
 
 // The flags' ADCLICK_ environment forms connect as the flags do (here to an
-// in-process broker that accepts only TLS and SCRAM-SHA-512); the mechanism
-// is case-insensitive.
+// in-process broker that accepts only TLS and SCRAM-SHA-512); a CA file
+// turns TLS on by itself, and the mechanism is case-insensitive.
 func TestKafkaSecurityFromEnvironment(t *testing.T) {
 	f := testenv.NewTLSFiles(t)
 	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.TLS(f.ServerConfig(t, false)),
@@ -53,7 +53,7 @@ func TestKafkaSecurityFromEnvironment(t *testing.T) {
 	}
 	defer c.Close()
 	env := map[string]string{
-		"ADCLICK_KAFKA_BROKERS": c.ListenAddrs()[0], "ADCLICK_KAFKA_TLS": "true", "ADCLICK_KAFKA_TLS_CA_FILE": f.CA,
+		"ADCLICK_KAFKA_BROKERS": c.ListenAddrs()[0], "ADCLICK_KAFKA_TLS_CA_FILE": f.CA, // implies TLS
 		"ADCLICK_KAFKA_SASL_MECHANISM": "scram-sha-512", "ADCLICK_KAFKA_SASL_USERNAME": "adclick",
 		"ADCLICK_KAFKA_SASL_PASSWORD_FILE": passwordFile(t, "s3cret"),
 	}
