@@ -30,7 +30,8 @@ import (
 // malformed lines through the whole real-time path — log watcher → Kafka →
 // streaming job → DB writers → store — and checks the stored aggregates
 // against an independent recount minus exactly the too-late clicks, and the
-// raw store against every unique valid click (too-late ones included).
+// raw store against every unique valid click (too-late ones included); the
+// stored digests against the recount's.
 func TestLogToStores(t *testing.T) { onEachKafka(t, testLogToStores) }
 
 func testLogToStores(t *testing.T, brokers []string) {
@@ -129,6 +130,10 @@ func testLogToStores(t *testing.T, brokers []string) {
 		}
 	}
 	reference.Compare(t, got, want)
+	// Every stored count carries the digest of exactly the clicks the
+	// reference counts (too-late ones left out): through the results
+	// topic's JSON, the DB writer's merge and the store.
+	reference.CompareDigests(t, got, want)
 	if gotRaw != wantRaw {
 		t.Errorf("raw store holds %d clicks, want %d (every unique valid click, too-late ones included)", gotRaw, wantRaw)
 	}
