@@ -12,8 +12,10 @@
 // other packages' tests on the shared ones are not disturbed); and a full
 // disk under the log watcher's state file and the Pebble store for 20 s
 // (small tmpfs mounts, so this drill needs root), after which what stopped
-// with a clear error is restarted, as a supervisor would. Each reports its
-// run time.
+// with a clear error is restarted, as a supervisor would; and a log three
+// days old, older than the raw topic's retention, published and read only
+// after the broker's next retention check (up to 5 minutes away). Each
+// reports its run time.
 //
 // They need what `make test` provides (testing/testenv/run.sh): a real Kafka
 // (ADCLICK_TEST_KAFKA_BROKERS), and Java with the jars that
