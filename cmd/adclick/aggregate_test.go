@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zeebo/xxh3"
+
 	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/runners"
 	"github.com/adclick/adclick/testing/reference"
@@ -83,6 +85,7 @@ func TestAggregateGolden(t *testing.T) {
 	if !reflect.DeepEqual(g.Counts, ref.Counts) || !reflect.DeepEqual(g.Filtered, ref.Filtered) || !reflect.DeepEqual(g.Top, ref.Top) {
 		t.Errorf("golden file disagrees with the reference recount:\ncounts %v\nwant   %v", g.Counts, ref.Counts)
 	}
+	reference.CompareDigests(t, g, ref)
 	if ref.Rejected != 13 || ref.Dups != 2 {
 		t.Errorf("reference: rejected %d dups %d", ref.Rejected, ref.Dups)
 	}
@@ -95,7 +98,9 @@ func TestAggregateStdinAndDeadLetters(t *testing.T) {
 	if code := run(context.Background(), []string{"aggregate", "--input", "-", "--dead-letters", dead, "--window-sizes", "1"}, env); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stdout.String(), `{"type":"count","ad_id":"x","minute":"2024-01-01T10:00:00Z","count":1}`) {
+	h := xxh3.HashString128("a") // the digest of the set {a}
+	digest := result.Digest{Hi: h.Hi, Lo: h.Lo, Known: true}
+	if !strings.Contains(stdout.String(), `{"type":"count","ad_id":"x","minute":"2024-01-01T10:00:00Z","count":1,"digest":"`+digest.String()+`"}`) {
 		t.Errorf("stdout: %s", stdout)
 	}
 	d, err := os.ReadFile(dead)
