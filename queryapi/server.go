@@ -441,7 +441,6 @@ func (s *Server) aggregatedCount(w http.ResponseWriter, r *http.Request, q map[s
 	writeFast(w, resp)
 }
 
-
 type popularResponse struct {
 	WindowSize int              `json:"window_size"`
 	Minute     string           `json:"minute"`

@@ -75,7 +75,7 @@ func testDigests(t *testing.T, s store.Store, sp *space) {
 	wantDigest(t, s, "d", "", b+60, b+120, 4, d2)
 	wantDigest(t, s, "d", "country:US", b, b+120, 2, d2)
 	wantDigest(t, s, "d", "", b+120, b+180, 0, result.Digest{Known: true}) // no minutes: the empty set
-	wantDigest(t, s, "old", "", b, b+60, 9, result.Digest{})                // written without: unknown
+	wantDigest(t, s, "old", "", b, b+60, 9, result.Digest{})               // written without: unknown
 	// Overwrite: the new digest replaces the old one.
 	must(t, s.Upsert(ctx, 0, []result.Record{dcnt("d", b, 3, d2)}))
 	wantDigest(t, s, "d", "", b, b+60, 3, d2)
