@@ -87,7 +87,9 @@ func TestStoreFailedForGood(t *testing.T) {
 	// The supervisor's restart, the cause fixed: the batch is re-read.
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { done <- Run(ctx, cfg, ps) }()
-	waitFor(t, "the re-read batch", func() bool { return count("ad1") == 2 && count("ad2") == 5 && committed(t, brokers, "w", "results") == 3 })
+	waitFor(t, "the re-read batch", func() bool {
+		return count("ad1") == 2 && count("ad2") == 5 && committed(t, brokers, "w", "results") == 3
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
