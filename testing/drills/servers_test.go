@@ -33,6 +33,10 @@ type server struct {
 	cwd     string   // saved at stop for restart
 	restart *exec.Cmd
 	exited  chan struct{}
+	// restartedAt, exitedAt and exitErr say when the restarted node came
+	// up and when and how it ended (exitErr is set before exited closes).
+	restartedAt, exitedAt time.Time
+	exitErr               error
 }
 
 // startServer starts a private server; the test fails when it cannot.
@@ -50,6 +54,7 @@ func startServer(t *testing.T, kind string, extraEnv ...string) *server {
 	// Registered after TempDir: cleanups run last-in first-out, so the node
 	// is gone before its directory is removed.
 	t.Cleanup(func() {
+		s.checkRestarted()
 		if t.Failed() {
 			if _, err := os.Stat(filepath.Join(dir, kind+"-restart.log")); err == nil {
 				t.Logf("private %s after its restart (log tail):\n%s", kind, e2e.Tail(filepath.Join(dir, kind+"-restart.log"), 6000))
@@ -168,7 +173,8 @@ func (s *server) start(timeout time.Duration) {
 	}
 	exited := make(chan struct{})
 	go func() { // reaps it: a zombie would look alive to the scripts
-		_ = cmd.Wait()
+		err := cmd.Wait()
+		s.exitedAt, s.exitErr = time.Now(), err
 		f.Close()
 		close(exited)
 	}()
@@ -202,6 +208,37 @@ func (s *server) start(timeout time.Duration) {
 	if err := os.WriteFile(filepath.Join(s.dir, s.kind+".addr"), []byte(s.addr+"\n"), 0o644); err != nil {
 		s.t.Fatal(err)
 	}
+	s.restartedAt = time.Now()
+}
+
+// checkRestarted fails the test when the restarted node ended before the
+// test stopped it, saying when and how (a signal: killed from outside, the
+// kernel's OOM killer among others; exit status 3: the JVM's
+// ExitOnOutOfMemoryError; 0 or 143: a shutdown), with the warnings and
+// errors of its log, which its debug lines would push out of the tail.
+func (s *server) checkRestarted() {
+	if s.exited == nil || s.restartedAt.IsZero() {
+		return // not restarted, or start reported its failure
+	}
+	select {
+	case <-s.exited:
+	default:
+		return // still running: the cleanup stops it
+	}
+	logPath := filepath.Join(s.dir, s.kind+"-restart.log")
+	b, _ := os.ReadFile(logPath)
+	var notable []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, " WARN ") || strings.Contains(l, " ERROR ") || strings.Contains(l, "Exception") ||
+			strings.Contains(l, "OutOfMemory") || strings.Contains(l, "shutdown") || strings.Contains(l, "Stopping") {
+			notable = append(notable, l)
+		}
+	}
+	if len(notable) > 60 {
+		notable = notable[len(notable)-60:]
+	}
+	s.t.Errorf("%s ended on its own %v after its restart: %v; its warnings and errors:\n%s", s,
+		s.exitedAt.Sub(s.restartedAt).Round(100*time.Millisecond), s.exitErr, strings.Join(notable, "\n"))
 }
 
 func (s *server) String() string { return fmt.Sprintf("private %s at %s", s.kind, s.addr) }
