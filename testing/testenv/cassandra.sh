@@ -143,10 +143,16 @@ client_encryption_options:
 YAML
 }
 
+# ours says whether pid is this node's java (its command line names the run
+# directory): a stale pid file whose pid was reused must not get a signal.
+ours() {
+  tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$run/"
+}
+
 stop() {
   if [[ -f "$pidfile" ]]; then
     local pid; pid="$(cat "$pidfile")"
-    if kill -0 "$pid" 2>/dev/null; then
+    if kill -0 "$pid" 2>/dev/null && ours "$pid"; then
       kill "$pid" 2>/dev/null || true
       for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
       if kill -0 "$pid" 2>/dev/null; then kill -9 "$pid" 2>/dev/null || true; sleep 0.5; fi

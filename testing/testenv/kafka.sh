@@ -103,6 +103,12 @@ alive() {
   kill -0 "$1" 2>/dev/null && [[ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]]
 }
 
+# ours says whether pid is this node's java (its command line names the node's
+# directory): a stale pid file whose pid was reused must not get a signal.
+ours() {
+  tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF -- "$ndir/"
+}
+
 running() {
   [[ -f "$pidfile" ]] && alive "$(cat "$pidfile")"
 }
@@ -308,7 +314,7 @@ stop() {
   [[ -f "$pidfile" ]] || return 0
   local pid
   pid="$(cat "$pidfile")"
-  if alive "$pid"; then
+  if alive "$pid" && ours "$pid"; then
     kill "$pid" 2>/dev/null || true
     local i
     for ((i = 0; i < 60; i++)); do
