@@ -97,23 +97,7 @@ func logAppendTopic(ctx context.Context, t *testing.T, adm *kadm.Client, topic s
 	if err != nil {
 		t.Fatalf("creating %s: %v", topic, err)
 	}
-	for {
-		md, err := adm.Metadata(ctx, topic)
-		if err == nil {
-			if td, ok := md.Topics[topic]; ok && td.Err == nil && len(td.Partitions) == int(partitions) {
-				ready := true
-				for _, pd := range td.Partitions {
-					ready = ready && pd.Err == nil && pd.Leader >= 0
-				}
-				if ready {
-					return
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("topic %s has no leader for every partition: %v", topic, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := waitLeaders(ctx, adm, topic, partitions); err != nil {
+		t.Fatal(err)
 	}
 }

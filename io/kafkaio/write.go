@@ -190,8 +190,13 @@ func EnsureTopic(ctx context.Context, brokers []string, topic string, partitions
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("kafkaio: creating topic %q: %w", topic, err)
 	}
-	// Wait until every partition has a leader: a client that sees the topic
-	// before that waits for its next metadata refresh (seconds) to use it.
+	return waitLeaders(ctx, adm, topic, partitions)
+}
+
+// waitLeaders waits until every partition of topic has a leader: a client
+// that sees the topic before that waits for its next metadata refresh
+// (seconds) to use it.
+func waitLeaders(ctx context.Context, adm *kadm.Client, topic string, partitions int32) error {
 	for {
 		md, err := adm.Metadata(ctx, topic)
 		if err == nil {
