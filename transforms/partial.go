@@ -8,8 +8,6 @@ import (
 	"math/bits"
 	"slices"
 
-	"github.com/zeebo/xxh3"
-
 	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/domain/result"
 )
@@ -20,9 +18,10 @@ import (
 // about 10⁻²⁷ for a million clicks of one ad in one minute.
 type clickID struct{ Hi, Lo uint64 }
 
+// idOf is result.EventDigest, the one definition the explain reader shares.
 func idOf(eventID string) clickID {
-	h := xxh3.HashString128(eventID)
-	return clickID{Hi: h.Hi, Lo: h.Lo}
+	d := result.EventDigest(eventID)
+	return clickID{Hi: d.Hi, Lo: d.Lo}
 }
 
 // digest is the one-id digest; a set's digest is the sum of its ids'.
