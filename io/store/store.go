@@ -138,6 +138,16 @@ type CountDigester interface {
 	CountDigest(ctx context.Context, adID, filterID string, from, to int64) (int64, result.Digest, error)
 }
 
+// CountSegmenter says which generation serves each minute's counts: the runs
+// of [from, to) (Unix seconds, minute-aligned) served by one generation
+// each, in order, covering the range (LiveGeneration where no replay does).
+// A reader that must know whether a minute's stored count came from the
+// streaming job or from a batch recount (services/explain: too-late clicks)
+// asks it. Both backends implement it.
+type CountSegmenter interface {
+	CountSegments(ctx context.Context, from, to int64) ([]Segment, error)
+}
+
 // Store is both halves plus lifecycle.
 type Store interface {
 	RawStore

@@ -197,3 +197,16 @@ func (s *Store) CommitGeneration(ctx context.Context, gen store.Generation) erro
 func errAbandoned(gen store.Generation) error {
 	return fmt.Errorf("%w: generation %d was abandoned: reserved longer ago than garbage collection allows without a commit, and collected", store.ErrNotFound, gen)
 }
+
+// CountSegments is store.CountSegmenter: the serving map's runs of [from, to),
+// as fresh as the generation cache (GenerationCacheTTL).
+func (s *Store) CountSegments(ctx context.Context, from, to int64) ([]store.Segment, error) {
+	if err := store.CheckRange(from, to); err != nil {
+		return nil, err
+	}
+	sv, err := s.servingNow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return sv.Segments(from, to), nil
+}

@@ -141,3 +141,14 @@ func (s *Store) CommitGeneration(ctx context.Context, gen store.Generation) erro
 	g.CommittedAt = max(time.Now().UnixMicro(), s.maxCommitAt+1)
 	return s.putGen("commit generation", g)
 }
+
+// CountSegments is store.CountSegmenter: the serving map's runs of [from, to).
+func (s *Store) CountSegments(ctx context.Context, from, to int64) ([]store.Segment, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if err := store.CheckRange(from, to); err != nil {
+		return nil, err
+	}
+	return s.serving.Load().Segments(from, to), nil
+}
