@@ -47,6 +47,7 @@ func commands() map[string]command {
 		"serve":      {"serve the query API, metrics and dashboard over the aggregation store", runServe},
 		"replay":     {"recalculate a time range from the raw store into a new generation, switched in atomically", runReplay},
 		"topics":     {"create or verify the Kafka topics (raw, results, dead letters) with the partitions and settings adclick needs", runTopics},
+		"explain":    {"list the clicks behind an ad's count over a range, counted or not and why, with the recount and digest beside the stored ones (exit 3 on a mismatch); jsonl/csv export", runExplain},
 		"reconcile":  {"recount a time range from raw data, compare with the stored results, report (exit 3 above the threshold), --repair", runReconcile},
 	}
 }
@@ -97,7 +98,7 @@ func run(ctx context.Context, args []string, env *cliEnv) int {
 		if errors.Is(err, errUsage) {
 			return 2
 		}
-		if errors.Is(err, errThreshold) {
+		if errors.Is(err, errThreshold) || errors.Is(err, errMismatch) {
 			return exitThreshold
 		}
 		return 1

@@ -68,20 +68,34 @@ type Explainer struct {
 	seg []store.Segment
 }
 
-// New validates the options and reads which generation serves each minute.
-func New(ctx context.Context, o Options) (*Explainer, error) {
-	if o.Store == nil {
-		return nil, errors.New("explain: no store")
-	}
+// Validate checks the ad, filter and range (ErrInvalid), not the store.
+func (o *Options) Validate() error {
+	_, err := o.check()
+	return err
+}
+
+func (o *Options) check() (filter, error) {
 	if err := store.CheckID("ad id", o.AdID); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return filter{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	f, err := parseFilter(o.FilterID)
 	if err != nil {
-		return nil, err
+		return filter{}, err
 	}
 	if o.From%60 != 0 || o.To%60 != 0 || o.From >= o.To {
-		return nil, fmt.Errorf("%w: range [%d, %d) must be whole minutes with from before to", ErrInvalid, o.From, o.To)
+		return filter{}, fmt.Errorf("%w: range [%d, %d) must be whole minutes with from before to", ErrInvalid, o.From, o.To)
+	}
+	return f, nil
+}
+
+// New validates the options and reads which generation serves each minute.
+func New(ctx context.Context, o Options) (*Explainer, error) {
+	f, err := o.check()
+	if err != nil {
+		return nil, err
+	}
+	if o.Store == nil {
+		return nil, errors.New("explain: no store")
 	}
 	seg, err := o.Store.CountSegments(ctx, o.From, o.To)
 	if err != nil {
