@@ -18,7 +18,7 @@ import (
 // recount differs from what is stored in some minute.
 var errMismatch = errors.New("the recount differs from the stored values")
 
-// runExplain lists the clicks behind a stored count (issue 17).
+// runExplain lists the clicks behind a stored count (billing disputes).
 func runExplain(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlagSet(env, "explain")
 	var o explainOptions

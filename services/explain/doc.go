@@ -1,4 +1,4 @@
-// Package explain shows the clicks behind a stored count (issue 17, billing
+// Package explain shows the clicks behind a stored count (for billing
 // disputes): for one ad, a minute range and optionally one filter, it reads
 // the raw clicks, applies the aggregation's batch rules per (ad, minute)
 // (docs/spec.md §2: one click per event id, the copy with the smallest

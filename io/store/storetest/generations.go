@@ -43,10 +43,8 @@ func testGenerations(t *testing.T, s store.Store, sp *space) {
 	if tp, _ := s.Top(ctx, w, b+4*60); len(tp.Ads) != 1 || tp.Ads[0].AdID != "ad" {
 		t.Errorf("uncommitted generation served a top list: %+v", tp)
 	}
-	wantSegments(t, s, b, b+600, store.Segment{From: b, To: b + 600})
 	must(t, s.CommitGeneration(ctx, g))
-	wantSegments(t, s, b, b+600, store.Segment{From: b, To: b + 180},
-		store.Segment{From: b + 180, To: b + 420, Gen: g}, store.Segment{From: b + 420, To: b + 600})
+	wantSegments(t, s, b, b+600, store.Segment{From: b, To: b + 180}, store.Segment{From: b + 180, To: b + 420, Gen: g}, store.Segment{From: b + 420, To: b + 600})
 	// Minutes 0-2, 7-9 live (6), 3,4,6 recalculated (30), 5 empty in gen.
 	wantCount(t, s, "ad", "", b, b+600, 36)
 	wantCount(t, s, "ad", "country:US", b, b+600, 36)
