@@ -9,6 +9,7 @@
 //	GET  /ads/popular_ads               read role
 //	POST /admin/replay                  admin role (501 unless an Admin is configured)
 //	GET  /admin/replay/{id}             admin role (501 unless an Admin is configured)
+//	GET  /admin/ads/{ad_id}/clicks      admin role (501 unless Clicks is configured)
 //	GET  /  /openapi.json  /healthz  /readyz  /metrics   no authentication
 //
 // The unauthenticated routes serve no aggregate data: the dashboard page is
@@ -71,7 +72,8 @@ type Config struct {
 	RateLimit float64
 	RateBurst int
 
-	Admin Admin // optional: nil answers admin routes 501
+	Admin  Admin  // optional: nil answers admin routes 501
+	Clicks Clicks // optional: nil answers /admin/ads/{ad_id}/clicks 501
 
 	ShutdownTimeout time.Duration // graceful drain on context end; default 10 s
 	Now             func() time.Time
@@ -291,6 +293,7 @@ func (s *Server) build() {
 		r.Use(s.authorize(RoleAdmin))
 		s.handle(r, http.MethodPost, "/admin/replay", timeRange, RoleAdmin, s.startReplay)
 		s.handle(r, http.MethodGet, "/admin/replay/{id}", nil, RoleAdmin, s.replayStatus)
+		s.handle(r, http.MethodGet, "/admin/ads/{ad_id}/clicks", append(timeRange, param{"filter_id", false}, param{"page_token", false}, param{"limit", false}), RoleAdmin, s.clicks)
 	})
 	s.handler = mx
 }

@@ -257,7 +257,7 @@ func (a *allInOne) startPipeline(ctx context.Context, g *errgroup.Group, env *cl
 // top list in the log.
 func (a *allInOne) startAPI(ctx context.Context, g *errgroup.Group, env *cliEnv, agg transforms.Config) error {
 	srv, err := queryapi.New(queryapi.Config{Store: a.st, Logger: env.log, Registerer: a.reg, Gatherer: a.reg,
-		WindowSizes: agg.WindowSizes, TopN: agg.TopN, Insecure: true})
+		WindowSizes: agg.WindowSizes, TopN: agg.TopN, Insecure: true, Clicks: clicksHook(a.st)})
 	if err != nil {
 		return err
 	}

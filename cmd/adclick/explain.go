@@ -10,7 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/adclick/adclick/io/store"
 	"github.com/adclick/adclick/io/store/backend"
+	"github.com/adclick/adclick/queryapi"
 	"github.com/adclick/adclick/services/explain"
 )
 
@@ -186,4 +188,13 @@ func export(ctx context.Context, w io.Writer, format string, ex *explain.Explain
 		return tot, err
 	}
 	return tot, e.Total(&tot)
+}
+
+// clicksHook is the admin clicks endpoint's hook over st; nil (501) when the
+// store cannot explain.
+func clicksHook(st store.Store) queryapi.Clicks {
+	if es, ok := st.(explain.Store); ok {
+		return explain.Service{Store: es}
+	}
+	return nil
 }

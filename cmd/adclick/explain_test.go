@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -162,5 +163,56 @@ func TestExplainUsage(t *testing.T) {
 	// Every flag is checked before the store is opened.
 	if entries, err := os.ReadDir(dir); err != nil || len(entries) > 0 {
 		t.Errorf("a usage error opened the store: %v %v", entries, err)
+	}
+}
+
+// TestServeClicks: a running `adclick serve` answers the admin clicks
+// endpoint over its store: every raw click of ad1 is on the page.
+func TestServeClicks(t *testing.T) {
+	dir, from, to, st := rawStore(t)
+	st.Close()
+	srv := startBackground(t, map[string]string{"ADCLICK_TOKENS": "ops:admin:admin-token-0123456789"}, "serve", "--pebble-dir", dir)
+	get := func(path string, v any) int {
+		req, _ := http.NewRequest("GET", srv.base+path, nil)
+		req.Header.Set("Authorization", "Bearer admin-token-0123456789")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0
+		}
+		defer res.Body.Close()
+		if v != nil {
+			json.NewDecoder(res.Body).Decode(v)
+		}
+		return res.StatusCode
+	}
+	for i := 0; i < 600 && get("/readyz", nil) != 200; i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	var page struct {
+		Clicks []struct {
+			EventID string `json:"event_id"`
+		}
+		Total *struct {
+			Verdict     string
+			Unexplained []string `json:"unexplained_minutes"`
+		}
+	}
+	q := "?from=" + from.Format("2006-01-02T15:04") + "&to=" + to.Format("2006-01-02T15:04")
+	if code := get("/admin/ads/ad1/clicks"+q, &page); code != 200 || page.Total == nil {
+		t.Fatalf("GET /admin/ads/ad1/clicks: %d %+v: %s", code, page, srv.errb.String())
+	}
+	var ids []string
+	for _, c := range page.Clicks {
+		ids = append(ids, c.EventID)
+	}
+	slices.Sort(ids)
+	// Nothing is stored: the live minutes of one click are explained as a
+	// click that came too late, 10:00 with three is not.
+	if want := []string{"e01", "e02", "e06", "e09", "e19"}; !slices.Equal(ids, want) || page.Total.Verdict != "MISMATCH" ||
+		!slices.Equal(page.Total.Unexplained, []string{"2024-01-01T10:00:00Z"}) {
+		t.Errorf("listed %v (total %+v), want %v and 10:00 unexplained", ids, page.Total, want)
+	}
+	if code := srv.stop(t); code != 0 {
+		t.Errorf("serve: exit %d", code)
 	}
 }

@@ -63,7 +63,8 @@ func runServe(ctx context.Context, env *cliEnv, args []string) error {
 		ShutdownTimeout: o.shutdown,
 		// POST /admin/replay runs a replay in this process (the only way
 		// to replay an embedded store the server holds open).
-		Admin: replayadmin.New(ctx, cfg, replayadmin.Config(sizes, o.topN), env.log.With("component", "replay")),
+		Admin:  replayadmin.New(ctx, cfg, replayadmin.Config(sizes, o.topN), env.log.With("component", "replay")),
+		Clicks: clicksHook(st), // GET /admin/ads/{ad_id}/clicks
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
