@@ -138,6 +138,15 @@ type CountDigester interface {
 	CountDigest(ctx context.Context, adID, filterID string, from, to int64) (int64, result.Digest, error)
 }
 
+// AdRawReader reads one ad's raw clicks with event time in [from, to), in
+// no particular order, stopping at fn's first error. A reader of one ad
+// (services/explain) would otherwise read every ad's clicks of the range;
+// Cassandra keeps an ad's clicks in its own partitions. Both backends
+// implement it.
+type AdRawReader interface {
+	ReadRawAd(ctx context.Context, adID string, from, to time.Time, fn func(click.Click) error) error
+}
+
 // CountSegmenter says which generation serves each minute's counts: the runs
 // of [from, to) (Unix seconds, minute-aligned) served by one generation
 // each, in order, covering the range (LiveGeneration where no replay does).

@@ -136,3 +136,24 @@ func (s *Store) readPartition(ctx context.Context, ad string, hour, lo, hi int64
 	}
 	return nil
 }
+
+// ReadRawAd is store.AdRawReader: the ad's partition of each hour of the
+// range, nothing else.
+func (s *Store) ReadRawAd(ctx context.Context, adID string, from, to time.Time, fn func(click.Click) error) error {
+	if err := store.CheckID("ad id", adID); err != nil {
+		return err
+	}
+	if to.Before(from) {
+		return fmt.Errorf("%w: time range ends before it starts", store.ErrInvalid)
+	}
+	lo, hi := ceilMS(from), ceilMS(to)
+	for h := hourOf(lo); h*1000 < hi; h += 3600 {
+		if err := ctxDone(ctx); err != nil {
+			return err
+		}
+		if err := s.readPartition(ctx, adID, h, max(lo, h*1000), min(hi, (h+3600)*1000), fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -137,3 +137,20 @@ func (s *Store) ReadRaw(ctx context.Context, shard store.Shard, fn func(click.Cl
 	}
 	return nil
 }
+
+// ReadRawAd is store.AdRawReader. Raw keys lead with the event time, so it
+// reads the range and keeps the ad's clicks.
+func (s *Store) ReadRawAd(ctx context.Context, adID string, from, to time.Time, fn func(click.Click) error) error {
+	if err := store.CheckID("ad id", adID); err != nil {
+		return err
+	}
+	if to.Before(from) {
+		return fmt.Errorf("%w: time range ends before it starts", store.ErrInvalid)
+	}
+	return s.ReadRaw(ctx, store.Shard{From: from, To: to}, func(c click.Click) error {
+		if c.AdID != adID {
+			return nil
+		}
+		return fn(c)
+	})
+}

@@ -53,6 +53,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"RawRoundTripAndIdempotent", testRawIdempotent},
 		{"RawShardsCoverExactlyOnce", testRawShards},
 		{"RawInvalid", testRawInvalid},
+		{"RawReadByAd", testRawReadByAd},
 		{"UnicodeAndMaxLengthIDs", testUnicodeIDs},
 		{"UpsertOverwrites", testOverwrite},
 		{"MergeKeepsTheLarger", testMerge},
