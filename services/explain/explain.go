@@ -11,10 +11,10 @@ import (
 	"github.com/adclick/adclick/io/store"
 )
 
-// Store is what explain reads: the raw clicks, the stored counts with their
+// Store is what explain reads: one ad's raw clicks, the stored counts with their
 // digests and which generation serves each minute. Both backends are one.
 type Store interface {
-	store.RawStore
+	store.AdRawReader
 	store.CountDigester
 	store.CountSegmenter
 }
@@ -171,26 +171,16 @@ func verdict(s MinuteSummary) Verdict {
 	}
 }
 
-// readAdMinute reads the raw clicks of one ad in [m, m + 60 s). The raw
-// store reads by time, so the minute's other ads are read and dropped:
-// memory holds this ad's clicks only.
-func readAdMinute(ctx context.Context, st store.RawStore, ad string, m int64) ([]click.Click, error) {
+// readAdMinute reads the raw clicks of one ad in [m, m + 60 s).
+func readAdMinute(ctx context.Context, st store.AdRawReader, ad string, m int64) ([]click.Click, error) {
 	from := time.Unix(m, 0)
-	shards, err := st.RawShards(ctx, from, from.Add(time.Minute), 1)
-	if err != nil {
-		return nil, fmt.Errorf("explain: raw shards of %s: %w", minuteText(m), err)
-	}
 	var out []click.Click
-	for _, sh := range shards {
-		err := st.ReadRaw(ctx, sh, func(c click.Click) error {
-			if c.AdID == ad {
-				out = append(out, c)
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, fmt.Errorf("explain: raw clicks of %s: %w", minuteText(m), err)
-		}
+	err := st.ReadRawAd(ctx, ad, from, from.Add(time.Minute), func(c click.Click) error {
+		out = append(out, c)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("explain: raw clicks of %s: %w", minuteText(m), err)
 	}
 	return out, nil
 }
