@@ -1,0 +1,153 @@
+package pipelines_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
+	"github.com/adclick/adclick/io/kafkaio"
+	"github.com/adclick/adclick/io/store"
+	"github.com/adclick/adclick/io/store/pebblestore"
+	"github.com/adclick/adclick/pipelines"
+	"github.com/adclick/adclick/services/dbwriter"
+	"github.com/adclick/adclick/testing/clickgen"
+	"github.com/adclick/adclick/testing/e2e"
+	"github.com/adclick/adclick/transforms"
+)
+
+// TestExplainAcceptanceStreamPebble: the streaming path — raw topic →
+// streaming job → results and raw DB writers → Pebble — over a run with
+// many too-late clicks (10 % of the lines, 10 ads, so some minutes get three
+// or more). Every live minute explain can explain (at most two too-late
+// clicks, found with the digests) lists exactly the generator's unique
+// clicks minus the too-late ones as counted, with the stored digest; every
+// minute with three or more is reported unexplained, never as a match.
+func TestExplainAcceptanceStreamPebble(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	brokers := c.ListenAddrs()
+	run, raw, res, dead := newTopics(t, brokers, "explain", 2)
+	n := 4000
+	start := time.Now().Add(-7 * time.Minute).Truncate(time.Minute)
+	lines, truth := genLines(t, n, clickgen.Config{Seed: 17, Ads: 10, Start: start, EventRate: float64(n) / (6 * 60),
+		DupShare: 0.1, LateShare: 0.05, TooLateShare: 0.1, MalformedShare: 0.02, Truth: true})
+	want, tooLate := groundTruth(t, lines, truth)
+
+	st, err := pebblestore.Open(filepath.Join(t.TempDir(), "pebble"), pebblestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	e2e.ProduceLines(t, brokers, raw, lines)
+	cfg := transforms.DefaultConfig()
+	cfg.Streaming = true
+	cfg.WindowSizes = []int{1, 5}
+	stopStream := startStream(t, pipelines.StreamConfig{
+		Raw: kafkaio.ReadConfig{Brokers: brokers, Topic: raw, Group: run + "-stream", IdleTimeout: 2 * time.Second,
+			MaxSkew: time.Second, WatermarkDelay: time.Second},
+		Results:     kafkaio.WriteConfig{Brokers: brokers, Topic: res},
+		DeadLetters: kafkaio.WriteConfig{Brokers: brokers, Topic: dead},
+		Aggregation: cfg,
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	errs := make(chan error, 2)
+	for _, w := range []struct {
+		kind  dbwriter.Kind
+		topic string
+	}{{dbwriter.Results, res}, {dbwriter.Raw, raw}} {
+		c := dbwriter.Config{Brokers: brokers, Topic: w.topic, Group: run + "-db-" + string(w.kind), Kind: w.kind}
+		go func() { errs <- dbwriter.Run(ctx, c, st) }()
+	}
+	from, to := start.Unix()-2*3600, time.Now().Add(2*time.Minute).Unix()/60*60
+	awaitStored(t, st, from, to, want, tooLate, errs)
+	stopStream()
+	stop()
+	for range 2 {
+		if err := <-errs; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("DB writer: %v", err)
+		}
+	}
+	r := checkExplain(t, st, from, to, want, tooLate, true)
+	t.Logf("stream: %d (ad, minute) cells explained, %d with clicks; %d too-late clicks identified by digest; %d minutes with 3 or more too-late clicks reported unexplained: %v",
+		r.cells, len(want), r.tooLateFound, len(r.unexplained), r.unexplained)
+	if r.tooLateFound == 0 || len(r.unexplained) == 0 {
+		t.Errorf("the run exercised identification (%d) or unexplained minutes (%d) not at all", r.tooLateFound, len(r.unexplained))
+	}
+}
+
+// awaitStored waits until the store serves, for every (ad, minute), the
+// count of its unique clicks minus the too-late ones, and holds every unique
+// click in the raw store.
+func awaitStored(t *testing.T, st store.Store, from, to int64, want map[cell]map[string]bool, tooLate map[string]bool, errs chan error) {
+	t.Helper()
+	wantCounts := map[cell]int64{}
+	wantRaw := 0
+	for k, ids := range want {
+		wantRaw += len(ids)
+		for id := range ids {
+			if !tooLate[id] {
+				wantCounts[k]++
+			}
+		}
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		got := map[cell]int64{}
+		if err := st.ScanCounts(context.Background(), from, to, func(r result.Record) error {
+			if c := r.Count; c != nil && c.Count > 0 {
+				got[cell{c.AdID, c.Minute}] = c.Count
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		rawN := countRaw(t, st, from, to)
+		if equalCounts(got, wantCounts) && rawN == wantRaw {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the store never caught up: %d counts (want %d), %d raw clicks (want %d)", len(got), len(wantCounts), rawN, wantRaw)
+		}
+		select {
+		case err := <-errs:
+			t.Fatalf("a DB writer stopped early: %v", err)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+func equalCounts(a, b map[cell]int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func countRaw(t *testing.T, st store.Store, from, to int64) int {
+	t.Helper()
+	shards, err := st.RawShards(context.Background(), time.Unix(from, 0), time.Unix(to, 0), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, sh := range shards {
+		if err := st.ReadRaw(context.Background(), sh, func(click.Click) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
