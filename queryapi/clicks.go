@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/services/explain"
@@ -29,6 +30,7 @@ const (
 	DefaultClicksLimit = 1000
 	MaxClicksLimit     = 10000
 	MaxClicksRange     = 24 * 60 * 60
+	clicksWriteTimeout = 5 * time.Minute
 )
 
 // clicksPage is the position a page starts at: a minute of the range and a
@@ -139,6 +141,10 @@ func (s *Server) clicks(w http.ResponseWriter, r *http.Request, q map[string]str
 		s.fail(w, r, err)
 		return
 	}
+	// The server's write timeout is sized for one store call; a page, and
+	// the last page's recount of up to a day, may take longer. Where the
+	// writer cannot move it (a test recorder) there is none to move.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(clicksWriteTimeout))
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")

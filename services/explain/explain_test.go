@@ -192,3 +192,48 @@ func TestInvalid(t *testing.T) {
 		}
 	}
 }
+
+// recorded is a TooLateSource holding fixed hashes for one minute.
+type recorded map[int64][]result.Digest
+
+func (r recorded) TooLate(_ context.Context, _ string, m int64) ([]result.Digest, error) {
+	return r[m], nil
+}
+
+// TestRecordedTooLate: where a TooLateSource records the stream's decisions
+// (none does yet), they explain a live minute whatever the number of
+// too-late clicks; the digests are not needed.
+func TestRecordedTooLate(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	var raw []click.Click
+	var late []result.Digest
+	for i := range 10 {
+		id := fmt.Sprintf("e%d", i)
+		raw = append(raw, ck(id, "ad", int64(i), "US"))
+		if i < 4 {
+			late = append(late, result.EventDigest(id))
+		}
+	}
+	if err := s.WriteRaw(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	rec := result.Record{Count: &result.Count{AdID: "ad", Minute: m0, Count: 6, Digest: digestOf("e4", "e5", "e6", "e7", "e8", "e9")}}
+	if err := s.Merge(ctx, store.LiveGeneration, []result.Record{rec}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := explain.New(ctx, explain.Options{Store: s, AdID: "ad", From: m0, To: m0 + 60, TooLate: recorded{m0: late}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	tot, err := e.Run(ctx, func(m *explain.Minute) error {
+		for _, r := range m.Rows[6:] {
+			reasons = append(reasons, r.Reason)
+		}
+		return nil
+	})
+	if err != nil || tot.Verdict != explain.Match || tot.TooLate != 4 || len(reasons) != 4 || reasons[0] != explain.ReasonTooLateRecorded {
+		t.Fatalf("total %+v, reasons %q, %v; want a match with 4 recorded too-late clicks", tot, reasons, err)
+	}
+}
