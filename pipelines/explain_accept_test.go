@@ -35,15 +35,16 @@ type cell struct {
 }
 
 // groundTruth is, per (ad, minute), the event ids of the unique valid
-// clicks: the valid lines that are not the generator's Duplicate re-sends
-// (each an exact copy of an earlier line), and the ids of the TooLate lines.
-func groundTruth(t *testing.T, lines [][]byte, truth *clickgen.Truth) (map[cell]map[string]bool, map[string]bool) {
+// clicks with their country: the valid lines that are not the generator's
+// Duplicate re-sends (each an exact copy of an earlier line); and the ids of
+// the TooLate lines.
+func groundTruth(t *testing.T, lines [][]byte, truth *clickgen.Truth) (map[cell]map[string]string, map[string]bool) {
 	t.Helper()
 	dups := map[string]int{}
 	for _, id := range truth.Duplicates {
 		dups[id]++
 	}
-	want := map[cell]map[string]bool{}
+	want := map[cell]map[string]string{}
 	var p click.Parser
 	unique := 0
 	for _, l := range lines {
@@ -51,18 +52,18 @@ func groundTruth(t *testing.T, lines [][]byte, truth *clickgen.Truth) (map[cell]
 		if err != nil {
 			continue
 		}
-		if dups[c.EventID] > 0 && want[cell{c.AdID, c.Minute()}][c.EventID] {
+		if _, seen := want[cell{c.AdID, c.Minute()}][c.EventID]; seen && dups[c.EventID] > 0 {
 			dups[c.EventID]-- // a re-send of a line already taken
 			continue
 		}
 		k := cell{c.AdID, c.Minute()}
 		if want[k] == nil {
-			want[k] = map[string]bool{}
+			want[k] = map[string]string{}
 		}
-		if want[k][c.EventID] {
+		if _, seen := want[k][c.EventID]; seen {
 			t.Fatalf("event id %s repeats beyond the generator's duplicates", c.EventID)
 		}
-		want[k][c.EventID] = true
+		want[k][c.EventID] = c.Country
 		unique++
 	}
 	for id, n := range dups {
@@ -86,11 +87,12 @@ type explainCheck struct {
 	unexplained         []cell
 }
 
-// checkExplain explains every ad of want over [from, to) and checks every
-// minute against the ground truth. live: the stored counts are the
-// streaming job's, which left the too-late clicks out; a minute with three
-// or more of them must be reported unexplained, never as a match.
-func checkExplain(t *testing.T, st store.Store, from, to int64, want map[cell]map[string]bool, tooLate map[string]bool, live bool) explainCheck {
+// checkExplain explains every ad of want over [from, to) — its count, and
+// its filtered count of country (when not empty) — and checks every minute
+// against the ground truth. live: the stored counts are the streaming job's,
+// which left the too-late clicks out; a minute with three or more of them
+// must be reported unexplained, never as a match.
+func checkExplain(t *testing.T, st store.Store, from, to int64, want map[cell]map[string]string, tooLate map[string]bool, live bool, country string) explainCheck {
 	t.Helper()
 	es, ok := st.(explain.Store)
 	if !ok {
@@ -102,13 +104,17 @@ func checkExplain(t *testing.T, st store.Store, from, to int64, want map[cell]ma
 	}
 	var res explainCheck
 	for _, ad := range slices.Sorted(maps.Keys(ads)) {
-		ex, err := explain.New(context.Background(), explain.Options{Store: es, AdID: ad, From: from, To: to})
+		o := explain.Options{Store: es, AdID: ad, From: from, To: to}
+		if country != "" {
+			o.FilterID = result.FilterID(result.DimCountry, country)
+		}
+		ex, err := explain.New(context.Background(), o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = ex.Run(context.Background(), func(m *explain.Minute) error {
 			res.cells++
-			checkMinute(t, cell{ad, m.Summary.Minute}, m, want[cell{ad, m.Summary.Minute}], tooLate, live, &res)
+			checkMinute(t, cell{ad, m.Summary.Minute}, m, inCountry(want[cell{ad, m.Summary.Minute}], country), tooLate, live, &res)
 			return nil
 		})
 		if err != nil {
@@ -116,6 +122,17 @@ func checkExplain(t *testing.T, st store.Store, from, to int64, want map[cell]ma
 		}
 	}
 	return res
+}
+
+// inCountry is the ids of truth in country ("": all of them).
+func inCountry(truth map[string]string, country string) map[string]bool {
+	out := map[string]bool{}
+	for id, c := range truth {
+		if country == "" || c == country {
+			out[id] = true
+		}
+	}
+	return out
 }
 
 func checkMinute(t *testing.T, k cell, m *explain.Minute, truth, tooLate map[string]bool, live bool, res *explainCheck) {
@@ -197,8 +214,9 @@ func testExplainBatch(t *testing.T, cfg backend.Config, n int) {
 		t.Fatal(err)
 	}
 	awaitSwitch(cfg)
-	res := checkExplain(t, st, l.from.Unix(), l.to.Unix(), want, tooLate, false)
-	t.Logf("batch: %d (ad, minute) cells explained, %d with clicks", res.cells, len(want))
+	res := checkExplain(t, st, l.from.Unix(), l.to.Unix(), want, tooLate, false, "")
+	f := checkExplain(t, st, l.from.Unix(), l.to.Unix(), want, tooLate, false, "US")
+	t.Logf("batch: %d (ad, minute) cells explained, %d with clicks; %d with filter country:US", res.cells, len(want), f.cells)
 }
 
 // testExplainReplay: pipelines.Replay of the whole range from the raw store.
@@ -212,6 +230,7 @@ func testExplainReplay(t *testing.T, cfg backend.Config, n int) {
 		t.Fatal(err)
 	}
 	awaitSwitch(cfg)
-	res := checkExplain(t, st, l.from.Unix(), l.to.Unix(), want, tooLate, false)
-	t.Logf("replay: %d (ad, minute) cells explained, %d with clicks", res.cells, len(want))
+	res := checkExplain(t, st, l.from.Unix(), l.to.Unix(), want, tooLate, false, "")
+	f := checkExplain(t, st, l.from.Unix(), l.to.Unix(), want, tooLate, false, "US")
+	t.Logf("replay: %d (ad, minute) cells explained, %d with clicks; %d with filter country:US", res.cells, len(want), f.cells)
 }

@@ -76,9 +76,11 @@ func TestExplainAcceptanceStreamPebble(t *testing.T) {
 			t.Errorf("DB writer: %v", err)
 		}
 	}
-	r := checkExplain(t, st, from, to, want, tooLate, true)
+	r := checkExplain(t, st, from, to, want, tooLate, true, "")
+	f := checkExplain(t, st, from, to, want, tooLate, true, "US")
 	t.Logf("stream: %d (ad, minute) cells explained, %d with clicks; %d too-late clicks identified by digest; %d minutes with 3 or more too-late clicks reported unexplained: %v",
 		r.cells, len(want), r.tooLateFound, len(r.unexplained), r.unexplained)
+	t.Logf("stream, filter country:US: %d too-late clicks identified, %d minutes unexplained", f.tooLateFound, len(f.unexplained))
 	if r.tooLateFound == 0 || len(r.unexplained) == 0 {
 		t.Errorf("the run exercised identification (%d) or unexplained minutes (%d) not at all", r.tooLateFound, len(r.unexplained))
 	}
@@ -87,7 +89,7 @@ func TestExplainAcceptanceStreamPebble(t *testing.T) {
 // awaitStored waits until the store serves, for every (ad, minute), the
 // count of its unique clicks minus the too-late ones, and holds every unique
 // click in the raw store.
-func awaitStored(t *testing.T, st store.Store, from, to int64, want map[cell]map[string]bool, tooLate map[string]bool, errs chan error) {
+func awaitStored(t *testing.T, st store.Store, from, to int64, want map[cell]map[string]string, tooLate map[string]bool, errs chan error) {
 	t.Helper()
 	wantCounts := map[cell]int64{}
 	wantRaw := 0
