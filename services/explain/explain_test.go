@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/adclick/adclick/domain/click"
@@ -235,5 +236,40 @@ func TestRecordedTooLate(t *testing.T) {
 	})
 	if err != nil || tot.Verdict != explain.Match || tot.TooLate != 4 || len(reasons) != 4 || reasons[0] != explain.ReasonTooLateRecorded {
 		t.Fatalf("total %+v, reasons %q, %v; want a match with 4 recorded too-late clicks", tot, reasons, err)
+	}
+}
+
+// TestCSVFormulaGuard: a click value that a spreadsheet would run as a
+// formula is exported as text in CSV, and as it is in JSON lines.
+func TestCSVFormulaGuard(t *testing.T) {
+	s := openStore(t)
+	ctx := context.Background()
+	c := ck("=HYPERLINK(\"x\")", "ad", 1, "+US")
+	if err := s.WriteRaw(ctx, []click.Click{c}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ format, want string }{
+		{"csv", `,"'=HYPERLINK(""x"")",`},
+		{"jsonl", `"event_id":"=HYPERLINK(\"x\")"`},
+	} {
+		var b strings.Builder
+		e, err := explain.NewExporter(&b, tc.format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ex, err := explain.New(ctx, explain.Options{Store: s, AdID: "ad", From: m0, To: m0 + 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tot, err := ex.Run(ctx, e.Minute)
+		if err == nil {
+			err = e.Total(&tot)
+		}
+		if err != nil || !strings.Contains(b.String(), tc.want) {
+			t.Errorf("%s export (%v):\n%s\nwant it to contain %s", tc.format, err, b.String(), tc.want)
+		}
+		if tc.format == "csv" && !strings.Contains(b.String(), ",'+US,") {
+			t.Errorf("csv country not guarded:\n%s", b.String())
+		}
 	}
 }

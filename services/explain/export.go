@@ -69,8 +69,8 @@ func (e *Exporter) row(r *Row) error {
 	case "jsonl":
 		err = e.je.Encode(j)
 	case "csv":
-		err = e.cw.Write([]string{string(j.Status), j.Reason, j.EventID, j.EventTime, j.AdID, j.Country, j.Device, j.AdFormat, j.UserID, j.IP,
-			minuteRFC(r.Click.Minute()), "", "", "", "", ""})
+		err = e.cw.Write([]string{string(j.Status), cell(j.Reason), cell(j.EventID), j.EventTime, cell(j.AdID), cell(j.Country), cell(j.Device),
+			cell(j.AdFormat), cell(j.UserID), cell(j.IP), minuteRFC(r.Click.Minute()), "", "", "", "", ""})
 	default:
 		_, err = fmt.Fprintf(e.bw, "  %-11s %s  %s  country=%q device=%q ad_format=%q  %s\n",
 			strings.ReplaceAll(string(j.Status), "_", " "), j.EventTime, j.EventID, j.Country, j.Device, j.AdFormat, j.Reason)
@@ -112,7 +112,7 @@ func (e *Exporter) Total(t *Total) error {
 	case "jsonl":
 		err = e.je.Encode(j)
 	case "csv":
-		err = e.cw.Write([]string{"total", differing(j), "", "", j.AdID, "", "", "", "", "", j.From + "/" + j.To,
+		err = e.cw.Write([]string{"total", differing(j), "", "", cell(j.AdID), "", "", "", "", "", j.From + "/" + j.To,
 			strconv.FormatInt(j.Count, 10), j.Digest, strconv.FormatInt(j.StoredCount, 10), j.StoredDigest, j.Verdict})
 		if err == nil {
 			e.cw.Flush()
@@ -132,6 +132,17 @@ func (e *Exporter) Total(t *Total) error {
 		return fmt.Errorf("explain: export: %w", err)
 	}
 	return nil
+}
+
+// cell guards a CSV value from the producers of clicks against spreadsheet
+// formula injection: a value starting with = + - @ or a tab or carriage
+// return gets a leading apostrophe, which spreadsheets show as text (the
+// JSON-lines export keeps values as they are).
+func cell(v string) string {
+	if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
+		return "'" + v
+	}
+	return v
 }
 
 // differing names the minutes that differ.
