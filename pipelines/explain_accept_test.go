@@ -25,8 +25,8 @@ import (
 // with duplicates, late and too-late clicks, the clicks explain lists as
 // counted are the generator's ground truth member by member, and the digest
 // recomputed from them is the stored one — on the batch and replay paths
-// (every unique click counts) on both stores, and on the streaming path
-// (too-late clicks left out) on Pebble in explain_stream_test.go.
+// (every unique click counts) here, and on the streaming path (too-late
+// clicks left out) in explain_stream_test.go; each on Pebble and Cassandra.
 
 // cell is one (ad, minute).
 type cell struct {

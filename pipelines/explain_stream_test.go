@@ -3,7 +3,6 @@ package pipelines_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/kafkaio"
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/io/store/pebblestore"
+	"github.com/adclick/adclick/io/store/backend"
 	"github.com/adclick/adclick/pipelines"
 	"github.com/adclick/adclick/services/dbwriter"
 	"github.com/adclick/adclick/testing/clickgen"
@@ -21,14 +20,17 @@ import (
 	"github.com/adclick/adclick/transforms"
 )
 
-// TestExplainAcceptanceStreamPebble: the streaming path — raw topic →
-// streaming job → results and raw DB writers → Pebble — over a run with
+func TestExplainAcceptanceStreamPebble(t *testing.T)    { testExplainStream(t, pebbleStore(t)) }
+func TestExplainAcceptanceStreamCassandra(t *testing.T) { testExplainStream(t, cassandraStore(t)) }
+
+// testExplainStream: the streaming path — raw topic → streaming job →
+// results and raw DB writers → the store — over a run with
 // many too-late clicks (10 % of the lines, 10 ads, so some minutes get three
 // or more). Every live minute explain can explain (at most two too-late
 // clicks, found with the digests) lists exactly the generator's unique
 // clicks minus the too-late ones as counted, with the stored digest; every
 // minute with three or more is reported unexplained, never as a match.
-func TestExplainAcceptanceStreamPebble(t *testing.T) {
+func testExplainStream(t *testing.T, scfg backend.Config) {
 	c, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
@@ -42,11 +44,7 @@ func TestExplainAcceptanceStreamPebble(t *testing.T) {
 		DupShare: 0.1, LateShare: 0.05, TooLateShare: 0.1, MalformedShare: 0.02, Truth: true})
 	want, tooLate := groundTruth(t, lines, truth)
 
-	st, err := pebblestore.Open(filepath.Join(t.TempDir(), "pebble"), pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := openStore(t, scfg)
 	e2e.ProduceLines(t, brokers, raw, lines)
 	cfg := transforms.DefaultConfig()
 	cfg.Streaming = true
