@@ -96,7 +96,8 @@ Too-late clicks: minutes a replay recounted count them, like explain. Minutes
 the streaming job wrote (generation 0) left them out, and which clicks it
 judged too late is not recorded yet (a follow-up). Where such a minute differs
 by one or two clicks, the digests identify them ("not counted in real time
-(too late)"); a larger difference is reported as unexplained, never as a match.
+(too late)": the digests prove which clicks the stored count lacks, the reason
+is inferred); a larger difference is reported as unexplained, never as a match.
 
 Export (jsonl, csv): per minute, one row per counted click (event_id,
 event_time in RFC 3339 UTC with milliseconds, ad_id, country, device,
