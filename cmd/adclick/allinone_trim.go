@@ -19,7 +19,9 @@ import (
 // the streaming job reads within seconds, and a restarted all-in-one
 // publishes its log again into an empty broker, so the stream's own restart
 // point (up to the longest window back) is never used here. Dead letters,
-// which nothing consumes, keep their newest deadKeep records per partition.
+// which nothing consumes, keep their newest deadKeep records per partition
+// but none published more than keep ago: a count cap alone let the broker's
+// per-batch index grow for an hour at the generator's malformed share.
 type brokerTrim struct {
 	adm      *kadm.Client
 	groups   map[string][]string // topic → consumer groups that must have passed a record
@@ -66,6 +68,29 @@ func (b *brokerTrim) run(ctx context.Context, every time.Duration) error {
 	}
 }
 
+// applyAge bounds target by what was published keep ago (old): a topic
+// nobody consumes (dead letters) keeps at most deadKeep records and none
+// older than keep; a byTime topic keeps what its groups passed until it is
+// older than keep.
+func (b *brokerTrim) applyAge(topic string, unconsumed bool, target, old map[int32]int64) {
+	switch {
+	case unconsumed:
+		for p := range target {
+			if e, ok := old[p]; ok {
+				target[p] = max(target[p], e)
+			}
+		}
+	case b.byTime[topic]:
+		for p := range target {
+			if e, ok := old[p]; ok {
+				target[p] = min(target[p], e)
+			} else {
+				delete(target, p)
+			}
+		}
+	}
+}
+
 // once deletes, per topic and partition, the records every consumer has
 // passed (and, with byTime, that are older than keep).
 func (b *brokerTrim) once(ctx context.Context) error {
@@ -103,21 +128,15 @@ func (b *brokerTrim) once(ctx context.Context) error {
 				target[p] = min(target[p], o.At)
 			}
 		}
-		if b.byTime[topic] {
+		if len(groups) == 0 || b.byTime[topic] {
 			snap.ends[topic] = map[int32]int64{}
 			ends.Each(func(o kadm.ListedOffset) {
 				if o.Err == nil {
 					snap.ends[topic][o.Partition] = o.Offset
 				}
 			})
-			for p := range target {
-				if e, ok := old[topic][p]; ok {
-					target[p] = min(target[p], e)
-				} else {
-					delete(target, p)
-				}
-			}
 		}
+		b.applyAge(topic, len(groups) == 0, target, old[topic])
 		if b.deleted == nil {
 			b.deleted = map[string]map[int32]int64{}
 		}
