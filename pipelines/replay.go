@@ -252,12 +252,12 @@ func replay(ctx context.Context, o ReplayOptions, st store.Store) (ReplayResult,
 	if err != nil {
 		return res, fmt.Errorf("replay: %w", err)
 	}
-	recs, err := transforms.AggregateClicks(s, clicks, cfg)
+	parts, err := transforms.AggregateClicks(s, clicks, cfg)
 	if err != nil {
 		return res, fmt.Errorf("replay: %w", err)
 	}
-	recs = beam.ParDo(s.Scope("InRange"), &replayRangeFn{From: from.Unix(), To: to.Unix(), TopsTo: res.TopsTo.Unix()}, recs)
-	if err := storeio.WriteAggregates(s, o.Store, gen, recs, o.Write); err != nil {
+	inRange := &replayRangeFn{From: from.Unix(), To: to.Unix(), TopsTo: res.TopsTo.Unix()}
+	if err := writeInRange(s, o, gen, inRange, parts); err != nil {
 		return res, fmt.Errorf("replay: %w", err)
 	}
 	pr, err := runners.Run(ctx, p, o.Runner)
@@ -273,6 +273,18 @@ func replay(ctx context.Context, o ReplayOptions, st store.Store) (ReplayResult,
 	log.Info("replay committed", "from", from, "to", to, "tops_to", res.TopsTo, "generation", gen,
 		"clicks_read", res.ClicksRead, "records_written", res.RecordsWritten, "duration", res.Duration)
 	return res, nil
+}
+
+// writeInRange writes what the generation serves of each result collection,
+// each in the stage that made it.
+func writeInRange(s beam.Scope, o ReplayOptions, gen store.Generation, inRange *replayRangeFn, parts []beam.PCollection) error {
+	for _, recs := range parts {
+		recs = beam.ParDo(s.Scope("InRange"), inRange, recs)
+		if err := storeio.WriteAggregates(s, o.Store, gen, recs, o.Write); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // replayRangeFn keeps what a replay's generation serves: counts and
@@ -320,10 +332,10 @@ func RecountStore(s beam.Scope, st backend.Config, from, to time.Time, cfg trans
 	if err != nil {
 		return err
 	}
-	recs, err := transforms.AggregateClicks(s, clicks, cfg)
+	parts, err := transforms.AggregateClicks(s, clicks, cfg)
 	if err != nil {
 		return err
 	}
-	WriteRecords(s, outPath, recs)
+	WriteRecords(s, outPath, parts...)
 	return nil
 }

@@ -154,8 +154,10 @@ func writeLive(t testing.TB, st backend.Config, lines [][]byte, cfg transforms.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := storeio.WriteAggregates(s, st, store.LiveGeneration, out.Records, storeio.WriteOptions{}); err != nil {
-		t.Fatal(err)
+	for _, recs := range out.RecordParts {
+		if err := storeio.WriteAggregates(s, st, store.LiveGeneration, recs, storeio.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if _, err := runners.Run(context.Background(), p, runners.Options{Runner: runners.Prism}); err != nil {
 		t.Fatal(err)

@@ -9,15 +9,15 @@ import (
 
 // Outputs are what the aggregation composite produces.
 type Outputs struct {
-	// Records are result.Record values: per-ad counts, filtered counts and
-	// top-N lists, each carrying the full value so far (sinks merge by
-	// Record.Key). Set for
-	// batch only: prism hangs flattening unbounded collections (#33815), so
-	// streaming sinks consume RecordParts one by one instead.
-	Records beam.PCollection
-	// RecordParts are the same records as several collections. Batch: counts
-	// and filtered counts (two collections, one per merge stage), then one
-	// per top-N window size. Streaming (StreamingParts): counts and filtered
+	// RecordParts are the result.Record values: per-ad counts, filtered
+	// counts and top-N lists, each carrying the full value so far (sinks
+	// merge by Record.Key), as several collections that sinks consume one by
+	// one, in the stages that made them. A Flatten would be a stage of its
+	// own: prism would persist every record once more (a million for a
+	// 1M-click recount of 2M ads), and it hangs flattening unbounded
+	// collections (#33815). Batch: counts
+	// and filtered counts (two collections, one per merge stage), then the
+	// top lists of every window size. Streaming (StreamingParts): counts and filtered
 	// counts, then top lists.
 	RecordParts []beam.PCollection
 	// DeadLetters are click.DeadLetter values, one per rejected line.
@@ -55,9 +55,6 @@ func Aggregate(s beam.Scope, lines beam.PCollection, cfg Config) (Outputs, error
 	}, lines)
 	parts := aggregatePartials(s, partials, cfg)
 	out := Outputs{RecordParts: parts, DeadLetters: dead}
-	if !cfg.Streaming {
-		out.Records = beam.Flatten(s, parts...)
-	}
 	if cfg.EmitValid {
 		out.Valid = valid
 	}
@@ -66,14 +63,14 @@ func Aggregate(s beam.Scope, lines beam.PCollection, cfg Config) (Outputs, error
 
 // AggregateClicks is Aggregate over clicks that were validated before they
 // were stored: the replay from the raw store. Batch: nothing is late. It
-// returns the flattened records.
-func AggregateClicks(s beam.Scope, clicks beam.PCollection, cfg Config) (beam.PCollection, error) {
+// returns the record parts (Outputs.RecordParts).
+func AggregateClicks(s beam.Scope, clicks beam.PCollection, cfg Config) ([]beam.PCollection, error) {
 	if err := cfg.Validate(); err != nil {
-		return beam.PCollection{}, fmt.Errorf("transforms: invalid config: %w", err)
+		return nil, fmt.Errorf("transforms: invalid config: %w", err)
 	}
 	s = s.Scope("adclick.AggregateClicks")
 	partials := beam.ParDo(s, &aggregateClicksFn{MaxClicks: cfg.MaxBundleClicks, Shards: cfg.Shards, Fault: cfg.FaultCountryAs}, clicks)
-	return beam.Flatten(s, aggregatePartials(s, partials, cfg)...), nil
+	return aggregatePartials(s, partials, cfg), nil
 }
 
 // splitByShardFn sends a partial to one of two outputs by its shard, so that
@@ -97,23 +94,21 @@ func aggregatePartials(s beam.Scope, partials beam.PCollection, cfg Config) []be
 	// output as one bundle on one goroutine, but runs independent stages
 	// side by side, so the merge — the costliest step after the shuffle —
 	// uses two cores instead of one.
-	var all, snapParts []beam.PCollection
+	var all, lists []beam.PCollection
 	halves := [2]beam.PCollection{}
 	halves[0], halves[1] = beam.ParDo2(s, splitByShardFn, partials)
 	for i, h := range halves {
 		hs := s.Scope(fmt.Sprintf("half%d", i))
 		merged := beam.CombinePerKey(hs, &mergeMinuteFn{}, h)
-		records, snaps := beam.ParDo2(hs, &explodeMinuteFn{}, merged)
-		all, snapParts = append(all, records), append(snapParts, snaps)
+		records, ads := beam.ParDo2(hs, &explodeMinuteFn{}, merged)
+		// Top-N (batchtop.go): each shard's minutes under the shard's key,
+		// every window size sliding over them, in this half's stages too.
+		shards := beam.CombinePerKey(hs, &gatherFn{}, ads)
+		lists = append(lists, beam.ParDo(hs, &shardTopsFn{WindowSizes: cfg.WindowSizes, N: cfg.TopN}, shards))
+		all = append(all, records)
 	}
-	// Top-N: every minute's ad counts under one key, then each window size
-	// slides over them (slidingTops).
-	minutes := beam.CombinePerKey(s, &minutesFn{}, beam.Flatten(s, snapParts...))
-	for _, w := range cfg.WindowSizes {
-		ws := s.Scope(fmt.Sprintf("top%dm", w))
-		all = append(all, beam.ParDo(ws, &batchTopFn{WindowSize: w, N: cfg.TopN}, minutes))
-	}
-	return all
+	tops := beam.CombinePerKey(s, &topMergeFn{N: cfg.TopN}, beam.Flatten(s, lists...))
+	return append(all, beam.ParDo(s, dropTopKeyFn, tops))
 }
 
 // streamPartials is the streaming path: the count stage keyed by (minute,

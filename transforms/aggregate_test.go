@@ -51,7 +51,7 @@ func batchesOf(lines [][]byte, size int, wm int64) []click.Lines {
 func collectParts(t *testing.T, p *beam.Pipeline, parts []beam.PCollection, s beam.Scope) func() []result.Record {
 	var reads []func() []result.Record
 	for i, pc := range parts {
-		reads = append(reads, collect(t, p, pc, s.Scope(fmt.Sprint("part", i))))
+		reads = append(reads, collect(t, p, []beam.PCollection{pc}, s.Scope(fmt.Sprint("part", i))))
 	}
 	return func() []result.Record {
 		var all []result.Record
@@ -64,10 +64,10 @@ func collectParts(t *testing.T, p *beam.Pipeline, parts []beam.PCollection, s be
 
 // collect writes the records to a file through the production sink and
 // reads them back.
-func collect(t *testing.T, p *beam.Pipeline, recs beam.PCollection, s beam.Scope) func() []result.Record {
+func collect(t *testing.T, p *beam.Pipeline, recs []beam.PCollection, s beam.Scope) func() []result.Record {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "records.jsonl")
-	pipelines.WriteRecords(s, path, recs)
+	pipelines.WriteRecords(s, path, recs...)
 	return func() []result.Record {
 		f, err := os.Open(path)
 		if err != nil {
@@ -128,7 +128,7 @@ func TestBatchMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			read := collect(t, p, out.Records, s)
+			read := collect(t, p, out.RecordParts, s)
 			res, err := ptest.RunWithMetrics(p)
 			if err != nil {
 				t.Fatal(err)

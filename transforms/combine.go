@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"strconv"
 
 	"github.com/adclick/adclick/domain/result"
 )
@@ -22,21 +23,22 @@ func (mergeMinuteFn) MergeAccumulators(a, b MinutePartial) MinutePartial {
 func (mergeMinuteFn) ExtractOutput(a MinutePartial) MinutePartial { return a }
 
 // explodeMinuteFn turns one (minute, shard)'s merged clicks into count and
-// filtered-count records, and the minute's ad counts for top-N.
+// filtered-count records, and the minute's ad counts (sorted by ad, as the
+// partial is) for the shard's top-N (batchtop.go).
 type explodeMinuteFn struct{}
 
-func (explodeMinuteFn) ProcessElement(key string, p MinutePartial, emitRec func(result.Record), emitSnap func(string, MinuteSnapshot)) {
-	minute, _, ok := splitShardKey(key)
+func (explodeMinuteFn) ProcessElement(key string, p MinutePartial, emitRec func(result.Record), emitAds func(string, minuteAds)) {
+	minute, shard, ok := splitShardKey(key)
 	if !ok {
 		return // keys are built by shardKey; unreachable
 	}
-	snap := MinuteSnapshot{Minute: minute, Ads: make(map[string]int64, len(p.Ads))}
+	ads := minuteAds{Minute: minute, Ads: p.Ads, Counts: make([]int64, len(p.Ads))}
 	for i, ad := range p.Ads {
 		v := p.Parts[i].counts()
 		emitCounts(ad, minute, v, emitRec)
-		snap.Ads[ad] = v.Count
+		ads.Counts[i] = v.Count
 	}
-	emitSnap("", snap)
+	emitAds(strconv.Itoa(shard), ads)
 }
 
 // emitCounts emits an (ad, minute)'s count and filtered counts.
@@ -53,14 +55,6 @@ type AdCount struct {
 	Count int64
 }
 
-func maxInto(dst, src map[string]int64) {
-	for ad, n := range src {
-		if n > dst[ad] {
-			dst[ad] = n
-		}
-	}
-}
-
 // MinuteSnapshot holds ads' counts in one minute (Unix seconds).
 type MinuteSnapshot struct {
 	Minute int64
@@ -70,51 +64,6 @@ type MinuteSnapshot struct {
 // Minutes holds, for one sliding window, each minute's latest snapshot.
 type Minutes struct {
 	M map[int64]map[string]int64
-}
-
-// minutesFn gathers every minute's ad counts (the largest count seen per
-// ad and minute) under one key, for batchTopFn.
-type minutesFn struct{}
-
-func (minutesFn) CreateAccumulator() Minutes { return Minutes{M: map[int64]map[string]int64{}} }
-func (minutesFn) AddInput(a Minutes, in MinuteSnapshot) Minutes {
-	if a.M == nil {
-		a.M = map[int64]map[string]int64{}
-	}
-	dst := a.M[in.Minute]
-	if dst == nil {
-		dst = make(map[string]int64, len(in.Ads))
-		a.M[in.Minute] = dst
-	}
-	maxInto(dst, in.Ads)
-	return a
-}
-func (minutesFn) MergeAccumulators(a, b Minutes) Minutes {
-	if a.M == nil {
-		a.M = map[int64]map[string]int64{}
-	}
-	for m, ads := range b.M {
-		dst := a.M[m]
-		if dst == nil {
-			dst = make(map[string]int64, len(ads))
-			a.M[m] = dst
-		}
-		maxInto(dst, ads)
-	}
-	return a
-}
-func (minutesFn) ExtractOutput(a Minutes) Minutes { return a }
-
-// batchTopFn computes every top list of one window size from all the
-// minutes' counts (slidingTops).
-type batchTopFn struct {
-	WindowSize, N int
-}
-
-func (f *batchTopFn) ProcessElement(_ string, m Minutes, emit func(result.Record)) {
-	slidingTops(m.M, f.WindowSize, f.N, func(last int64, top []result.AdCount) {
-		emit(result.Record{Top: &result.Top{WindowSize: f.WindowSize, Minute: last, Ads: top}})
-	})
 }
 
 // topOfSums sums each ad over the minutes and returns the n best.

@@ -8,7 +8,7 @@
 //	Lines ─► [fused: parse+validate ─► too-late check ─► dedup ─► per-bundle
 //	          pre-aggregation] ─► one MinutePartial per (minute, shard of the ad)
 //	  batch:     merge per key ─► counts, filtered counts
-//	                          └─► all minutes under one key ─► sliding top-N (rank.go)
+//	                          └─► per shard: sliding top-N (batchtop.go, rank.go) ─► merge per window
 //	  streaming: count stage, keyed state (countstate.go) ─► counts, filtered counts
 //	                          └─► top stage, keyed state (topstate.go) ─► top-N
 //

@@ -1,6 +1,7 @@
 package transforms
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/adclick/adclick/domain/result"
@@ -175,73 +176,74 @@ type adCount struct {
 	count int64
 }
 
-// adIndex gives every ad of minutes a dense index in ad_id order, and
-// returns the minutes with ads as indexes and the ids by index.
-func adIndex(minutes map[int64]map[string]int64) (map[int64][]adCount, []string) {
-	idx := make(map[string]int32)
-	for _, ads := range minutes {
-		for ad := range ads {
-			idx[ad] = 0
-		}
-	}
-	names := make([]string, 0, len(idx))
-	for ad := range idx {
-		names = append(names, ad)
-	}
-	slices.Sort(names)
-	for i, ad := range names {
-		idx[ad] = int32(i)
-	}
-	out := make(map[int64][]adCount, len(minutes))
-	for m, ads := range minutes {
-		s := make([]adCount, 0, len(ads))
-		for ad, c := range ads {
-			s = append(s, adCount{idx[ad], c})
-		}
-		out[m] = s
-	}
-	return out, names
-}
-
 // slidingTops computes the top-n list of every w-minute window that holds
 // data, ending at each minute from the first minute with data to the last
-// one plus w−1, and calls emit with the window's last minute (Unix s). The
-// window moves a minute at a time: the entering minute's counts are added,
-// the leaving minute's subtracted (one change per ad in either), so the cost
-// is a pass over each minute's ads whatever w is.
+// one plus w−1, and calls emit with the window's last minute (Unix s).
 func slidingTops(minutes map[int64]map[string]int64, w, n int, emit func(last int64, top []result.AdCount)) {
 	if len(minutes) == 0 {
 		return
 	}
-	lo, hi := int64(1<<62), int64(-1<<62)
-	for m := range minutes {
-		lo, hi = min(lo, m), max(hi, m)
-	}
-	byMinute, names := adIndex(minutes)
-	r := newRanking(len(names))
-	delta := make([]int64, len(names))
-	var touched []int32
-	span := int64(w) * 60
-	for end := lo; end <= hi+span-60; end += 60 {
-		touched = touched[:0]
-		for _, e := range byMinute[end] {
-			if delta[e.ad] == 0 {
-				touched = append(touched, e.ad)
-			}
-			delta[e.ad] += e.count
+	sorted := make([]minuteAds, 0, len(minutes))
+	for m, ads := range minutes {
+		ma := minuteAds{Minute: m}
+		for ad := range ads {
+			ma.Ads = append(ma.Ads, ad)
 		}
-		for _, e := range byMinute[end-span] {
-			if delta[e.ad] == 0 {
-				touched = append(touched, e.ad)
+		slices.Sort(ma.Ads)
+		for _, ad := range ma.Ads {
+			ma.Counts = append(ma.Counts, ads[ad])
+		}
+		sorted = append(sorted, ma)
+	}
+	slices.SortFunc(sorted, func(x, y minuteAds) int { return cmp.Compare(x.Minute, y.Minute) })
+	newTopIndexSorted(sorted).slide(w, n, emit)
+}
+
+// topIndex is a set of minutes' ad counts prepared for slide: ads as dense
+// indexes in ad_id order, minutes as offsets from the first. One index
+// serves every window size.
+type topIndex struct {
+	lo, hi   int64 // first and last minute with data (Unix s)
+	byMinute [][]adCount
+	names    []string
+}
+
+// slide emits the top-n list of every w-minute window that holds data. The
+// window moves a minute at a time: the entering minute's counts are added,
+// the leaving minute's subtracted (one change per ad in either), so the cost
+// is a pass over each minute's ads whatever w is — and only over the ads
+// that can reach some window's top n at all (keep), which with many ads is
+// a small share of them.
+func (t *topIndex) slide(w, n int, emit func(last int64, top []result.AdCount)) {
+	keep := t.candidates(w, n)
+	r := newRanking(len(t.names))
+	delta := make([]int64, len(t.names))
+	var touched []int32
+	for end := 0; end < len(t.byMinute)+w-1; end++ {
+		touched = touched[:0]
+		step := func(ads []adCount, sign int64) {
+			for _, e := range ads {
+				if !keep[e.ad] {
+					continue
+				}
+				if delta[e.ad] == 0 {
+					touched = append(touched, e.ad)
+				}
+				delta[e.ad] += sign * e.count
 			}
-			delta[e.ad] -= e.count
+		}
+		if end < len(t.byMinute) {
+			step(t.byMinute[end], 1)
+		}
+		if out := end - w; out >= 0 && out < len(t.byMinute) {
+			step(t.byMinute[out], -1)
 		}
 		for _, ad := range touched {
 			r.add(ad, delta[ad])
 			delta[ad] = 0
 		}
 		if r.len() > 0 {
-			emit(end, r.top(n, names))
+			emit(t.lo+int64(end)*60, r.top(n, t.names))
 		}
 	}
 }

@@ -21,10 +21,12 @@ func init() {
 	register.DoFn5x0[context.Context, click.Lines, func(beam.EventTime, string, MinutePartial), func(click.DeadLetter), func(click.Batch)](&aggregateLinesFn{})
 	register.DoFn3x0[context.Context, click.Batch, func(beam.EventTime, string, MinutePartial)](&aggregateClicksFn{})
 	register.Function4x0(splitByShardFn)
-	register.DoFn4x0[string, MinutePartial, func(result.Record), func(string, MinuteSnapshot)](&explodeMinuteFn{})
-	register.DoFn3x0[string, Minutes, func(result.Record)](&batchTopFn{})
+	register.DoFn4x0[string, MinutePartial, func(result.Record), func(string, minuteAds)](&explodeMinuteFn{})
+	register.DoFn3x0[string, shardMinutes, func(string, result.Record)](&shardTopsFn{})
+	register.Function3x0(dropTopKeyFn)
+	register.Combiner3[shardMinutes, minuteAds, shardMinutes](&gatherFn{})
+	register.Combiner1[result.Record](&topMergeFn{})
 	register.Combiner3[MinutePartial, MinutePartial, MinutePartial](&mergeMinuteFn{})
-	register.Combiner3[Minutes, MinuteSnapshot, Minutes](&minutesFn{})
 
 	register.DoFn7x1[beam.EventTime, state.Provider, timers.Provider, string, MinutePartial, func(result.Record), func(string, MinuteSnapshot), error](&countFn{})
 	register.DoFn6x1[beam.EventTime, state.Provider, timers.Provider, string, MinuteSnapshot, func(result.Record), error](&topStreamFn{})
@@ -35,6 +37,8 @@ func init() {
 	register.Emitter1[click.Batch]()
 	register.Emitter1[result.Record]()
 	register.Emitter2[string, MinuteSnapshot]()
+	register.Emitter2[string, minuteAds]()
+	register.Emitter2[string, result.Record]()
 
 	beam.RegisterType(reflect.TypeOf((*click.Lines)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*click.Batch)(nil)).Elem())
@@ -50,6 +54,10 @@ func init() {
 	register.Function1x2(decodeMinuteSnapshot)
 	register.Function1x2(encodeMinutes)
 	register.Function1x2(decodeMinutes)
+	register.Function1x2(encodeMinuteAds)
+	register.Function1x2(decodeMinuteAds)
+	register.Function1x2(encodeShardMinutes)
+	register.Function1x2(decodeShardMinutes)
 	register.Function1x2(encodeRecord)
 	register.Function1x2(decodeRecord)
 	beam.RegisterCoder(reflect.TypeOf((*Partial)(nil)).Elem(), encodePartial, decodePartial)
@@ -57,6 +65,8 @@ func init() {
 	beam.RegisterCoder(reflect.TypeOf((*MinuteSnapshot)(nil)).Elem(), encodeMinuteSnapshot, decodeMinuteSnapshot)
 	beam.RegisterCoder(reflect.TypeOf((*Minutes)(nil)).Elem(), encodeMinutes, decodeMinutes)
 	beam.RegisterCoder(reflect.TypeOf((*result.Record)(nil)).Elem(), encodeRecord, decodeRecord)
+	beam.RegisterCoder(reflect.TypeOf((*minuteAds)(nil)).Elem(), encodeMinuteAds, decodeMinuteAds)
+	beam.RegisterCoder(reflect.TypeOf((*shardMinutes)(nil)).Elem(), encodeShardMinutes, decodeShardMinutes)
 }
 
 // result.Record crosses fusion boundaries in volume (every count and

@@ -78,8 +78,10 @@ func testBackend(t *testing.T, scfg backend.Config) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := storeio.WriteAggregates(s, scfg, store.LiveGeneration, out.Records, storeio.WriteOptions{}); err != nil {
-		t.Fatal(err)
+	for _, recs := range out.RecordParts {
+		if err := storeio.WriteAggregates(s, scfg, store.LiveGeneration, recs, storeio.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := ptest.Run(p); err != nil {
 		t.Fatalf("pipeline: %v", err)
