@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register.Function2x0(recordJSON)
+	register.DoFn2x0[result.Record, func(string)](&recordJSONFn{})
 	register.Function2x1(deadLetterJSON)
 	register.Emitter1[string]()
 }
@@ -48,13 +48,18 @@ func WriteRecords(s beam.Scope, path string, records ...beam.PCollection) {
 	s = s.Scope("WriteRecords")
 	lines := make([]beam.PCollection, len(records))
 	for i, r := range records {
-		lines[i] = beam.ParDo(s, recordJSON, r)
+		lines[i] = beam.ParDo(s, &recordJSONFn{}, r)
 	}
 	textlines.Write(s, path, lines...)
 }
 
-func recordJSON(r result.Record, emit func(string)) {
-	emit(string(r.AppendJSON(nil)))
+// recordJSONFn encodes a record as its JSON line, reusing one buffer: a
+// recount of millions of ads writes a million records.
+type recordJSONFn struct{ buf []byte }
+
+func (f *recordJSONFn) ProcessElement(r result.Record, emit func(string)) {
+	f.buf = r.AppendJSON(f.buf[:0])
+	emit(string(f.buf))
 }
 
 func deadLetterJSON(d click.DeadLetter, emit func(string)) error {

@@ -249,6 +249,9 @@ func addID(lo, hi uint64, id clickID) (uint64, uint64) {
 // attrCounts builds an (ad, minute)'s result from its unique count and
 // digest and its clicks per attribute tuple (perAttr[i] are those with as[i]).
 func attrCounts(total int64, digest result.Digest, perAttr []attrSum, as []attrs) AdMinute {
+	if one := soleTuple(perAttr); one >= 0 {
+		return oneTupleCounts(total, digest, perAttr[one], as[one])
+	}
 	byFilter := make(map[string]attrSum)
 	put := func(f string, s attrSum) {
 		o, ok := byFilter[f]
@@ -276,6 +279,38 @@ func attrCounts(total int64, digest result.Digest, perAttr []attrSum, as []attrs
 	for f, s := range byFilter {
 		out.Filters = append(out.Filters, FilterCount{FilterID: f, Count: s.N, Digest: s.Digest})
 	}
+	slices.SortFunc(out.Filters, func(a, b FilterCount) int { return cmp.Compare(a.FilterID, b.FilterID) })
+	return out
+}
+
+// soleTuple is the index of the only attribute tuple with clicks, or -1.
+func soleTuple(perAttr []attrSum) int {
+	one := -1
+	for i, s := range perAttr {
+		if s.N == 0 {
+			continue
+		}
+		if one >= 0 {
+			return -1
+		}
+		one = i
+	}
+	return one
+}
+
+// oneTupleCounts is attrCounts when every click has the same attributes —
+// with millions of ads nearly every (ad, minute): no map, one filter per
+// set attribute.
+func oneTupleCounts(total int64, digest result.Digest, s attrSum, a attrs) AdMinute {
+	out := AdMinute{Count: total, Digest: digest, Filters: make([]FilterCount, 0, 3)}
+	add := func(dim, v string) {
+		if v != "" {
+			out.Filters = append(out.Filters, FilterCount{FilterID: result.FilterID(dim, v), Count: s.N, Digest: emptyDigest.Add(s.Digest)})
+		}
+	}
+	add(result.DimCountry, a.Country)
+	add(result.DimDevice, a.Device)
+	add(result.DimFormat, a.Format)
 	slices.SortFunc(out.Filters, func(a, b FilterCount) int { return cmp.Compare(a.FilterID, b.FilterID) })
 	return out
 }
