@@ -159,12 +159,14 @@ func ExampleWriteAggregates() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	records, err := transforms.AggregateClicks(s, clicks, aggCfg)
+	parts, err := transforms.AggregateClicks(s, clicks, aggCfg)
 	if err != nil {
 		log.Fatal(err)
 	}
-	if err := storeio.WriteAggregates(s, cfg, gen, records, storeio.WriteOptions{}); err != nil {
-		log.Fatal(err)
+	for _, records := range parts { // each result collection in the stage that made it
+		if err := storeio.WriteAggregates(s, cfg, gen, records, storeio.WriteOptions{}); err != nil {
+			log.Fatal(err)
+		}
 	}
 	if err := ptest.Run(p); err != nil {
 		log.Fatal(err)

@@ -161,9 +161,11 @@ func readAndReaggregate(t *testing.T, cfg backend.Config, base time.Time, batche
 	if err != nil {
 		t.Fatal(err)
 	}
-	passert.Equals(s, beam.ParDo(s, recordJSON, fromStore), beam.ParDo(s, recordJSON, fromOriginal))
-	if err := storeio.WriteAggregates(s, cfg, store.LiveGeneration, fromStore, storeio.WriteOptions{Batch: 333}); err != nil {
-		t.Fatal(err)
+	passert.Equals(s, beam.ParDo(s, recordJSON, beam.Flatten(s, fromStore...)), beam.ParDo(s, recordJSON, beam.Flatten(s, fromOriginal...)))
+	for _, recs := range fromStore {
+		if err := storeio.WriteAggregates(s, cfg, store.LiveGeneration, recs, storeio.WriteOptions{Batch: 333}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ptest.RunAndValidate(t, p)
 }
