@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -52,16 +53,25 @@ func runAllInOne(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	var pprofLn net.Listener
+	if o.pprofAddr != "" {
+		if pprofLn, err = listenPprof(o.pprofAddr); err != nil {
+			return err
+		}
+	}
 	a, err := openAllInOne(ctx, &o)
 	if err != nil {
+		if pprofLn != nil {
+			pprofLn.Close()
+		}
 		return err
 	}
 	defer a.close()
 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return storeFailed(ctx, a.st) })
-	if o.pprofAddr != "" {
-		g.Go(func() error { return ignoreCancel(servePprof(ctx, env, o.pprofAddr)) })
+	if pprofLn != nil {
+		g.Go(func() error { return ignoreCancel(servePprof(ctx, env, pprofLn)) })
 	}
 	for _, step := range []func(context.Context, *errgroup.Group, *cliEnv, transforms.Config) error{
 		a.startLifecycle, a.startSources, a.startPipeline, a.startAPI, a.startTrim,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -98,6 +99,17 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	var pprofLn net.Listener
+	if o.pprofAddr != "" {
+		if pprofLn, err = listenPprof(o.pprofAddr); err != nil {
+			return err
+		}
+		go func() {
+			if err := servePprof(ctx, env, pprofLn); err != nil {
+				env.log.Error("pprof endpoint", "err", err)
+			}
+		}()
+	}
 	conn := kafkaConn{brokers: cfg.Raw.Brokers, sec: cfg.Raw.Security, timeout: o.sec.probeTimeout}
 	// The launcher's probe: the workers build their own clients, with the
 	// same Security, once the job runs.
@@ -115,13 +127,6 @@ func runStream(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	defer stop()
-	if o.pprofAddr != "" {
-		go func() {
-			if err := servePprof(ctx, env, o.pprofAddr); err != nil {
-				env.log.Error("pprof endpoint", "err", err)
-			}
-		}()
-	}
 	return runStreamJob(ctx, env, cfg, ro, reg)
 }
 
