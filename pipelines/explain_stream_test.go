@@ -3,6 +3,7 @@ package pipelines_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
@@ -111,7 +112,7 @@ func awaitStored(t *testing.T, st store.Store, from, to int64, want map[cell]map
 			t.Fatal(err)
 		}
 		rawN := countRaw(t, st, from, to)
-		if equalCounts(got, wantCounts) && rawN == wantRaw {
+		if maps.Equal(got, wantCounts) && rawN == wantRaw {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -123,18 +124,6 @@ func awaitStored(t *testing.T, st store.Store, from, to int64, want map[cell]map
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-}
-
-func equalCounts(a, b map[cell]int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func countRaw(t *testing.T, st store.Store, from, to int64) int {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"testing"
@@ -65,4 +66,21 @@ func (b *background) stop(t *testing.T) int {
 		t.Fatalf("did not stop within 60 s of its context ending: %s", b.errb.String())
 		return -1
 	}
+}
+
+// adminCall sends method path to a background server with the admin token
+// the serve tests configure, decodes a JSON body into v (when not nil) and
+// returns the status, or 0 when the server did not answer.
+func adminCall(base, method, path string, v any) int {
+	req, _ := http.NewRequest(method, base+path, nil)
+	req.Header.Set("Authorization", "Bearer admin-token-0123456789")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer res.Body.Close()
+	if v != nil {
+		json.NewDecoder(res.Body).Decode(v)
+	}
+	return res.StatusCode
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -172,19 +171,7 @@ func TestServeClicks(t *testing.T) {
 	dir, from, to, st := rawStore(t)
 	st.Close()
 	srv := startBackground(t, map[string]string{"ADCLICK_TOKENS": "ops:admin:admin-token-0123456789"}, "serve", "--pebble-dir", dir)
-	get := func(path string, v any) int {
-		req, _ := http.NewRequest("GET", srv.base+path, nil)
-		req.Header.Set("Authorization", "Bearer admin-token-0123456789")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0
-		}
-		defer res.Body.Close()
-		if v != nil {
-			json.NewDecoder(res.Body).Decode(v)
-		}
-		return res.StatusCode
-	}
+	get := func(path string, v any) int { return adminCall(srv.base, "GET", path, v) }
 	for i := 0; i < 600 && get("/readyz", nil) != 200; i++ {
 		time.Sleep(50 * time.Millisecond)
 	}

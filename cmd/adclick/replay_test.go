@@ -230,19 +230,7 @@ func TestServeAdminReplay(t *testing.T) {
 	}
 	srv := startBackground(t, map[string]string{"ADCLICK_TOKENS": "ops:admin:admin-token-0123456789"}, "serve", "--pebble-dir", dir)
 	base, errb := srv.base, srv.errb
-	call := func(method, path string, v any) int {
-		req, _ := http.NewRequest(method, base+path, nil)
-		req.Header.Set("Authorization", "Bearer admin-token-0123456789")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0
-		}
-		defer res.Body.Close()
-		if v != nil {
-			json.NewDecoder(res.Body).Decode(v)
-		}
-		return res.StatusCode
-	}
+	call := func(method, path string, v any) int { return adminCall(base, method, path, v) }
 	for i := 0; i < 600 && call("GET", "/readyz", nil) != 200; i++ {
 		time.Sleep(50 * time.Millisecond)
 	}

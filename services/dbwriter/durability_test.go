@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -103,17 +104,6 @@ func TestCommittedResultsSurvivePowerCut(t *testing.T) {
 		}
 		return got
 	}
-	equal := func(a, b map[string]int64) bool {
-		if len(a) != len(b) {
-			return false
-		}
-		for k, v := range a {
-			if b[k] != v {
-				return false
-			}
-		}
-		return true
-	}
 	cfg := Config{Brokers: brokers, Topic: "results", Group: "w", Kind: Results, MaxBatch: 30, RetryMax: 200 * time.Millisecond}
 
 	// The first writer consumes everything and commits.
@@ -126,7 +116,7 @@ func TestCommittedResultsSurvivePowerCut(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := stored(st); !equal(got, want) {
+	if got := stored(st); !maps.Equal(got, want) {
 		t.Fatalf("before the crash the store holds %v, want %v", got, want)
 	}
 	if n := st.syncs.Load(); n == 0 || n >= int64(len(kvs)) {
@@ -149,14 +139,14 @@ func TestCommittedResultsSurvivePowerCut(t *testing.T) {
 	defer cancel()
 	go func() { done <- Run(ctx, cfg, re) }()
 	deadline := time.Now().Add(5 * time.Second) // the restarted writer has nothing to re-read
-	for time.Now().Before(deadline) && !equal(stored(re), want) {
+	for time.Now().Before(deadline) && !maps.Equal(stored(re), want) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := stored(re); !equal(got, want) {
+	if got := stored(re); !maps.Equal(got, want) {
 		t.Fatalf("after the power cut and a restart the store holds %d of %d ads' results (%v), want %v", len(got), len(want), got, want)
 	}
 }
