@@ -63,6 +63,7 @@ type Record struct {
 	Count    *Count
 	Filtered *FilteredCount
 	Top      *Top
+	TooLate  *TooLate // not an aggregate; see TooLate
 }
 
 // Key identifies the stored value a record overwrites.
@@ -74,6 +75,8 @@ func (r Record) Key() string {
 		return "f/" + strconv.FormatInt(r.Filtered.Minute, 10) + "/" + r.Filtered.FilterID + "/" + r.Filtered.AdID
 	case r.Top != nil:
 		return "t/" + strconv.FormatInt(r.Top.Minute, 10) + "/" + strconv.Itoa(r.Top.WindowSize)
+	case r.TooLate != nil:
+		return tooLateKey(r.TooLate)
 	}
 	return ""
 }
@@ -90,11 +93,12 @@ type wire struct {
 	Count      *int64    `json:"count,omitempty"`
 	Digest     string    `json:"digest,omitempty"`
 	Ads        []AdCount `json:"ads,omitempty"`
+	Hashes     []string  `json:"hashes,omitempty"`
 }
 
 // MarshalJSON renders the docs/spec.md §4 record.
 func (r Record) MarshalJSON() ([]byte, error) {
-	if r.Count == nil && r.Filtered == nil && r.Top == nil {
+	if r.Count == nil && r.Filtered == nil && r.Top == nil && r.TooLate == nil {
 		return nil, errors.New("result: empty record")
 	}
 	return r.AppendJSON(nil), nil
@@ -103,11 +107,7 @@ func (r Record) MarshalJSON() ([]byte, error) {
 // AppendJSON appends the docs/spec.md §4 form of r (an empty record appends "{}").
 // Written by hand: results are encoded once per pane on the hot output path.
 func (r Record) AppendJSON(b []byte) []byte {
-	minute := func(b []byte, m int64) []byte {
-		b = append(b, `,"minute":"`...)
-		b = time.Unix(m, 0).UTC().AppendFormat(b, time.RFC3339)
-		return append(b, '"')
-	}
+	minute := appendMinute
 	switch {
 	case r.Count != nil:
 		b = append(b, `{"type":"count","ad_id":`...)
@@ -141,10 +141,18 @@ func (r Record) AppendJSON(b []byte) []byte {
 			b = append(b, '}')
 		}
 		b = append(b, ']')
+	case r.TooLate != nil:
+		b = appendTooLate(b, r.TooLate)
 	default:
 		b = append(b, '{')
 	}
 	return append(b, '}')
+}
+
+func appendMinute(b []byte, m int64) []byte {
+	b = append(b, `,"minute":"`...)
+	b = time.Unix(m, 0).UTC().AppendFormat(b, time.RFC3339)
+	return append(b, '"')
 }
 
 // appendDigest appends the digest field; an unknown digest is left out (and
@@ -196,6 +204,10 @@ func (r *Record) UnmarshalJSON(b []byte) error {
 			return errors.New("result: top record needs a positive window_size")
 		}
 		r.Top = &Top{WindowSize: w.WindowSize, Minute: m, Ads: w.Ads}
+	case TypeTooLate:
+		if r.TooLate, err = parseTooLate(&w, m); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("result: unknown record type %q", w.Type)
 	}
