@@ -26,6 +26,12 @@ func MergeTop(a, b []result.AdCount) []result.AdCount {
 			}
 		}
 	}
+	return TopOf(by, n)
+}
+
+// TopOf ranks the ads of by (ad → count) by count descending, then ad_id
+// ascending (docs/spec.md §2), and returns the first n.
+func TopOf(by map[string]int64, n int) []result.AdCount {
 	out := make([]result.AdCount, 0, len(by))
 	for ad, c := range by {
 		out = append(out, result.AdCount{AdID: ad, Count: c})

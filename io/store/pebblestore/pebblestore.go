@@ -12,6 +12,10 @@
 //	m | g | gen                                     generation record (ranges, commit seq, times, collected)
 //	m | r                                           raw horizon (ms): raw retention deleted what is older
 //
+// Merge writes counts and top lists as Pebble merge operands (merger.go):
+// Pebble applies the merge rule when it reads or compacts a key, so a write
+// reads nothing; Upsert writes them as plain values.
+//
 // Raw clicks are ordered by event time first, so a time range is one range
 // scan and RawShards cuts [from, to) into n contiguous time slices that cover
 // every click exactly once. Counts are bucketed by event-time hour under the
@@ -126,6 +130,9 @@ func Open(dir string, o Options) (*Store, error) {
 	if err := makeDurableDir(o.FS, dir); err != nil {
 		return nil, fmt.Errorf("%w: pebblestore: %s: %w", store.ErrUnavailable, dir, err)
 	}
+	if err := upgradeMerger(o.FS, dir); err != nil {
+		return nil, fmt.Errorf("%w: pebblestore: upgrading %s: %w", store.ErrUnavailable, dir, err)
+	}
 	fail := newFailure(dir, o.OnFatal)
 	cache := pebble.NewCache(o.CacheBytes)
 	defer cache.Unref()
@@ -136,6 +143,7 @@ func Open(dir string, o Options) (*Store, error) {
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
 		MaxConcurrentCompactions:    func() int { return 2 },
+		Merger:                      merger,
 		Logger:                      logger{fail},
 		FS:                          writeFS{FS: o.FS, f: fail},
 	}
