@@ -95,6 +95,14 @@ func Stream(s beam.Scope, cfg StreamConfig) error {
 		}
 		kafkaio.WriteKVGated(rs, cfg.Results, kvs, gate, fmt.Sprintf("results%d", i))
 	}
+	// The too-late records, to the same topic. Not gated: a gated sink
+	// reports no progress before its first record, and a run without a
+	// too-late click would then never commit. Their writer is fused with
+	// the stage that judged the clicks, so a bundle's records are in Kafka
+	// when the bundle completes, before the reader can commit past it; one
+	// lost anyway only leaves explain to infer its clicks (services/explain).
+	ts := s.Scope("toolate")
+	kafkaio.WriteKV(ts, cfg.Results, beam.ParDo(ts, recordKV, out.TooLate))
 	kafkaio.WriteKV(s.Scope("deadletters"), cfg.DeadLetters, beam.ParDo(s, deadLetterKV, out.DeadLetters))
 	return nil
 }

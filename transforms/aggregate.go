@@ -25,6 +25,12 @@ type Outputs struct {
 	// Valid are Clicks batches of the valid, unique clicks (too-late ones
 	// included, for the raw store). Only set when Config.EmitValid.
 	Valid beam.PCollection
+	// TooLate are result.Record values of kind TooLate: the event-id hashes
+	// of the clicks the fused stage judged too late (toolate.go), for the
+	// results sink. Straight from the fused stage, not through the count
+	// stage, whose state for those minutes has expired. Only set when
+	// Config.Streaming (a batch source has no watermark: nothing is late).
+	TooLate beam.PCollection
 }
 
 // stateMargin keeps a streaming key's state this long after the last click
@@ -46,17 +52,21 @@ func Aggregate(s beam.Scope, lines beam.PCollection, cfg Config) (Outputs, error
 		return Outputs{}, fmt.Errorf("transforms: invalid config: %w", err)
 	}
 	s = s.Scope("adclick.Aggregate")
-	partials, dead, valid := beam.ParDo3(s, &aggregateLinesFn{
+	fused := beam.ParDoN(s, &aggregateLinesFn{
 		LatenessMS: cfg.AllowedLateness.Milliseconds(),
 		MaxClicks:  cfg.MaxBundleClicks,
 		Shards:     cfg.Shards,
 		EmitValid:  cfg.EmitValid,
 		Fault:      cfg.FaultCountryAs,
 	}, lines)
+	partials, dead, valid, late := fused[0], fused[1], fused[2], fused[3]
 	parts := aggregatePartials(s, partials, cfg)
 	out := Outputs{RecordParts: parts, DeadLetters: dead}
 	if cfg.EmitValid {
 		out.Valid = valid
+	}
+	if cfg.Streaming {
+		out.TooLate = late
 	}
 	return out, nil
 }

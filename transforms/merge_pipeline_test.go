@@ -35,8 +35,8 @@ func TestDuplicatesAcrossStagesMerge(t *testing.T) {
 	b := click.Lines{Watermark: click.NoWatermark, Lines: [][]byte{line("e2", "ad1", 2*time.Second), line("e4", "ad1", 3*time.Second), line("e3", "ad2", 61*time.Second)}}
 	p, s := beam.NewPipelineWithRoot()
 	fn := &aggregateLinesFn{LatenessMS: 0, MaxClicks: 1 << 20}
-	pa, _, _ := beam.ParDo3(s.Scope("a"), fn, beam.Create(s.Scope("a"), a))
-	pb, _, _ := beam.ParDo3(s.Scope("b"), fn, beam.Create(s.Scope("b"), b))
+	pa := beam.ParDoN(s.Scope("a"), fn, beam.Create(s.Scope("a"), a))[0]
+	pb := beam.ParDoN(s.Scope("b"), fn, beam.Create(s.Scope("b"), b))[0]
 	cfg := DefaultConfig()
 	recs := beam.Flatten(s, aggregatePartials(s, beam.Flatten(s, pa, pb), cfg)...)
 	m := t0.Unix()

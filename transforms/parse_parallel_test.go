@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -17,6 +18,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/metrics"
 
 	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/testing/clickgen"
 )
 
@@ -30,6 +32,7 @@ type stageRun struct {
 	dead     []click.DeadLetter
 	valid    [][]click.Click
 	metrics  map[string]int64
+	tooLate  []string // "minute/ad hash" of every recorded too-late click, sorted
 }
 
 // runLinesFn runs aggregateLinesFn over batches as one bundle. workers < 2
@@ -73,11 +76,22 @@ func runLinesFn(t *testing.T, batches []click.Lines, maxClicks, workers, ppMin i
 	}
 	dead := func(d click.DeadLetter) { run.dead = append(run.dead, d) }
 	valid := func(c click.Batch) { run.valid = append(run.valid, slices.Clone(c.Clicks)) }
+	lateSet := map[string]bool{}
+	late := func(et beam.EventTime, r result.Record) {
+		tl := r.TooLate
+		if tl == nil || len(tl.Hashes) == 0 || et.Milliseconds() != wm {
+			t.Fatalf("too-late output %+v stamped %d (watermark %d)", r, et.Milliseconds(), wm)
+		}
+		for _, h := range tl.Hashes {
+			lateSet[adMinuteKey(tl.Minute, tl.AdID)+" "+h.String()] = true
+		}
+	}
 	for _, b := range batches {
 		wm = b.Watermark
-		f.ProcessElement(ctx, b, emit, dead, valid)
+		f.ProcessElement(ctx, b, emit, dead, valid, late)
 	}
-	f.FinishBundle(emit, dead, valid)
+	f.FinishBundle(emit, dead, valid, late)
+	run.tooLate = slices.Sorted(maps.Keys(lateSet))
 	for k, p := range union {
 		// Entries are sorted by id; the attribute dictionary's order
 		// depends on the merge order, so print the attributes themselves.
@@ -196,8 +210,14 @@ func TestParallelParseMatchesInline(t *testing.T) {
 			if want.metrics[MetricNamespace+"/"+MetricDuplicates] == 0 || len(want.dead) == 0 {
 				t.Fatalf("input exercises too little: metrics %v, %d dead letters", want.metrics, len(want.dead))
 			}
-			if tc.streaming && want.metrics[MetricNamespace+"/"+MetricTooLate] == 0 {
-				t.Fatalf("no too-late clicks: metrics %v", want.metrics)
+			if tc.streaming && (want.metrics[MetricNamespace+"/"+MetricTooLate] == 0 || len(want.tooLate) == 0) {
+				t.Fatalf("no too-late clicks: metrics %v, %d recorded", want.metrics, len(want.tooLate))
+			}
+			if !tc.streaming && len(want.tooLate)+len(got.tooLate) != 0 {
+				t.Errorf("batch recorded too-late clicks: %v %v", want.tooLate, got.tooLate)
+			}
+			if !slices.Equal(got.tooLate, want.tooLate) {
+				t.Errorf("too-late records differ: parallel %d, inline %d", len(got.tooLate), len(want.tooLate))
 			}
 			if !reflect.DeepEqual(got.metrics, want.metrics) {
 				t.Errorf("metrics: parallel %v, inline %v", got.metrics, want.metrics)

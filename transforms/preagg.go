@@ -7,6 +7,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/core/graph/mtime"
 
 	"github.com/adclick/adclick/domain/click"
+	"github.com/adclick/adclick/domain/result"
 )
 
 // Beam metric names the fused stage reports (namespace "adclick").
@@ -51,9 +52,10 @@ type bundleAgg struct {
 	fault      [2]string // Config.FaultCountryAs
 
 	parts   map[adMinute]*partialBuilder
+	tooLate map[adMinute][]clickID // ids judged too late (toolate.go)
 	seen    idSet
 	maxSeen int // bound on len(seen); see maxSeen
-	held    int // clicks held in parts
+	held    int // clicks held in parts and tooLate
 
 	// per-bundle metric deltas, flushed once per input batch
 	valid, dups, late int64
@@ -86,9 +88,11 @@ func (a *bundleAgg) addID(c *click.Click, id clickID, wm int64) outcome {
 	minute := c.Minute()
 	// A window [minute, minute+60s) closed more than the allowed lateness
 	// before the watermark is too late (docs/spec.md §2). Batch sources pass
-	// click.NoWatermark, so nothing is.
+	// click.NoWatermark, so nothing is. The decision is recorded: nothing
+	// downstream could make it again (toolate.go).
 	if wm != click.NoWatermark && wm > (minute+60)*1000+a.latenessMS {
 		a.late++
+		a.noteTooLate(adMinute{minute: minute, ad: c.AdID}, id)
 		return tooLate
 	}
 	if a.seen.len() < a.maxSeen {
@@ -135,8 +139,9 @@ func (a *bundleAgg) full() bool { return a.held >= a.maxClicks }
 // that delay (5 s) late. The streaming stages are in the global window, so
 // the stamp decides no window. Batch: the minute's start.
 // The seen-set survives until the bundle ends so that duplicates across
-// (ad, minute) keys are still caught after an early flush.
-func (a *bundleAgg) flush(emit func(beam.EventTime, string, MinutePartial)) {
+// (ad, minute) keys are still caught after an early flush. The too-late
+// records go to late (nil: none can have been recorded, as in a replay).
+func (a *bundleAgg) flush(emit func(beam.EventTime, string, MinutePartial), late func(beam.EventTime, result.Record)) {
 	type mk struct {
 		minute int64
 		shard  int
@@ -161,11 +166,14 @@ func (a *bundleAgg) flush(emit func(beam.EventTime, string, MinutePartial)) {
 		emit(mtime.FromMilliseconds(ts), shardKey(k.minute, k.shard), *mp)
 	}
 	clear(a.parts)
+	if late != nil {
+		a.flushTooLate(late)
+	}
 	a.held = 0
 }
 
 func (a *bundleAgg) endBundle(emit func(beam.EventTime, string, MinutePartial)) {
-	a.flush(emit)
+	a.flush(emit, nil)
 	a.seen.reset()
 }
 
@@ -249,7 +257,7 @@ func (f *aggregateLinesFn) shard(id clickID) *bundleAgg {
 }
 
 func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in click.Lines,
-	emit func(beam.EventTime, string, MinutePartial), dead func(click.DeadLetter), valid func(click.Batch)) {
+	emit func(beam.EventTime, string, MinutePartial), dead func(click.DeadLetter), valid func(click.Batch), late func(beam.EventTime, result.Record)) {
 	var keep []click.Click
 	if f.EmitValid {
 		keep = make([]click.Click, 0, len(in.Lines))
@@ -271,7 +279,7 @@ func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in click.Lines,
 				keep = append(keep, f.one.c) // too-late clicks are kept in the raw store (docs/spec.md §2)
 			}
 			if a.full() {
-				f.flush(emit)
+				f.flush(emit, late)
 			}
 		}
 	}
@@ -290,7 +298,7 @@ func (f *aggregateLinesFn) ProcessElement(ctx context.Context, in click.Lines,
 	// watermark the source reported meanwhile is no problem: the keyed
 	// stages are in the global window and never drop data.
 	if full {
-		f.flush(emit)
+		f.flush(emit, late)
 	}
 	if len(keep) > 0 {
 		valid(click.Batch{Clicks: keep})
@@ -345,9 +353,10 @@ func (f *aggregateLinesFn) deadLetter(ctx context.Context, line []byte, err erro
 // concatenation). Emitting one partial per shard would make the next stage
 // merge them, copying every id once more, and the runner's pre-combine
 // cannot do it first: it holds only 2,000 keys.
-func (f *aggregateLinesFn) flush(emit func(beam.EventTime, string, MinutePartial)) {
+func (f *aggregateLinesFn) flush(emit func(beam.EventTime, string, MinutePartial), late func(beam.EventTime, result.Record)) {
 	base := f.shards[0]
 	for _, a := range f.shards[1:] {
+		base.absorbTooLate(a)
 		for k, b := range a.parts {
 			if d := base.parts[k]; d != nil {
 				d.absorb(b)
@@ -359,11 +368,11 @@ func (f *aggregateLinesFn) flush(emit func(beam.EventTime, string, MinutePartial
 		clear(a.parts)
 		a.held = 0
 	}
-	base.flush(emit)
+	base.flush(emit, late)
 }
 
-func (f *aggregateLinesFn) FinishBundle(emit func(beam.EventTime, string, MinutePartial), _ func(click.DeadLetter), _ func(click.Batch)) {
-	f.flush(emit)
+func (f *aggregateLinesFn) FinishBundle(emit func(beam.EventTime, string, MinutePartial), _ func(click.DeadLetter), _ func(click.Batch), late func(beam.EventTime, result.Record)) {
+	f.flush(emit, late)
 	for _, a := range f.shards {
 		a.seen.reset()
 	}
@@ -389,7 +398,7 @@ func (f *aggregateClicksFn) ProcessElement(ctx context.Context, in click.Batch, 
 	for i := range in.Clicks {
 		f.agg.add(&in.Clicks[i], click.NoWatermark)
 		if f.agg.full() {
-			f.agg.flush(emit)
+			f.agg.flush(emit, nil)
 		}
 	}
 	f.metrics.in.Inc(ctx, int64(len(in.Clicks)))

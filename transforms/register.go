@@ -18,7 +18,7 @@ import (
 // Every DoFn, CombineFn, emitter and coder is registered so that the SDK
 // calls them through generated wrappers, not reflection.
 func init() {
-	register.DoFn5x0[context.Context, click.Lines, func(beam.EventTime, string, MinutePartial), func(click.DeadLetter), func(click.Batch)](&aggregateLinesFn{})
+	register.DoFn6x0[context.Context, click.Lines, func(beam.EventTime, string, MinutePartial), func(click.DeadLetter), func(click.Batch), func(beam.EventTime, result.Record)](&aggregateLinesFn{})
 	register.DoFn3x0[context.Context, click.Batch, func(beam.EventTime, string, MinutePartial)](&aggregateClicksFn{})
 	register.Function4x0(splitByShardFn)
 	register.DoFn4x0[string, MinutePartial, func(result.Record), func(string, minuteAds)](&explodeMinuteFn{})
@@ -39,6 +39,7 @@ func init() {
 	register.Emitter2[string, MinuteSnapshot]()
 	register.Emitter2[string, minuteAds]()
 	register.Emitter2[string, result.Record]()
+	register.Emitter2[beam.EventTime, result.Record]()
 
 	beam.RegisterType(reflect.TypeOf((*click.Lines)(nil)).Elem())
 	beam.RegisterType(reflect.TypeOf((*click.Batch)(nil)).Elem())
@@ -75,6 +76,7 @@ const (
 	recCount byte = iota + 1
 	recFiltered
 	recTop
+	recTooLate
 )
 
 func appendStr(b []byte, s string) []byte {
@@ -107,6 +109,8 @@ func encodeRecord(r result.Record) ([]byte, error) {
 			b = appendStr(b, a.AdID)
 			b = binary.AppendVarint(b, a.Count)
 		}
+	case r.TooLate != nil:
+		b = appendTooLateRecord(append(b, recTooLate), r.TooLate)
 	default:
 		return nil, errors.New("transforms: empty record")
 	}
@@ -192,6 +196,8 @@ func decodeRecord(b []byte) (result.Record, error) {
 			t.Ads = append(t.Ads, result.AdCount{AdID: r.str(), Count: r.varint()})
 		}
 		out.Top = t
+	case recTooLate:
+		out.TooLate = r.tooLate()
 	default:
 		return result.Record{}, errCorruptRecord
 	}
