@@ -217,6 +217,9 @@ func CheckID(what, id string) error {
 
 // CheckRecord validates one aggregate record for Upsert.
 func CheckRecord(r result.Record) error {
+	if r.TooLate != nil {
+		return fmt.Errorf("%w: a too-late record is not an aggregate (TooLateStore.AddTooLate stores it)", ErrInvalid)
+	}
 	n := 0
 	if r.Count != nil {
 		n++

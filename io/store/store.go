@@ -157,6 +157,19 @@ type CountSegmenter interface {
 	CountSegments(ctx context.Context, from, to int64) ([]Segment, error)
 }
 
+// TooLateStore keeps the streaming job's too-late decisions
+// (result.TooLate): per generation, ad and minute, the set of event-id
+// hashes of the clicks left out as too late. AddTooLate adds to the set (a
+// union: writing a record again, or its hashes in other records, changes
+// nothing), so the DB writer may re-deliver. The rows expire with the raw
+// clicks they name (raw retention). TooLate returns the set in no
+// particular order, empty when nothing was recorded. Both backends
+// implement it; these records never go to Upsert or Merge.
+type TooLateStore interface {
+	AddTooLate(ctx context.Context, gen Generation, recs []result.TooLate) error
+	TooLate(ctx context.Context, gen Generation, adID string, minute int64) ([]result.Digest, error)
+}
+
 // Store is both halves plus lifecycle.
 type Store interface {
 	RawStore

@@ -100,7 +100,7 @@ func (s *Store) expireRaw(ctx context.Context, before time.Time, step func()) er
 		}
 		step()
 	}
-	return nil
+	return s.expireTooLate(ctx, before)
 }
 
 func (s *Store) raiseHorizon(ms int64) {

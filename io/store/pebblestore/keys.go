@@ -14,6 +14,8 @@ const (
 	pCount = 'c'
 	pTop   = 't'
 	pMeta  = 'm'
+	// pTooLate: the streaming job's too-late decisions (toolate.go).
+	pTooLate = 'l'
 )
 
 func putI64(b []byte, v int64) []byte {

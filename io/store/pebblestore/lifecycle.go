@@ -98,6 +98,9 @@ func (s *Store) expireRaw(ctx context.Context, before time.Time, step func()) er
 	if err := s.deleteRange(ctx, []byte{pRaw}, end, true); err != nil {
 		return err
 	}
+	if err := s.expireTooLate(ctx, before); err != nil {
+		return err
+	}
 	step()
 	return nil
 }

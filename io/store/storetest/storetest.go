@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore Factory) {
 		{"GenerationInvalid", testGenerationInvalid},
 		{"GenerationSwitchWhileReading", testGenerationSwitch},
 		{"ContextEnds", testContextEnds},
+		{"TooLate", testTooLate},
 	}
 	// The lifecycle subtests delete and collect across the whole store, so
 	// they run one at a time, before the parallel ones start (when Run
@@ -80,6 +81,7 @@ func Run(t *testing.T, newStore Factory) {
 		fn   func(*testing.T, store.Store, *space)
 	}{
 		{"RawRetention", testRawRetention},
+		{"TooLateRetention", testTooLateRetention},
 		{"AggregateRetention", testAggregateRetention},
 		{"GCAfterReplay", testGCAfterReplay},
 		{"GCKilledMidwayConverges", testGCKilledMidway},
