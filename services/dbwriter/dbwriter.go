@@ -200,6 +200,8 @@ type writer struct {
 	m      *metrics
 	log    *slog.Logger
 	parser click.Parser
+	// warnedTooLate: the store's lack of a TooLateStore was logged.
+	warnedTooLate bool
 }
 
 // write stores one polled batch, retrying until it succeeds or ctx ends.
@@ -210,11 +212,16 @@ func (w *writer) write(ctx context.Context, recs []*kgo.Record) error {
 		// and batch is written, merged again with the store's (Merge).
 		latest := make(map[string]int, len(recs))
 		var batch []result.Record
+		var late []result.TooLate // not aggregates: never merged (toolate.go)
 		for _, r := range recs {
 			var rec result.Record
 			if err := json.Unmarshal(r.Value, &rec); err != nil {
 				w.m.rejected.Inc()
 				w.log.Warn("skipping a record that is not a result", "partition", r.Partition, "offset", r.Offset, "err", err)
+				continue
+			}
+			if rec.TooLate != nil {
+				late = append(late, *rec.TooLate)
 				continue
 			}
 			if i, ok := latest[rec.Key()]; ok {
@@ -224,9 +231,13 @@ func (w *writer) write(ctx context.Context, recs []*kgo.Record) error {
 			latest[rec.Key()] = len(batch)
 			batch = append(batch, rec)
 		}
-		return writeAll(ctx, w, batch, func(ctx context.Context, b []result.Record) error {
+		err := writeAll(ctx, w, batch, func(ctx context.Context, b []result.Record) error {
 			return w.st.Merge(ctx, w.cfg.Generation, b)
 		})
+		if err != nil {
+			return err
+		}
+		return w.writeTooLate(ctx, late)
 	default:
 		clicks := make([]click.Click, 0, len(recs))
 		for _, r := range recs {
