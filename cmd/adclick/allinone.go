@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -228,13 +227,19 @@ func (a *allInOne) startSources(ctx context.Context, g *errgroup.Group, env *cli
 			DupShare: o.dup, LateShare: o.late, TooLateShare: o.tooLate, MalformedShare: o.malformed,
 		})
 	})
-	lw, err := logwatch.New(logwatch.Config{Globs: []string{a.logPath}, Brokers: a.brokers, Topic: aioRaw,
-		StatePath: filepath.Join(a.stateDir, "logwatch.json"), Logger: env.log, Registerer: a.reg})
+	lw, err := logwatch.New(a.logwatchConfig(env))
 	if err != nil {
 		return err
 	}
 	g.Go(func() error { return ignoreCancel(lw.Run(ctx)) })
 	return nil
+}
+
+// logwatchConfig is the all-in-one's log watcher: the click log to the raw
+// topic, with batches large enough for the embedded broker (aioRawLinger).
+func (a *allInOne) logwatchConfig(env *cliEnv) logwatch.Config {
+	return logwatch.Config{Globs: []string{a.logPath}, Brokers: a.brokers, Topic: aioRaw, KafkaOpts: aioRawProducerOpts(),
+		StatePath: filepath.Join(a.stateDir, "logwatch.json"), Logger: env.log, Registerer: a.reg}
 }
 
 // startPipeline starts the streaming job on prism and the two DB writers
@@ -357,25 +362,4 @@ func ignoreCancel(err error) error {
 		return nil
 	}
 	return err
-}
-
-// newEmbeddedBroker starts the all-in-one's broker with its log in dir, which
-// must be new (kfake reloads what a DataDir holds).
-//
-// The log is in files, not memory: without DataDir kfake keeps every segment
-// in a Go byte slice (its memFS), and the raw topic's retained ten minutes
-// (brokerTrim) were two thirds of the all-in-one's live heap at 1,000
-// clicks/s, ~175 MB, twice that in RSS with the GC's headroom, still rising
-// at 20 minutes: kfake's trimLeft drops a trimmed segment by reslicing its
-// segment list, so the segment's bytes stay referenced until that list is
-// reallocated. In files they are page cache, which the kernel reclaims; what
-// stays in the heap is kfake's per-batch index. TestEmbeddedBrokerOffHeap
-// checks it.
-//
-// Small segments: kfake deletes a trimmed record only with its whole segment
-// (brokerTrim), and its default segment is 100 MB.
-func newEmbeddedBroker(dir string, partitions int32, topics ...string) (*kfake.Cluster, error) {
-	return kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...),
-		kfake.DataDir(dir),
-		kfake.BrokerConfigs(map[string]string{"log.segment.bytes": strconv.Itoa(1 << 20)}))
 }
