@@ -42,6 +42,7 @@ func runExplain(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("the %s store cannot explain (no digests or generation map)", cfg.Backend)
 	}
 	eo.Store = es
+	eo.TooLate = explain.StoreTooLate(st) // the streaming job's recorded too-late clicks
 	ex, err := explain.New(ctx, eo)
 	if err != nil {
 		return usageIfInvalid(err)
@@ -195,7 +196,7 @@ func export(ctx context.Context, w io.Writer, format string, ex *explain.Explain
 // store cannot explain.
 func clicksHook(st store.Store) queryapi.Clicks {
 	if es, ok := st.(explain.Store); ok {
-		return explain.Service{Store: es}
+		return explain.Service{Store: es, TooLate: explain.StoreTooLate(st)}
 	}
 	return nil
 }

@@ -25,8 +25,8 @@ type Options struct {
 	AdID     string
 	FilterID string // "" for the ad's count
 	From, To int64  // Unix seconds, whole minutes, From < To
-	// TooLate is the record of the streaming job's too-late decisions; nil:
-	// none recorded (the case today, see TooLateSource).
+	// TooLate is the record of the streaming job's too-late decisions
+	// (StoreTooLate); nil: none recorded, see TooLateSource.
 	TooLate TooLateSource
 }
 
@@ -139,15 +139,29 @@ func (e *Explainer) Minute(ctx context.Context, m int64) (*Minute, error) {
 // explainLive leaves out of a live minute's recount the clicks the
 // streaming job judged too late: the recorded ones, else those the digests
 // identify (one or two).
+//
+// The recorded ones are taken only when the recount then is the stored
+// count and digest. A record can name a click that was counted after all:
+// a job restarted from an earlier offset re-reads clicks with a fresh
+// watermark, and one incarnation may count a click another judged too late
+// (the stored count keeps the larger pane). Such a minute is explained as
+// if nothing were recorded.
 func (e *Explainer) explainLive(ctx context.Context, j *judged, s *MinuteSummary) error {
 	if e.o.TooLate != nil {
 		hs, err := e.o.TooLate.TooLate(ctx, e.o.AdID, s.Minute)
 		if err != nil {
 			return fmt.Errorf("explain: too-late record of %s: %w", minuteText(s.Minute), err)
 		}
-		s.TooLate += j.applyRecorded(hs)
+		if len(hs) > 0 {
+			trial := *j
+			if n := trial.applyRecorded(hs); n > 0 && stored(&trial, s) {
+				*j = trial
+				s.TooLate += n
+				return nil
+			}
+		}
 	}
-	if n, d := j.tally(); n == s.StoredCount && (d == s.StoredDigest || !s.StoredDigest.Known) {
+	if stored(j, s) {
 		return nil
 	}
 	if idx := j.identifyByDigest(s.StoredCount, s.StoredDigest); idx != nil {
@@ -155,6 +169,13 @@ func (e *Explainer) explainLive(ctx context.Context, j *judged, s *MinuteSummary
 		s.TooLate += len(idx)
 	}
 	return nil
+}
+
+// stored reports whether j's recount is the stored count and digest (by
+// count only where the digest was stored before digests existed).
+func stored(j *judged, s *MinuteSummary) bool {
+	n, d := j.tally()
+	return n == s.StoredCount && (d == s.StoredDigest || !s.StoredDigest.Known)
 }
 
 // verdict compares the recount with the stored values (a digest stored

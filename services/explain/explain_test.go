@@ -202,8 +202,8 @@ func (r recorded) TooLate(_ context.Context, _ string, m int64) ([]result.Digest
 }
 
 // TestRecordedTooLate: where a TooLateSource records the stream's decisions
-// (none does yet), they explain a live minute whatever the number of
-// too-late clicks; the digests are not needed.
+// (a store.TooLateStore, StoreTooLate), they explain a live minute whatever
+// the number of too-late clicks; the digests are not needed.
 func TestRecordedTooLate(t *testing.T) {
 	s := openStore(t)
 	ctx := context.Background()

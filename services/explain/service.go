@@ -6,7 +6,7 @@ import "context"
 // (queryapi.Clicks): explainers over its store.
 type Service struct {
 	Store   Store
-	TooLate TooLateSource // nil: none recorded (see TooLateSource)
+	TooLate TooLateSource // StoreTooLate(Store); nil: none recorded (see TooLateSource)
 }
 
 // Explainer starts an explanation of one ad's count (or filtered count)

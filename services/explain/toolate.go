@@ -4,15 +4,33 @@ import (
 	"context"
 
 	"github.com/adclick/adclick/domain/result"
+	"github.com/adclick/adclick/io/store"
 )
 
-// TooLateSource is where the streaming job's recorded too-late decisions
-// will plug in: the event-id hashes (result.EventDigest) of the clicks of
-// one ad and minute that the live generation left out as too late. The
-// streaming job does not record them yet; a nil source means none are
-// recorded, and live minutes fall back to identifyByDigest.
+// TooLateSource is the streaming job's record of its too-late decisions:
+// the event-id hashes (result.EventDigest) of the clicks of one ad and
+// minute that the live generation left out as too late (result.TooLate,
+// kept by a store.TooLateStore). A nil source means none are recorded, and
+// live minutes fall back to identifyByDigest, as do minutes written before
+// the job recorded them.
 type TooLateSource interface {
 	TooLate(ctx context.Context, adID string, minute int64) ([]result.Digest, error)
+}
+
+// StoreTooLate is the TooLateSource of st: the live generation's records,
+// which only the streaming job writes. Nil when st keeps none.
+func StoreTooLate(st any) TooLateSource {
+	ts, ok := st.(store.TooLateStore)
+	if !ok {
+		return nil
+	}
+	return liveTooLate{ts}
+}
+
+type liveTooLate struct{ st store.TooLateStore }
+
+func (l liveTooLate) TooLate(ctx context.Context, adID string, minute int64) ([]result.Digest, error) {
+	return l.st.TooLate(ctx, store.LiveGeneration, adID, minute)
 }
 
 // maxInferred is the largest difference identifyByDigest resolves: one
@@ -21,6 +39,8 @@ type TooLateSource interface {
 const maxInferred = 2
 
 // applyRecorded uncounts the counted rows whose hashes the source recorded.
+// It leaves the rows j held before untouched (uncount builds new slices),
+// so a caller may try it on a copy of j and drop the copy.
 func (j *judged) applyRecorded(hashes []result.Digest) int {
 	want := make(map[result.Digest]bool, len(hashes))
 	for _, h := range hashes {
