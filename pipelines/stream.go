@@ -97,9 +97,9 @@ func Stream(s beam.Scope, cfg StreamConfig) error {
 	}
 	// The too-late records, to the same topic. Not gated: a gated sink
 	// reports no progress before its first record, and a run without a
-	// too-late click would then never commit. Their writer is fused with
-	// the stage that judged the clicks, so a bundle's records are in Kafka
-	// when the bundle completes, before the reader can commit past it; one
+	// too-late click would then never commit. Nothing between the writer
+	// and the stage that judged the clicks needs a shuffle, so a runner
+	// that fuses them has written a bundle's records when it completes; one
 	// lost anyway only leaves explain to infer its clicks (services/explain).
 	ts := s.Scope("toolate")
 	kafkaio.WriteKV(ts, cfg.Results, beam.ParDo(ts, recordKV, out.TooLate))
