@@ -94,11 +94,12 @@ count and digest beside the stored ones and says match or MISMATCH, naming
 the minutes that differ. Memory holds one minute of the ad's clicks.
 
 Too-late clicks: minutes a replay recounted count them, like explain. Minutes
-the streaming job wrote (generation 0) left them out, and which clicks it
-judged too late is not recorded yet (a follow-up). Where such a minute differs
-by one or two clicks, the digests identify them ("not counted in real time
-(too late)": the digests prove which clicks the stored count lacks, the reason
-is inferred); a larger difference is reported as unexplained, never as a match.
+the streaming job wrote (generation 0) left them out, and the job records
+which ("too late (recorded)"). Where a minute has no such record (written
+before the job recorded them) and differs by one or two clicks, the digests
+identify them ("not counted in real time (too late)": the digests prove which
+clicks the stored count lacks, the reason is inferred); a larger difference is
+reported as unexplained, never as a match.
 
 Export (jsonl, csv): per minute, one row per counted click (event_id,
 event_time in RFC 3339 UTC with milliseconds, ad_id, country, device,

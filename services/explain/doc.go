@@ -10,9 +10,12 @@
 // ad's clicks, whatever the range.
 //
 // Too-late clicks: the raw store holds them, replay generations count them,
-// the live generation does not. Which raw clicks the streaming job judged too
-// late is not recorded yet (TooLateSource is where such a record plugs in).
-// Until then a live minute whose recount differs from the stored value by one
-// or two clicks is explained with the digests (toolate.go); a larger
-// difference is reported as unexplained, never as a match.
+// the live generation does not. The streaming job records which clicks it
+// judged too late (result.TooLate, kept by a store.TooLateStore; StoreTooLate
+// is that record as a TooLateSource), and a live minute is explained with it
+// when the recount then equals the stored count and digest. Otherwise (no
+// record: a minute written before the job recorded them) a live minute whose
+// recount differs from the stored value by one or two clicks is explained
+// with the digests (toolate.go); a larger difference is reported as
+// unexplained, never as a match.
 package explain
