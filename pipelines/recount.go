@@ -14,7 +14,7 @@ import (
 )
 
 func init() {
-	register.DoFn2x0[result.Record, func(string)](&recordJSONFn{})
+	register.DoFn2x0[result.Record, func(string)](&writeRecordsFn{})
 	register.Function2x1(deadLetterJSON)
 	register.Emitter1[string]()
 }
@@ -46,21 +46,33 @@ func RecountFiles(s beam.Scope, paths []string, cfg transforms.Config, outPath, 
 // JSON lines to one file, which appears once complete.
 func WriteRecords(s beam.Scope, path string, records ...beam.PCollection) {
 	s = s.Scope("WriteRecords")
-	lines := make([]beam.PCollection, len(records))
+	dir := textlines.PartsDir(path)
+	names := make([]beam.PCollection, len(records))
 	for i, r := range records {
-		lines[i] = beam.ParDo(s, &recordJSONFn{}, r)
+		names[i] = beam.ParDo(s, &writeRecordsFn{Part: textlines.Part{Dir: dir}}, r)
 	}
-	textlines.Write(s, path, lines...)
+	textlines.Join(s, path, dir, names...)
 }
 
-// recordJSONFn encodes a record as its JSON line, reusing one buffer: a
-// recount of millions of ads writes a million records.
-type recordJSONFn struct{ buf []byte }
-
-func (f *recordJSONFn) ProcessElement(r result.Record, emit func(string)) {
-	f.buf = r.AppendJSON(f.buf[:0])
-	emit(string(f.buf))
+// writeRecordsFn encodes each record's JSON line straight into the bundle's
+// part file: a recount of millions of ads writes a million records, and a
+// string element per line between an encoding step and the file cost a DoFn
+// call and an allocation each.
+type writeRecordsFn struct {
+	textlines.Part
+	buf []byte
 }
+
+func (f *writeRecordsFn) StartBundle(_ func(string)) { f.Reset() }
+
+func (f *writeRecordsFn) ProcessElement(r result.Record, _ func(string)) {
+	if w := f.Writer(); w != nil {
+		f.buf = append(r.AppendJSON(f.buf[:0]), '\n')
+		w.Write(f.buf) // errors are sticky; checked by Finish
+	}
+}
+
+func (f *writeRecordsFn) FinishBundle(emit func(string)) error { return f.Finish(emit) }
 
 func deadLetterJSON(d click.DeadLetter, emit func(string)) error {
 	b, err := deadLetterBytes(d)

@@ -1,13 +1,10 @@
 package textlines
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,13 +46,23 @@ func init() {
 // collections are empty. Each collection must be in the global window.
 func Write(s beam.Scope, path string, cols ...beam.PCollection) {
 	s = s.Scope("textlines.Write")
-	partsDir := path + ".parts-" + randomSuffix()
-	names := []beam.PCollection{beam.Create(s, "")} // so the join always runs
-	for _, c := range cols {
-		names = append(names, beam.ParDo(s, &writePartFn{Dir: partsDir}, c))
+	dir := PartsDir(path)
+	names := make([]beam.PCollection, len(cols))
+	for i, c := range cols {
+		names[i] = beam.ParDo(s, &writePartFn{Part{Dir: dir}}, c)
 	}
-	all := beam.Flatten(s, names...)
-	beam.ParDo0(s, &joinPartsFn{Path: path, Dir: partsDir}, beam.GroupByKey(s, beam.AddFixedKey(s, all)))
+	Join(s, path, dir, names...)
+}
+
+// PartsDir is a fresh directory name for the parts of the output at path.
+func PartsDir(path string) string { return path + ".parts-" + randomSuffix() }
+
+// Join joins the parts named in names (Part.Finish's output, parts in dir)
+// into the file at path once the pipeline has written every part, replacing
+// it atomically. The file is written even when there are no parts.
+func Join(s beam.Scope, path, dir string, names ...beam.PCollection) {
+	all := beam.Flatten(s, append([]beam.PCollection{beam.Create(s, "")}, names...)...) // "" so the join always runs
+	beam.ParDo0(s, &joinPartsFn{Path: path, Dir: dir}, beam.GroupByKey(s, beam.AddFixedKey(s, all)))
 }
 
 func randomSuffix() string {
@@ -66,61 +73,19 @@ func randomSuffix() string {
 
 // writePartFn appends a bundle's lines to a part file of its own.
 type writePartFn struct {
-	Dir string
-
-	f    *os.File
-	w    *bufio.Writer
-	name string
-	err  error
+	Part
 }
 
-func (f *writePartFn) StartBundle(_ func(string)) {
-	f.f, f.w, f.name, f.err = nil, nil, "", nil
-}
+func (f *writePartFn) StartBundle(_ func(string)) { f.Reset() }
 
 func (f *writePartFn) ProcessElement(line string, _ func(string)) {
-	if f.err != nil {
-		return
+	if w := f.Writer(); w != nil {
+		w.WriteString(line) // errors are sticky; checked by Finish
+		w.WriteByte('\n')
 	}
-	if f.w == nil {
-		// Mkdir, not MkdirAll: the output's directory must exist already.
-		if err := os.Mkdir(f.Dir, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			f.err = err
-			return
-		}
-		f.f, f.err = os.CreateTemp(f.Dir, "part-*")
-		if f.err != nil {
-			return
-		}
-		f.name = f.f.Name()
-		f.w = bufio.NewWriterSize(f.f, 1<<20)
-	}
-	f.w.WriteString(line) // errors are sticky; checked by Flush
-	f.w.WriteByte('\n')
 }
 
-// FinishBundle emits the part only once it is complete on disk; an error
-// fails the bundle, so the runner retries it into a new part.
-func (f *writePartFn) FinishBundle(emit func(string)) error {
-	if f.w == nil {
-		return f.err
-	}
-	err := f.err
-	if err == nil {
-		err = f.w.Flush()
-	}
-	if err == nil {
-		err = f.f.Sync()
-	}
-	if cerr := f.f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("textlines: writing part %s: %w", f.name, err)
-	}
-	emit(f.name)
-	return nil
-}
+func (f *writePartFn) FinishBundle(emit func(string)) error { return f.Finish(emit) }
 
 // joinPartsFn concatenates the parts into the output and removes them.
 type joinPartsFn struct {
