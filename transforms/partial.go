@@ -76,13 +76,31 @@ func (b *partialBuilder) add(id clickID, a attrs) {
 	b.entries = append(b.entries, entry{ID: id, Attr: b.attrIndex(a)})
 }
 
+// attrScan is how many distinct tuples a builder searches linearly before it
+// builds a map: most (ad, minute) builders of a bundle hold one to a few
+// clicks at high cardinality, and a map each cost an allocation and hashing
+// of three strings per click.
+const attrScan = 8
+
 // attrIndex interns a in the builder's dictionary.
 func (b *partialBuilder) attrIndex(a attrs) uint32 {
+	if b.attrIdx == nil {
+		for i := range b.attrs {
+			if b.attrs[i] == a {
+				return uint32(i)
+			}
+		}
+		if len(b.attrs) < attrScan {
+			b.attrs = append(b.attrs, a)
+			return uint32(len(b.attrs) - 1)
+		}
+		b.attrIdx = make(map[attrs]uint32, 2*attrScan)
+		for i, x := range b.attrs {
+			b.attrIdx[x] = uint32(i)
+		}
+	}
 	i, ok := b.attrIdx[a]
 	if !ok {
-		if b.attrIdx == nil {
-			b.attrIdx = make(map[attrs]uint32, 4)
-		}
 		i = uint32(len(b.attrs))
 		b.attrs = append(b.attrs, a)
 		b.attrIdx[a] = i
