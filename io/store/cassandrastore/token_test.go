@@ -42,8 +42,8 @@ func TestSchemaStatements(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st) != 12 {
-		t.Fatalf("schema has %d statements, want 12: %q", len(st), st)
+	if len(st) != 13 {
+		t.Fatalf("schema has %d statements, want 13: %q", len(st), st)
 	}
 	for _, s := range st {
 		if len(s) == 0 || s[len(s)-1] == ';' {
