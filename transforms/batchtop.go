@@ -138,7 +138,7 @@ func dropTopKeyFn(_ string, r result.Record, emit func(result.Record)) {
 // or a sort of all ids.
 func newTopIndexSorted(minutes []minuteAds) *topIndex {
 	lo, hi := minutes[0].Minute, minutes[len(minutes)-1].Minute
-	t := &topIndex{lo: lo, hi: hi, byMinute: make([][]adCount, (hi-lo)/60+1)}
+	t := &topIndex{lo: lo, byMinute: make([][]adCount, (hi-lo)/60+1)}
 	h := &cursorHeap{minutes: minutes, cs: make([]cursor, 0, len(minutes))}
 	for i, m := range minutes {
 		t.byMinute[(m.Minute-lo)/60] = make([]adCount, 0, len(m.Ads))

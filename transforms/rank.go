@@ -1,9 +1,6 @@
 package transforms
 
 import (
-	"cmp"
-	"slices"
-
 	"github.com/adclick/adclick/domain/result"
 )
 
@@ -176,34 +173,11 @@ type adCount struct {
 	count int64
 }
 
-// slidingTops computes the top-n list of every w-minute window that holds
-// data, ending at each minute from the first minute with data to the last
-// one plus w−1, and calls emit with the window's last minute (Unix s).
-func slidingTops(minutes map[int64]map[string]int64, w, n int, emit func(last int64, top []result.AdCount)) {
-	if len(minutes) == 0 {
-		return
-	}
-	sorted := make([]minuteAds, 0, len(minutes))
-	for m, ads := range minutes {
-		ma := minuteAds{Minute: m}
-		for ad := range ads {
-			ma.Ads = append(ma.Ads, ad)
-		}
-		slices.Sort(ma.Ads)
-		for _, ad := range ma.Ads {
-			ma.Counts = append(ma.Counts, ads[ad])
-		}
-		sorted = append(sorted, ma)
-	}
-	slices.SortFunc(sorted, func(x, y minuteAds) int { return cmp.Compare(x.Minute, y.Minute) })
-	newTopIndexSorted(sorted).slide(w, n, emit)
-}
-
 // topIndex is a set of minutes' ad counts prepared for slide: ads as dense
 // indexes in ad_id order, minutes as offsets from the first. One index
 // serves every window size.
 type topIndex struct {
-	lo, hi   int64 // first and last minute with data (Unix s)
+	lo       int64 // first minute with data (Unix s)
 	byMinute [][]adCount
 	names    []string
 }
