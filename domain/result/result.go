@@ -8,7 +8,6 @@
 package result
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -168,9 +167,12 @@ func appendDigest(b []byte, d Digest) []byte {
 
 // UnmarshalJSON parses a docs/spec.md §4 record.
 func (r *Record) UnmarshalJSON(b []byte) error {
+	if rec, ok := decodeCounts(b); ok {
+		*r = rec
+		return nil
+	}
 	var w wire
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&w); err != nil {
+	if err := json.Unmarshal(b, &w); err != nil {
 		return fmt.Errorf("result: %w", err)
 	}
 	t, err := time.Parse(time.RFC3339, w.Minute)
