@@ -319,9 +319,11 @@ func (f *topStreamFn) forget(acc *topAcc, now int64) {
 			delete(acc.emitted, k)
 		}
 	}
-	// The oldest window still open ends at firstOpen; it holds minutes from
-	// firstOpen − (largest size − 1).
-	firstOpen := (now-f.HorizonMS)/60000*60 - 60
+	// The oldest window still open has its last minute at firstOpen (the
+	// windows dropped above all end before it); it holds minutes from
+	// firstOpen − (largest size − 1). tick starts there: one minute earlier
+	// it recomputed and re-sent the last dropped window at every tick.
+	firstOpen := (now - f.HorizonMS) / 60000 * 60
 	acc.done = max(acc.done, firstOpen)
 	cut := f.cutoff(acc.done)
 	for m := range acc.minutes {

@@ -54,3 +54,42 @@ func TestTopStageStateIsBounded(t *testing.T) {
 		t.Errorf("cutoff %d, newest minute kept: %v", acc.cutoff, slices.Max(keys(acc.minutes)))
 	}
 }
+
+// TestTopStageEmitsAFinalWindowOnce: once a window is final and dropped, a
+// later tick neither recomputes nor emits it again. It did: forget kept the
+// last final window in the range tick walks, so every tick summed that
+// window's minutes in full (60 of them for the 60-minute list, every ad of
+// each) and re-sent the same list.
+func TestTopStageEmitsAFinalWindowOnce(t *testing.T) {
+	horizon := 5*time.Minute + 2*stateMargin
+	f := newTopStreamFn([]int{1, 5, 15, 60}, 100, horizon, time.Second)
+	acc := newTopAcc()
+	t0 := int64(1_700_000_040)
+	sent := map[winKey]int{}
+	final := map[winKey]bool{}
+	emit := func(r result.Record) {
+		k := winKey{r.Top.WindowSize, r.Top.Minute}
+		if final[k] {
+			t.Fatalf("window %+v emitted again after it was final", k)
+		}
+		sent[k]++
+	}
+	for i := int64(0); i < 90; i++ {
+		m := t0 + i*60
+		acc.apply(MinuteSnapshot{Minute: m, Ads: map[string]int64{"a": i + 1, fmt.Sprint("b", i): 1}})
+		// Several ticks a minute, as the job's timer fires while clicks flow.
+		for s := int64(5); s < 60; s += 20 {
+			now := (m+s)*1000 + 5_000
+			f.tick(acc, emit)
+			f.forget(acc, now)
+			for k := range sent {
+				if (k.last+60)*1000+f.HorizonMS <= now {
+					final[k] = true
+				}
+			}
+		}
+	}
+	if len(final) < 4*60 {
+		t.Fatalf("only %d windows became final", len(final))
+	}
+}
