@@ -3,8 +3,10 @@
 // and top-N lists for one minute — and their JSON Lines form.
 //
 // These are what the pipeline emits, what travels on the aggregation topic and
-// what the stores upsert. Every record is an accumulating value: a later record
-// with the same Key replaces an earlier one.
+// what the stores upsert. Every count and top list is an accumulating value: a
+// later record with the same Key replaces an earlier one. The streaming job's
+// TooLate records travel with them but are no aggregate: the records of one
+// Key add up (toolate.go).
 package result
 
 import (
@@ -65,7 +67,8 @@ type Record struct {
 	TooLate  *TooLate // not an aggregate; see TooLate
 }
 
-// Key identifies the stored value a record overwrites.
+// Key identifies the stored value a record overwrites (for a TooLate
+// record, the set it adds to).
 func (r Record) Key() string {
 	switch {
 	case r.Count != nil:
