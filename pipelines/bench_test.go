@@ -97,22 +97,41 @@ func writeBenchLog(t benchTraffic) (path string, err error) {
 // the 2M-ad traffics with ads1000 of the same run.
 func BenchmarkRecountPipeline(b *testing.B) {
 	for _, tr := range benchTraffics {
-		b.Run(tr.name, func(b *testing.B) {
-			path := benchLog(b, tr)
-			out := filepath.Join(b.TempDir(), "out.jsonl")
-			b.ResetTimer()
-			for range b.N {
-				p, s := beam.NewPipelineWithRoot()
-				if err := pipelines.RecountFiles(s, []string{path}, transforms.DefaultConfig(), out, ""); err != nil {
-					b.Fatal(err)
-				}
-				if _, err := runners.Run(context.Background(), p, runners.Options{Runner: runners.Prism}); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(benchLines)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
-		})
+		b.Run(tr.name, func(b *testing.B) { benchRecount(b, tr, transforms.DefaultConfig()) })
 	}
+}
+
+// BenchmarkRecountDigests is BenchmarkRecountPipeline's 1,000-ad and 2M-ad
+// Zipf logs with the records' digests and without them
+// (transforms.Config.WithoutDigests), in one run: what digests cost.
+func BenchmarkRecountDigests(b *testing.B) {
+	for _, tr := range benchTraffics[:2] {
+		for _, without := range []bool{false, true} {
+			cfg := transforms.DefaultConfig()
+			cfg.WithoutDigests = without
+			name := tr.name + "/with"
+			if without {
+				name = tr.name + "/without"
+			}
+			b.Run(name, func(b *testing.B) { benchRecount(b, tr, cfg) })
+		}
+	}
+}
+
+func benchRecount(b *testing.B, tr benchTraffic, cfg transforms.Config) {
+	path := benchLog(b, tr)
+	out := filepath.Join(b.TempDir(), "out.jsonl")
+	b.ResetTimer()
+	for range b.N {
+		p, s := beam.NewPipelineWithRoot()
+		if err := pipelines.RecountFiles(s, []string{path}, cfg, out, ""); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := runners.Run(context.Background(), p, runners.Options{Runner: runners.Prism}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(benchLines)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
 // BenchmarkPlainLoop is the baseline: one goroutine, the same line reader and

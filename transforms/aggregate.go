@@ -110,7 +110,7 @@ func aggregatePartials(s beam.Scope, partials beam.PCollection, cfg Config) []be
 	for i, h := range halves {
 		hs := s.Scope(fmt.Sprintf("half%d", i))
 		merged := beam.CombinePerKey(hs, &mergeMinuteFn{}, h)
-		records, ads := beam.ParDo2(hs, &explodeMinuteFn{}, merged)
+		records, ads := beam.ParDo2(hs, &explodeMinuteFn{NoDigests: cfg.WithoutDigests}, merged)
 		// Top-N (batchtop.go): each shard's minutes under the shard's key,
 		// every window size sliding over them, in this half's stages too.
 		shards := beam.CombinePerKey(hs, &gatherFn{}, ads)
@@ -128,6 +128,7 @@ func streamPartials(s beam.Scope, partials beam.PCollection, cfg Config) []beam.
 	cf := newCountFn(horizon, cfg.EarlyFiring)
 	tf := newTopStreamFn(cfg.WindowSizes, cfg.TopN, horizon+stateMargin, cfg.EarlyFiring)
 	cf.NoCache, tf.NoCache = cfg.noStateCache, cfg.noStateCache
+	cf.NoDigests = cfg.WithoutDigests
 	counts, snaps := beam.ParDo2(s, cf, partials)
 	tops := beam.ParDo(s, tf, snaps)
 	return []beam.PCollection{counts, tops}

@@ -25,9 +25,11 @@ func (mergeMinuteFn) ExtractOutput(a MinutePartial) MinutePartial { return a }
 // explodeMinuteFn turns one (minute, shard)'s merged clicks into count and
 // filtered-count records, and the minute's ad counts (sorted by ad, as the
 // partial is) for the shard's top-N (batchtop.go).
-type explodeMinuteFn struct{}
+type explodeMinuteFn struct {
+	NoDigests bool // Config.WithoutDigests
+}
 
-func (explodeMinuteFn) ProcessElement(key string, p MinutePartial, emitRec func(result.Record), emitAds func(string, minuteAds)) {
+func (f explodeMinuteFn) ProcessElement(key string, p MinutePartial, emitRec func(result.Record), emitAds func(string, minuteAds)) {
 	minute, shard, ok := splitShardKey(key)
 	if !ok {
 		return // keys are built by shardKey; unreachable
@@ -35,14 +37,21 @@ func (explodeMinuteFn) ProcessElement(key string, p MinutePartial, emitRec func(
 	ads := minuteAds{Minute: minute, Ads: p.Ads, Counts: make([]int64, len(p.Ads))}
 	for i, ad := range p.Ads {
 		v := p.Parts[i].counts()
-		emitCounts(ad, minute, v, emitRec)
+		emitCounts(ad, minute, v, f.NoDigests, emitRec)
 		ads.Counts[i] = v.Count
 	}
 	emitAds(strconv.Itoa(shard), ads)
 }
 
-// emitCounts emits an (ad, minute)'s count and filtered counts.
-func emitCounts(adID string, minute int64, v AdMinute, emitRec func(result.Record)) {
+// emitCounts emits an (ad, minute)'s count and filtered counts, without
+// their digests when noDigests (Config.WithoutDigests).
+func emitCounts(adID string, minute int64, v AdMinute, noDigests bool, emitRec func(result.Record)) {
+	if noDigests {
+		v.Digest = result.Digest{}
+		for i := range v.Filters {
+			v.Filters[i].Digest = result.Digest{}
+		}
+	}
 	emitRec(result.Record{Count: &result.Count{AdID: adID, Minute: minute, Count: v.Count, Digest: v.Digest}})
 	for _, f := range v.Filters {
 		emitRec(result.Record{Filtered: &result.FilteredCount{AdID: adID, FilterID: f.FilterID, Minute: minute, Count: f.Count, Digest: f.Digest}})

@@ -43,6 +43,14 @@ type Config struct {
 	// production; commands expose it only behind a test flag.
 	FaultCountryAs [2]string
 
+	// WithoutDigests leaves the digests out of the count and filtered-count
+	// records, and so out of the results topic and the stores. Only the
+	// benchmarks set it, to measure what digests cost; explain and
+	// reconcile need them. (The 128-bit sums are still added up per click,
+	// a few nanoseconds; the records, their encoding and storage are what
+	// it changes.)
+	WithoutDigests bool
+
 	// noStateCache makes the streaming stages rebuild their state on every
 	// element (tests: the cache must not carry correctness).
 	noStateCache bool

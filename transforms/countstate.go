@@ -32,6 +32,7 @@ import (
 type countFn struct {
 	CacheID     string
 	NoCache     bool
+	NoDigests   bool  // Config.WithoutDigests
 	HorizonMS   int64 // after the minute's end: allowed lateness + margin
 	EmitEveryMS int64
 
@@ -68,6 +69,8 @@ type countAcc struct {
 	dirty    map[string]struct{}
 	lastEmit int64 // event time (ms) of the last emission
 	tickAt   int64 // the tick timer's time, 0 when none is set
+
+	noDigests bool // countFn.NoDigests
 }
 
 // adAcc is one ad's unique clicks in the minute: each id with the index of
@@ -160,7 +163,7 @@ func (a *countAcc) emit(emitRec func(result.Record), emitSnap func(string, Minut
 	snap := MinuteSnapshot{Minute: a.minute, Ads: make(map[string]int64, len(a.dirty))}
 	for ad := range a.dirty {
 		v := a.counts(ad)
-		emitCounts(ad, a.minute, v, emitRec)
+		emitCounts(ad, a.minute, v, a.noDigests, emitRec)
 		snap.Ads[ad] = v.Count
 	}
 	emitSnap("", snap)
@@ -182,6 +185,7 @@ func (f *countFn) load(sp state.Provider, key string) (acc *countAcc, version in
 	}
 	minute, _, _ := splitShardKey(key)
 	acc = newCountAcc(minute)
+	acc.noDigests = f.NoDigests
 	if !exists {
 		return acc, 0, false, nil
 	}

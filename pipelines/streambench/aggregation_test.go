@@ -42,11 +42,26 @@ import (
 // One sub-benchmark per traffic: 1,000 Zipf ads, and 2M ads Zipf and uniform.
 func BenchmarkStreamAggregation(b *testing.B) {
 	for _, tr := range traffics {
-		b.Run(tr.name, func(b *testing.B) { benchStreamAggregation(b, tr) })
+		b.Run(tr.name, func(b *testing.B) { benchStreamAggregation(b, tr, false) })
 	}
 }
 
-func benchStreamAggregation(b *testing.B, tr traffic) {
+// BenchmarkStreamDigests is BenchmarkStreamAggregation's 1,000-ad and 2M-ad
+// Zipf traffic with the count records' digests and without them
+// (transforms.Config.WithoutDigests), in one run: what digests cost.
+func BenchmarkStreamDigests(b *testing.B) {
+	for _, tr := range traffics[:2] {
+		for _, without := range []bool{false, true} {
+			name := tr.name + "/with"
+			if without {
+				name = tr.name + "/without"
+			}
+			b.Run(name, func(b *testing.B) { benchStreamAggregation(b, tr, without) })
+		}
+	}
+}
+
+func benchStreamAggregation(b *testing.B, tr traffic, withoutDigests bool) {
 	brokers := brokersOf(b)
 	f := prefilled(b, brokers, tr)
 	admc, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -84,6 +99,7 @@ func benchStreamAggregation(b *testing.B, tr traffic) {
 
 		cfg := transforms.DefaultConfig()
 		cfg.Streaming = true
+		cfg.WithoutDigests = withoutDigests
 		scfg := pipelines.StreamConfig{
 			Raw:         kafkaio.ReadConfig{Brokers: brokers, Topic: f.topic, EndOffsets: true},
 			Results:     kafkaio.WriteConfig{Brokers: brokers, Topic: res},
