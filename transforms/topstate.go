@@ -3,6 +3,7 @@ package transforms
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -69,6 +70,7 @@ type winKey struct {
 // topAcc is the decoded state of the top stage.
 type topAcc struct {
 	minutes  map[int64]map[string]int64
+	totals   map[string]int64 // each ad's sum over minutes: a bound on any window's sum (updateTops)
 	dirty    map[int64]map[string]struct{}
 	emitted  map[winKey][]result.AdCount
 	cutoff   int64 // minutes before this were dropped; late input for them is ignored
@@ -80,7 +82,7 @@ type topAcc struct {
 }
 
 func newTopAcc() *topAcc {
-	return &topAcc{minutes: map[int64]map[string]int64{}, dirty: map[int64]map[string]struct{}{}, emitted: map[winKey][]result.AdCount{}}
+	return &topAcc{minutes: map[int64]map[string]int64{}, totals: map[string]int64{}, dirty: map[int64]map[string]struct{}{}, emitted: map[winKey][]result.AdCount{}}
 }
 
 // apply keeps the larger count per (minute, ad) and returns what changed.
@@ -98,6 +100,7 @@ func (a *topAcc) apply(s MinuteSnapshot) map[string]int64 {
 		if c <= m[ad] {
 			continue
 		}
+		a.totals[ad] += c - m[ad]
 		m[ad] = c
 		d := a.dirty[s.Minute]
 		if d == nil {
@@ -133,6 +136,9 @@ func (f *topStreamFn) load(sp state.Provider) (*topAcc, int64, bool, error) {
 	}
 	for m, ads := range base.M {
 		acc.minutes[m] = ads
+		for ad, c := range ads {
+			acc.totals[ad] += c
+		}
 		acc.baseLen += len(ads)
 	}
 	done, _, err := f.Done.Read(sp)
@@ -274,18 +280,33 @@ func (f *topStreamFn) fullTop(acc *topAcc, last, span int64) []result.AdCount {
 // last. One prefix sum per candidate ad over the minutes the windows span
 // gives every window's sum in O(1), so a new minute that changes all w
 // windows holding it costs w lists, not w² lookups.
+//
+// A changed ad outside the previous lists joins a list only with a window
+// sum at least that list's last count (the last only rises), and no window
+// sum exceeds the ad's total over the minutes held: an ad whose total is
+// below the smallest last count of the full previous lists is in none of
+// them and is skipped — with many ads, nearly all the changed ones.
 func (f *topStreamFn) updateTops(acc *topAcc, w int, dirty []int64, emit func(result.Record)) {
 	span := int64(w-1) * 60
 	first, last := dirty[0]-span, dirty[len(dirty)-1]
 	cand := map[string]struct{}{}
+	floor := int64(math.MaxInt64) // the smallest last count of the previous lists; 0 if one is not full
 	for _, e := range dirty {
-		for _, x := range acc.emitted[winKey{w, e}] {
+		prev := acc.emitted[winKey{w, e}]
+		for _, x := range prev {
 			cand[x.AdID] = struct{}{}
+		}
+		if len(prev) < f.N {
+			floor = 0
+		} else {
+			floor = min(floor, prev[len(prev)-1].Count)
 		}
 	}
 	for m := first; m <= last; m += 60 {
 		for ad := range acc.dirty[m] {
-			cand[ad] = struct{}{}
+			if acc.totals[ad] >= floor {
+				cand[ad] = struct{}{}
+			}
 		}
 	}
 	n := int((last-first)/60) + 1
@@ -328,6 +349,11 @@ func (f *topStreamFn) forget(acc *topAcc, now int64) {
 	cut := f.cutoff(acc.done)
 	for m := range acc.minutes {
 		if m < cut {
+			for ad, c := range acc.minutes[m] {
+				if acc.totals[ad] -= c; acc.totals[ad] <= 0 {
+					delete(acc.totals, ad)
+				}
+			}
 			delete(acc.minutes, m)
 			delete(acc.dirty, m)
 			acc.dropped = true

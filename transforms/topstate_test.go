@@ -2,6 +2,7 @@ package transforms
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
@@ -42,6 +43,9 @@ func TestTopStageStateIsBounded(t *testing.T) {
 	wantWindows := 0
 	for _, w := range f.Sizes {
 		wantWindows += w + int(horizon/time.Minute) + 3
+	}
+	if len(acc.totals) > 50*wantMinutes {
+		t.Errorf("the stage holds totals of %d ads; the minutes held have at most %d", len(acc.totals), 50*wantMinutes)
 	}
 	if maxMinutes > wantMinutes || maxWindows > wantWindows {
 		t.Errorf("after 70 minutes the stage held up to %d minutes and %d windows; want at most %d and %d",
@@ -91,5 +95,46 @@ func TestTopStageEmitsAFinalWindowOnce(t *testing.T) {
 	}
 	if len(final) < 4*60 {
 		t.Fatalf("only %d windows became final", len(final))
+	}
+}
+
+// TestTopStageUpdatesEqualFullSums: after every tick, each window's list
+// the stage holds equals the top-n of its minutes summed in full — with a
+// small n, so that lists are full and updateTops skips most changed ads by
+// their totals, and with counts growing in random minutes and ads (some
+// hot, most with a click or two, as at high cardinality), while the
+// watermark drops final windows and old minutes.
+func TestTopStageUpdatesEqualFullSums(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		rng := rand.New(rand.NewPCG(seed, 3))
+		n := 1 + rng.IntN(4)
+		f := newTopStreamFn([]int{1, 2, 5}, n, 3*time.Minute, time.Second)
+		acc := newTopAcc()
+		t0 := int64(1_700_000_040)
+		counts := map[int64]map[string]int64{}
+		for step := 0; step < 120; step++ {
+			m := t0 + int64(step/10+rng.IntN(3))*60
+			if counts[m] == nil {
+				counts[m] = map[string]int64{}
+			}
+			snap := map[string]int64{}
+			for range 1 + rng.IntN(6) {
+				ad := fmt.Sprintf("ad%d", rng.IntN(40))
+				if rng.IntN(4) == 0 {
+					ad = fmt.Sprintf("hot%d", rng.IntN(3))
+				}
+				counts[m][ad] += int64(1 + rng.IntN(3))
+				snap[ad] = counts[m][ad]
+			}
+			acc.apply(MinuteSnapshot{Minute: m, Ads: snap})
+			f.tick(acc, func(result.Record) {})
+			f.forget(acc, (t0+int64(step/10)*60)*1000) // minutes drop, totals with them
+			for k, got := range acc.emitted {
+				want := f.fullTop(acc, k.last, int64(k.size-1)*60)
+				if !slices.Equal(got, want) {
+					t.Fatalf("seed %d step %d n %d window %+v: held %v, full sums %v", seed, step, n, k, got, want)
+				}
+			}
+		}
 	}
 }
