@@ -4,18 +4,20 @@
 # 30 s it samples each process's RSS (MB) and CPU (clock ticks, 100/s) into
 # OUT/samples.txt, with the stream's reader lag from its /metrics.
 #
-#   BROKERS=host:port [BIN=bin/adclick] [RATE=20000] [MIN=21] [OUT=/tmp/adclick-soak-stream] testing/soak/stream.sh
+#   BROKERS=host:port [BIN=bin/adclick] [RATE=20000] [MIN=21] [ADS=1000] [OUT=/tmp/adclick-soak-stream] testing/soak/stream.sh
 #
+# ADS is the generator's number of ads (Zipf-distributed; 2000000 is the
+# seed's cardinality).
 # The log and the raw topic grow by about 190 bytes per click (20k/s for 21
 # minutes: about 4.7 GB each); OUT/clicks.log is deleted at the end.
 set -u
 : "${BROKERS:?BROKERS=host:port of a Kafka broker}"
-A=${BIN:-bin/adclick}; RATE=${RATE:-20000}; MIN=${MIN:-21}; D=${OUT:-/tmp/adclick-soak-stream}
+A=${BIN:-bin/adclick}; RATE=${RATE:-20000}; MIN=${MIN:-21}; ADS=${ADS:-1000}; D=${OUT:-/tmp/adclick-soak-stream}
 rm -rf "$D"; mkdir -p "$D"
 id=soak$(date +%s)
 "$A" topics --kafka-brokers "$BROKERS" --raw-topic "$id-raw" --results-topic "$id-res" --dead-letter-topic "$id-dead" \
   --raw-retention 2h --results-retention 2h --dead-letter-retention 2h >"$D/topics.log" 2>&1 || { cat "$D/topics.log"; exit 1; }
-"$A" generate --rate "$RATE" --dup-share 0.03 --late-share 0.02 --too-late-share 0.005 --malformed-share 0.005 --out "$D/clicks.log" >"$D/gen.log" 2>&1 &
+"$A" generate --rate "$RATE" --ads "$ADS" --dup-share 0.03 --late-share 0.02 --too-late-share 0.005 --malformed-share 0.005 --out "$D/clicks.log" >"$D/gen.log" 2>&1 &
 G=$!
 "$A" logwatcher --files "$D/clicks.log" --state "$D/lw.state" --kafka-brokers "$BROKERS" --raw-topic "$id-raw" >"$D/lw.log" 2>&1 &
 L=$!
