@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/adclick/adclick/domain/result"
@@ -26,31 +25,14 @@ func TestBeforeDigestMigrate(t *testing.T) {
 	// timestamp before the drop, which merged counts are.)
 	hosts, ks := testenv.CassandraKeyspace(t, "adclick_test")
 	ctx := context.Background()
-	stmts, err := cassandrastore.Schema(ks, 1, 24*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := gocql.NewCluster(hosts...)
-	c.Timeout = 30 * time.Second
-	sess, err := c.CreateSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	altered := 0
-	for _, q := range stmts {
+	columnDef := regexp.MustCompile(`(?m)^\s*digest\s+blob,.*$`)
+	altered := applyOldSchema(t, hosts, ks, func(q string) (string, bool, bool) {
 		if strings.Contains(q, "ADD IF NOT EXISTS digest") {
-			altered++
-			continue
+			return "", false, true
 		}
-		old := regexp.MustCompile(`(?m)^\s*digest\s+blob,.*$`).ReplaceAllString(q, "")
-		if old != q {
-			altered++
-		}
-		if err := sess.Query(old).WithContext(ctx).Exec(); err != nil {
-			t.Fatalf("%s: %v", old, err)
-		}
-	}
+		old := columnDef.ReplaceAllString(q, "")
+		return old, old != q, false
+	})
 	if altered != 2 {
 		t.Fatalf("found %d of the 2 digest statements in the schema: the old schema is not what this test thinks", altered)
 	}

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gocql/gocql"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/adclick/adclick/domain/result"
@@ -24,27 +23,9 @@ import (
 func TestBeforeTooLateMigrate(t *testing.T) {
 	hosts, ks := testenv.CassandraKeyspace(t, "adclick_test")
 	ctx := context.Background()
-	stmts, err := cassandrastore.Schema(ks, 1, 24*time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := gocql.NewCluster(hosts...)
-	c.Timeout = 30 * time.Second
-	sess, err := c.CreateSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	skipped := 0
-	for _, q := range stmts {
-		if strings.Contains(q, ".too_late (") {
-			skipped++
-			continue
-		}
-		if err := sess.Query(q).WithContext(ctx).Exec(); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	skipped := applyOldSchema(t, hosts, ks, func(q string) (string, bool, bool) {
+		return q, false, strings.Contains(q, ".too_late (")
+	})
 	if skipped != 1 {
 		t.Fatalf("found %d too_late tables in the schema, want 1", skipped)
 	}
@@ -54,7 +35,7 @@ func TestBeforeTooLateMigrate(t *testing.T) {
 	if got, err := s.TooLate(ctx, store.LiveGeneration, "ad", m); err != nil || len(got) != 0 {
 		t.Errorf("TooLate before migrate = %v, %v; want none", got, err)
 	}
-	err = s.AddTooLate(ctx, store.LiveGeneration, rec)
+	err := s.AddTooLate(ctx, store.LiveGeneration, rec)
 	if !errors.Is(err, store.ErrInvalid) || !strings.Contains(err.Error(), "adclick migrate") {
 		t.Errorf("AddTooLate before migrate: %v; want ErrInvalid naming adclick migrate", err)
 	}
