@@ -22,10 +22,7 @@ func init() { register.Function2x0(countElement) }
 // PROCESS path is testing/portable's), reports its metrics, and CancelJobs
 // finds nothing left to cancel once the job is done.
 func TestPrismJobService(t *testing.T) {
-	// Run's flink case leaves its endpoint in Beam's process-wide flags,
-	// where the prism case would take it for its own job server.
 	ep0, env0, cfg0 := *jobopts.Endpoint, *jobopts.EnvironmentType, *jobopts.EnvironmentConfig
-	t.Cleanup(func() { *jobopts.Endpoint, *jobopts.EnvironmentType, *jobopts.EnvironmentConfig = ep0, env0, cfg0 })
 
 	ep, err := StartPrismJobService()
 	if err != nil {
@@ -58,5 +55,11 @@ func TestPrismJobService(t *testing.T) {
 	}
 	if err := CancelJobs(ctx, ep); err != nil {
 		t.Errorf("CancelJobs with every job done: %v", err)
+	}
+	// Beam's flags are process-wide: left set, a later prism Run would take
+	// the flink endpoint for its own job server.
+	if *jobopts.Endpoint != ep0 || *jobopts.EnvironmentType != env0 || *jobopts.EnvironmentConfig != cfg0 {
+		t.Errorf("after the flink Run the flags are %q %q %q, want them as before: %q %q %q",
+			*jobopts.Endpoint, *jobopts.EnvironmentType, *jobopts.EnvironmentConfig, ep0, env0, cfg0)
 	}
 }

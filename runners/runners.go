@@ -88,11 +88,19 @@ func Run(ctx context.Context, p *beam.Pipeline, o Options) (beam.PipelineResult,
 	case Flink:
 		name := newJobName() // for Metrics to find the job
 		flagsMu.Lock()
+		prev := [...]string{*jobopts.Endpoint, *jobopts.EnvironmentType, *jobopts.EnvironmentConfig}
 		*jobopts.Endpoint = o.Endpoint
 		*jobopts.EnvironmentType = strings.ToLower(defaultString(o.Environment, "LOOPBACK"))
 		*jobopts.EnvironmentConfig = o.EnvironmentConfig
 		*jobopts.JobName = name
 		flagsMu.Unlock()
+		// The flags are the process's: left set, a later prism Run in this
+		// process would submit to the Flink job server.
+		defer func() {
+			flagsMu.Lock()
+			*jobopts.Endpoint, *jobopts.EnvironmentType, *jobopts.EnvironmentConfig = prev[0], prev[1], prev[2]
+			flagsMu.Unlock()
+		}()
 		defer o.Metrics.follow(ctx, o.Endpoint, name)()
 		return universal.Execute(ctx, p)
 	default:
