@@ -32,12 +32,13 @@ done
 # Per sample: seconds, RSS, ticks. Minute 6 is the first sample at or after 360 s.
 grep '^t=' "$D/samples.txt" | sed -E 's/^t=([0-9]+)s .*rss_mb=([0-9]+) cpu_ticks=([0-9]+)$/\1 \2 \3/' |
   awk -v hz="$HZ" '
-    $1 >= 360 && !ref { ref = $2; lo = $2; hi = $2; next }
+    $1 >= 360 && !ref { ref = $2; next }
+    ref && !n { lo = $2; hi = $2; n = 1 }
     ref { lo = ($2 < lo ? $2 : lo); hi = ($2 > hi ? $2 : hi) }
     $1 >= 300 && !c0 { t0 = $1; c0 = $3 }
     $1 <= 1200 { t1 = $1; c1 = $3 }
     END {
-      if (!ref) { print "shorter than 6 minutes: no summary"; exit }
+      if (!n) { print "no sample after minute 6: no summary"; exit }
       printf "rss_mb minute6=%d min_after=%d (%+.1f%%) max_after=%d (%+.1f%%)\n", ref, lo, (lo / ref - 1) * 100, hi, (hi / ref - 1) * 100
       if (t1 > t0) printf "cpu cores t=%ds..%ds: %.2f\n", t0, t1, (c1 - c0) / hz / (t1 - t0)
     }' | tee "$D/summary.txt"
