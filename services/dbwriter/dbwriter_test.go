@@ -70,17 +70,7 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 // store that is down for a while loses nothing; a writer stopped mid-stream
 // and restarted from the group's commits ends with the same values.
 func TestResultsSurviveOutageAndRestart(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "results"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	brokers := c.ListenAddrs()
-	ps, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ps.Close()
+	brokers, ps := resultsFixture(t, 2)
 	st := &flaky{Store: ps, failFirst: 3}
 
 	const m = 1704103260 // 2024-01-01T10:01:00Z

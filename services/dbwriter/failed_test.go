@@ -8,11 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
 	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/io/store/pebblestore"
 )
 
 // failsForGood is a store whose Sync fails for good once armed, as the
@@ -36,17 +33,7 @@ func (f *failsForGood) Sync(ctx context.Context) error {
 // it could not make durable, and a restarted writer on a working store
 // re-reads that batch and ends with every value.
 func TestStoreFailedForGood(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "results"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	brokers := c.ListenAddrs()
-	ps, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ps.Close()
+	brokers, ps := resultsFixture(t, 1)
 	const m = 1704103260
 	rec := func(ad string, n int64) [2]string {
 		r := result.Record{Count: &result.Count{AdID: ad, Minute: m, Count: n}}

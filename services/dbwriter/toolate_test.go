@@ -7,8 +7,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
 	"github.com/adclick/adclick/domain/result"
 	"github.com/adclick/adclick/io/store"
 	"github.com/adclick/adclick/io/store/pebblestore"
@@ -39,17 +37,7 @@ type aggregatesOnly struct{ store.Store }
 // topic are stored as before. A store without a TooLateStore gets the
 // counts and skips the too-late records.
 func TestTooLateRouted(t *testing.T) {
-	c, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(2, "results"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	brokers := c.ListenAddrs()
-	ps, err := pebblestore.Open(t.TempDir(), pebblestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ps.Close()
+	brokers, ps := resultsFixture(t, 2)
 	const m = 1704103260
 	hs := make([]result.Digest, result.MaxTooLateHashes+5)
 	for i := range hs {
