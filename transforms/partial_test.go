@@ -129,6 +129,8 @@ func TestRecordCoderRoundTrip(t *testing.T) {
 		{Filtered: &result.FilteredCount{AdID: "日本", FilterID: "country:US", Minute: -60, Count: 0}},
 		{Top: &result.Top{WindowSize: 60, Minute: 1704103260, Ads: []result.AdCount{{AdID: "a", Count: 9}, {AdID: "b", Count: 1}}}},
 		{Top: &result.Top{WindowSize: 1, Minute: 0, Ads: []result.AdCount{}}},
+		{TooLate: &result.TooLate{AdID: "ad\x00日本", Minute: -60,
+			Hashes: []result.Digest{result.EventDigest("x"), {Hi: 1 << 63, Lo: 1, Known: true}}}},
 	}
 	for _, r := range recs {
 		b, err := encodeRecord(r)

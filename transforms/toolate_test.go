@@ -105,24 +105,6 @@ func TestTooLateBounded(t *testing.T) {
 	}
 }
 
-func TestTooLateRecordCoder(t *testing.T) {
-	r := result.Record{TooLate: &result.TooLate{AdID: "ad\x00日本", Minute: -60,
-		Hashes: []result.Digest{result.EventDigest("x"), {Hi: 1 << 63, Lo: 1, Known: true}}}}
-	b, err := encodeRecord(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := decodeRecord(b)
-	if err != nil || string(back.AppendJSON(nil)) != string(r.AppendJSON(nil)) {
-		t.Fatalf("round trip %s -> %s (%v)", r.AppendJSON(nil), back.AppendJSON(nil), err)
-	}
-	for cut := 0; cut < len(b); cut++ {
-		if _, err := decodeRecord(b[:cut]); err == nil {
-			t.Fatalf("decoding %d of %d bytes succeeded", cut, len(b))
-		}
-	}
-}
-
 func cmpDigest(x, y result.Digest) int {
 	if x.Hi != y.Hi {
 		if x.Hi < y.Hi {
