@@ -70,26 +70,6 @@ type MinuteSnapshot struct {
 	Ads    map[string]int64
 }
 
-// Minutes holds, for one sliding window, each minute's latest snapshot.
-type Minutes struct {
-	M map[int64]map[string]int64
-}
-
-// topOfSums sums each ad over the minutes and returns the n best.
-func topOfSums(minutes map[int64]map[string]int64, n int) []result.AdCount {
-	sums := make(map[string]int64)
-	for _, ads := range minutes {
-		for ad, c := range ads {
-			sums[ad] += c
-		}
-	}
-	all := make([]result.AdCount, 0, len(sums))
-	for ad, c := range sums {
-		all = append(all, result.AdCount{AdID: ad, Count: c})
-	}
-	return topOf(all, n)
-}
-
 // topOf returns the n best of all (which it reorders).
 func topOf(all []result.AdCount, n int) []result.AdCount {
 	cmpAd := func(a, b result.AdCount) int {
@@ -174,37 +154,4 @@ func decodeMinuteSnapshot(b []byte) (MinuteSnapshot, error) {
 		err = errCorruptSnapshot
 	}
 	return MinuteSnapshot{Minute: m, Ads: ads}, err
-}
-
-func encodeMinutes(s Minutes) ([]byte, error) {
-	b := binary.AppendUvarint(nil, uint64(len(s.M)))
-	for m, ads := range s.M {
-		b = binary.AppendVarint(b, m)
-		b = encodeAdCounts(ads, b)
-	}
-	return b, nil
-}
-func decodeMinutes(b []byte) (Minutes, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)) {
-		return Minutes{}, errCorruptSnapshot
-	}
-	b = b[k:]
-	out := Minutes{M: make(map[int64]map[string]int64, n)}
-	for i := uint64(0); i < n; i++ {
-		m, k := binary.Varint(b)
-		if k <= 0 {
-			return Minutes{}, errCorruptSnapshot
-		}
-		ads, rest, err := decodeAdCounts(b[k:])
-		if err != nil {
-			return Minutes{}, err
-		}
-		out.M[m] = ads
-		b = rest
-	}
-	if len(b) != 0 {
-		return Minutes{}, errCorruptSnapshot
-	}
-	return out, nil
 }

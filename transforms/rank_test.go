@@ -100,3 +100,18 @@ func slidingTops(minutes map[int64]map[string]int64, w, n int, emit func(last in
 	slices.SortFunc(sorted, func(x, y minuteAds) int { return cmp.Compare(x.Minute, y.Minute) })
 	newTopIndexSorted(sorted).slide(w, n, emit)
 }
+
+// topOfSums sums each ad over the minutes and returns the n best.
+func topOfSums(minutes map[int64]map[string]int64, n int) []result.AdCount {
+	sums := make(map[string]int64)
+	for _, ads := range minutes {
+		for ad, c := range ads {
+			sums[ad] += c
+		}
+	}
+	all := make([]result.AdCount, 0, len(sums))
+	for ad, c := range sums {
+		all = append(all, result.AdCount{AdID: ad, Count: c})
+	}
+	return topOf(all, n)
+}

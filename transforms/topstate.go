@@ -40,7 +40,7 @@ type topStreamFn struct {
 	HorizonMS   int64 // after a window's end: when it is final
 	EmitEveryMS int64
 
-	Base    state.Value[Minutes]
+	Base    state.Value[TopBase]
 	Deltas  state.Bag[MinuteSnapshot]
 	Done    state.Value[int64] // topAcc.done as of the last compaction
 	Version state.Value[int64]
@@ -54,7 +54,7 @@ func newTopStreamFn(sizes []int, n int, horizon, emitEvery time.Duration) *topSt
 		N:           n,
 		HorizonMS:   horizon.Milliseconds(),
 		EmitEveryMS: emitEvery.Milliseconds(),
-		Base:        state.MakeValueState[Minutes]("base"),
+		Base:        state.MakeValueState[TopBase]("base"),
 		Deltas:      state.MakeBagState[MinuteSnapshot]("deltas"),
 		Done:        state.MakeValueState[int64]("done"),
 		Version:     state.MakeValueState[int64]("version"),
@@ -67,11 +67,13 @@ type winKey struct {
 	last int64 // the window's last minute, Unix s
 }
 
-// topAcc is the decoded state of the top stage.
+// topAcc is the decoded state of the top stage. Ads are indices into its
+// ad table (adtable.go), which also holds each ad's total over the minutes
+// held: a bound on any of its window sums (updateTops).
 type topAcc struct {
-	minutes  map[int64]map[string]int64
-	totals   map[string]int64 // each ad's sum over minutes: a bound on any window's sum (updateTops)
-	dirty    map[int64]map[string]struct{}
+	ads      adTable
+	minutes  map[int64]map[uint32]uint32 // minute → ad → count
+	dirty    map[int64]map[uint32]struct{}
 	emitted  map[winKey][]result.AdCount
 	cutoff   int64 // minutes before this were dropped; late input for them is ignored
 	done     int64 // windows whose last minute is before this are final and emitted
@@ -82,7 +84,7 @@ type topAcc struct {
 }
 
 func newTopAcc() *topAcc {
-	return &topAcc{minutes: map[int64]map[string]int64{}, totals: map[string]int64{}, dirty: map[int64]map[string]struct{}{}, emitted: map[winKey][]result.AdCount{}}
+	return &topAcc{ads: newAdTable(), minutes: map[int64]map[uint32]uint32{}, dirty: map[int64]map[uint32]struct{}{}, emitted: map[winKey][]result.AdCount{}}
 }
 
 // apply keeps the larger count per (minute, ad) and returns what changed.
@@ -92,22 +94,28 @@ func (a *topAcc) apply(s MinuteSnapshot) map[string]int64 {
 	}
 	m := a.minutes[s.Minute]
 	if m == nil {
-		m = make(map[string]int64, len(s.Ads))
+		m = make(map[uint32]uint32, len(s.Ads))
 		a.minutes[s.Minute] = m
 	}
 	var changed map[string]int64
 	for ad, c := range s.Ads {
-		if c <= m[ad] {
+		c = min(c, maxTopCount)
+		if c <= 0 {
 			continue
 		}
-		a.totals[ad] += c - m[ad]
-		m[ad] = c
+		i := a.ads.intern(ad)
+		old := int64(m[i])
+		if c <= old {
+			continue
+		}
+		a.ads.add(i, c-old)
+		m[i] = uint32(c)
 		d := a.dirty[s.Minute]
 		if d == nil {
-			d = map[string]struct{}{}
+			d = map[uint32]struct{}{}
 			a.dirty[s.Minute] = d
 		}
-		d[ad] = struct{}{}
+		d[i] = struct{}{}
 		if changed == nil {
 			changed = map[string]int64{}
 		}
@@ -134,13 +142,7 @@ func (f *topStreamFn) load(sp state.Provider) (*topAcc, int64, bool, error) {
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("transforms: reading the top stage's base: %w", err)
 	}
-	for m, ads := range base.M {
-		acc.minutes[m] = ads
-		for ad, c := range ads {
-			acc.totals[ad] += c
-		}
-		acc.baseLen += len(ads)
-	}
+	acc.restore(base)
 	done, _, err := f.Done.Read(sp)
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("transforms: reading the top stage's progress: %w", err)
@@ -192,7 +194,10 @@ func (f *topStreamFn) OnTimer(_ context.Context, ts beam.EventTime, sp state.Pro
 	now := ts.Milliseconds()
 	f.tick(acc, emit)
 	f.forget(acc, now)
-	if acc.dropped || acc.deltaLen >= max(acc.baseLen, 4096) {
+	// Compacting once the deltas reach a quarter of the base keeps the
+	// runner's copy of the state within 1.25× the base, whose rewrite is
+	// cheap now that an entry is ~4 bytes.
+	if acc.dropped || acc.deltaLen >= max(acc.baseLen/4, 4096) {
 		if err := f.compact(sp, acc); err != nil {
 			return err
 		}
@@ -262,16 +267,19 @@ func (a *topAcc) windowDirty(last, span int64) bool {
 	return false
 }
 
-// fullTop sums every ad over the window's minutes (topOfSums, which batch
-// tests pin).
+// fullTop sums every ad over the window's minutes.
 func (f *topStreamFn) fullTop(acc *topAcc, last, span int64) []result.AdCount {
-	window := make(map[int64]map[string]int64, span/60+1)
+	sums := make(map[uint32]int64)
 	for m := last - span; m <= last; m += 60 {
-		if ads, ok := acc.minutes[m]; ok {
-			window[m] = ads
+		for i, c := range acc.minutes[m] {
+			sums[i] += int64(c)
 		}
 	}
-	return topOfSums(window, f.N)
+	all := make([]result.AdCount, 0, len(sums))
+	for i, c := range sums {
+		all = append(all, result.AdCount{AdID: acc.ads.names[i], Count: c})
+	}
+	return topOf(all, f.N)
 }
 
 // updateTops recomputes the lists of the changed windows of size w (their
@@ -289,12 +297,14 @@ func (f *topStreamFn) fullTop(acc *topAcc, last, span int64) []result.AdCount {
 func (f *topStreamFn) updateTops(acc *topAcc, w int, dirty []int64, emit func(result.Record)) {
 	span := int64(w-1) * 60
 	first, last := dirty[0]-span, dirty[len(dirty)-1]
-	cand := map[string]struct{}{}
+	cand := map[uint32]struct{}{}
 	floor := int64(math.MaxInt64) // the smallest last count of the previous lists; 0 if one is not full
 	for _, e := range dirty {
 		prev := acc.emitted[winKey{w, e}]
 		for _, x := range prev {
-			cand[x.AdID] = struct{}{}
+			if i, ok := acc.ads.idx[x.AdID]; ok {
+				cand[i] = struct{}{}
+			}
 		}
 		if len(prev) < f.N {
 			floor = 0
@@ -303,18 +313,18 @@ func (f *topStreamFn) updateTops(acc *topAcc, w int, dirty []int64, emit func(re
 		}
 	}
 	for m := first; m <= last; m += 60 {
-		for ad := range acc.dirty[m] {
-			if acc.totals[ad] >= floor {
-				cand[ad] = struct{}{}
+		for i := range acc.dirty[m] {
+			if acc.ads.totals[i] >= floor {
+				cand[i] = struct{}{}
 			}
 		}
 	}
 	n := int((last-first)/60) + 1
-	prefix := make(map[string][]int64, len(cand)) // prefix[ad][i]: ad's clicks in the first i minutes
+	prefix := make(map[uint32][]int64, len(cand)) // prefix[ad][i]: ad's clicks in the first i minutes
 	for ad := range cand {
 		p := make([]int64, n+1)
 		for i := range n {
-			p[i+1] = p[i] + acc.minutes[first+int64(i)*60][ad]
+			p[i+1] = p[i] + int64(acc.minutes[first+int64(i)*60][ad])
 		}
 		prefix[ad] = p
 	}
@@ -325,7 +335,7 @@ func (f *topStreamFn) updateTops(acc *topAcc, w int, dirty []int64, emit func(re
 		all = all[:0]
 		for ad, p := range prefix {
 			if c := p[hiIdx] - p[loIdx]; c > 0 {
-				all = append(all, result.AdCount{AdID: ad, Count: c})
+				all = append(all, result.AdCount{AdID: acc.ads.names[ad], Count: c})
 			}
 		}
 		f.emitIfChanged(acc, winKey{w, e}, slices.Clone(topOf(all, f.N)), emit)
@@ -349,10 +359,8 @@ func (f *topStreamFn) forget(acc *topAcc, now int64) {
 	cut := f.cutoff(acc.done)
 	for m := range acc.minutes {
 		if m < cut {
-			for ad, c := range acc.minutes[m] {
-				if acc.totals[ad] -= c; acc.totals[ad] <= 0 {
-					delete(acc.totals, ad)
-				}
+			for i, c := range acc.minutes[m] {
+				acc.ads.add(i, -int64(c))
 			}
 			delete(acc.minutes, m)
 			delete(acc.dirty, m)
@@ -362,7 +370,7 @@ func (f *topStreamFn) forget(acc *topAcc, now int64) {
 	acc.cutoff = max(acc.cutoff, cut)
 }
 
-func keys(m map[int64]map[string]int64) []int64 {
+func keys[V any](m map[int64]V) []int64 {
 	out := make([]int64, 0, len(m))
 	for k := range m {
 		out = append(out, k)
@@ -381,11 +389,8 @@ func (f *topStreamFn) cutoff(done int64) int64 {
 
 // compact rewrites Base with the minutes kept and empties Deltas.
 func (f *topStreamFn) compact(sp state.Provider, acc *topAcc) error {
-	n := 0
-	for _, ads := range acc.minutes {
-		n += len(ads)
-	}
-	if err := f.Base.Write(sp, Minutes{M: acc.minutes}); err != nil {
+	base, n := acc.base()
+	if err := f.Base.Write(sp, base); err != nil {
 		return fmt.Errorf("transforms: writing the top stage's base: %w", err)
 	}
 	if err := f.Done.Write(sp, acc.done); err != nil {
@@ -396,4 +401,44 @@ func (f *topStreamFn) compact(sp state.Provider, acc *topAcc) error {
 	}
 	acc.baseLen, acc.deltaLen, acc.dropped = n, 0, false
 	return nil
+}
+
+// base is the state to write at a compaction, and its entries. It shares
+// nothing with the acc: a runner may keep the value it was given for reads
+// later in the bundle.
+func (a *topAcc) base() (TopBase, int) {
+	b := TopBase{Ads: slices.Clone(a.ads.names), Minutes: make([]TopMinute, 0, len(a.minutes))}
+	n := 0
+	for m, ads := range a.minutes {
+		tm := TopMinute{Minute: m, Ads: make([]uint32, 0, len(ads)), Counts: make([]uint32, 0, len(ads))}
+		for i, c := range ads {
+			tm.Ads, tm.Counts = append(tm.Ads, i), append(tm.Counts, c)
+		}
+		b.Minutes = append(b.Minutes, tm)
+		n += len(ads)
+	}
+	return b, n
+}
+
+// restore loads a compacted base into an empty acc, keeping its indices.
+func (a *topAcc) restore(b TopBase) {
+	a.ads.names = slices.Clone(b.Ads) // b may be the runner's copy, see base
+	a.ads.totals = make([]int64, len(b.Ads))
+	for _, tm := range b.Minutes {
+		ads := make(map[uint32]uint32, len(tm.Ads))
+		for k, i := range tm.Ads {
+			ads[i] = tm.Counts[k]
+			a.ads.totals[i] += int64(tm.Counts[k])
+		}
+		a.minutes[tm.Minute] = ads
+		a.baseLen += len(ads)
+	}
+	for i, name := range a.ads.names {
+		if a.ads.totals[i] > 0 {
+			a.ads.idx[name] = uint32(i)
+		} else {
+			a.ads.names[i] = ""
+			a.ads.free = append(a.ads.free, uint32(i))
+		}
+	}
 }

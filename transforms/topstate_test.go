@@ -3,7 +3,9 @@ package transforms
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,8 +46,8 @@ func TestTopStageStateIsBounded(t *testing.T) {
 	for _, w := range f.Sizes {
 		wantWindows += w + int(horizon/time.Minute) + 3
 	}
-	if len(acc.totals) > 50*wantMinutes {
-		t.Errorf("the stage holds totals of %d ads; the minutes held have at most %d", len(acc.totals), 50*wantMinutes)
+	if acc.ads.live() > 50*wantMinutes || len(acc.ads.names) > 50*wantMinutes {
+		t.Errorf("the stage's ad table holds %d ads in %d slots; the minutes held have at most %d", acc.ads.live(), len(acc.ads.names), 50*wantMinutes)
 	}
 	if maxMinutes > wantMinutes || maxWindows > wantWindows {
 		t.Errorf("after 70 minutes the stage held up to %d minutes and %d windows; want at most %d and %d",
@@ -130,11 +132,53 @@ func TestTopStageUpdatesEqualFullSums(t *testing.T) {
 			f.tick(acc, func(result.Record) {})
 			f.forget(acc, (t0+int64(step/10)*60)*1000) // minutes drop, totals with them
 			for k, got := range acc.emitted {
-				want := f.fullTop(acc, k.last, int64(k.size-1)*60)
+				window := map[int64]map[string]int64{}
+				for m := k.last - int64(k.size-1)*60; m <= k.last; m += 60 {
+					window[m] = counts[m]
+				}
+				want := topOfSums(window, n) // from the test's own counts
 				if !slices.Equal(got, want) {
 					t.Fatalf("seed %d step %d n %d window %+v: held %v, full sums %v", seed, step, n, k, got, want)
 				}
 			}
 		}
+	}
+}
+
+// TestTopStageBytesPerEntry: the top stage holds every ad's count in every
+// minute of the longest window plus the lateness horizon (66 minutes with
+// the defaults), so its bytes per (minute, ad) decide whether the streaming
+// job's memory is flat at the seed's cardinality. Keyed by the ad's string
+// it held 66 bytes an entry here (the 2M-ad stream grew ~25 MB a minute
+// for an hour); interned 4-byte indices take 28 and must stay under 40.
+func TestTopStageBytesPerEntry(t *testing.T) {
+	const minutes, perMinute, pool = 30, 20_000, 100_000
+	names := make([]string, pool)
+	for i := range names {
+		names[i] = fmt.Sprintf("ad-%07d", i*17)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	acc := newTopAcc()
+	entries := 0
+	for m := range minutes {
+		// Each element decodes its ads afresh, as the runner's elements do.
+		ads := make(map[string]int64, perMinute)
+		for k := range perMinute {
+			ads[strings.Clone(names[(m*7919+k*13)%pool])] = int64(1 + k%5)
+		}
+		entries += len(ads)
+		acc.apply(MinuteSnapshot{Minute: int64(m) * 60, Ads: ads})
+	}
+	clear(acc.dirty) // what the stage holds between ticks
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	perEntry := float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(entries)
+	runtime.KeepAlive(acc)
+	runtime.KeepAlive(names)
+	t.Logf("%.0f bytes an entry (%d minutes × %d ads of %d)", perEntry, minutes, perMinute, pool)
+	if perEntry > 40 {
+		t.Errorf("the top state takes %.0f bytes a (minute, ad); want at most 40", perEntry)
 	}
 }
