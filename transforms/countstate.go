@@ -70,7 +70,8 @@ type countAcc struct {
 	adIdx    map[string]uint32 // ad → index into ads and names
 	ads      []adAcc
 	names    []string
-	ids      map[adClick]uint32 // a unique click → the index of its attributes
+	ids      map[clickID]uint64 // a unique click → its ad's index << 32 | its attributes' index
+	others   map[adClick]uint32 // an id also seen under a second ad → its attributes' index
 	attrs    []attrs
 	attrIdx  map[attrs]uint32
 	dirty    map[uint32]struct{} // ads changed since the last emission
@@ -81,10 +82,39 @@ type countAcc struct {
 }
 
 // adClick is one click of one ad: the same event id under two ads is two
-// clicks, as in the batch path's per-(ad, minute) partials.
+// clicks, as in the batch path's per-(ad, minute) partials. Such ids are
+// rare (a client bug, or forged events), so the first ad of an id lives in
+// ids' value and only the others are keyed by (id, ad): a 24-byte map slot
+// a click where the pair as the key took 32.
 type adClick struct {
 	id clickID
 	ad uint32
+}
+
+// lookup returns the attributes' index of the click id of the ad at index
+// ad, if it is known.
+func (a *countAcc) lookup(id clickID, ad uint32) (uint32, bool) {
+	v, ok := a.ids[id]
+	if !ok {
+		return 0, false
+	}
+	if uint32(v>>32) == ad {
+		return uint32(v), true
+	}
+	at, ok := a.others[adClick{id, ad}]
+	return at, ok
+}
+
+// store sets the attributes' index of the click id of the ad at index ad.
+func (a *countAcc) store(id clickID, ad, attr uint32) {
+	if v, ok := a.ids[id]; !ok || uint32(v>>32) == ad {
+		a.ids[id] = uint64(ad)<<32 | uint64(attr)
+		return
+	}
+	if a.others == nil {
+		a.others = map[adClick]uint32{}
+	}
+	a.others[adClick{id, ad}] = attr
 }
 
 // adAcc is one ad's unique clicks in the minute: how many, and their
@@ -133,7 +163,7 @@ func (c *adAcc) sum(attr uint32) *attrSum {
 }
 
 func newCountAcc(minute int64) *countAcc {
-	return &countAcc{minute: minute, adIdx: map[string]uint32{}, ids: map[adClick]uint32{}, attrIdx: map[attrs]uint32{}, dirty: map[uint32]struct{}{}}
+	return &countAcc{minute: minute, adIdx: map[string]uint32{}, ids: map[clickID]uint64{}, attrIdx: map[attrs]uint32{}, dirty: map[uint32]struct{}{}}
 }
 
 func (a *countAcc) attrIndex(x attrs) uint32 {
@@ -174,15 +204,14 @@ func (a *countAcc) apply(p MinutePartial) *MinutePartial {
 		var keep []entry
 		for _, e := range part.Entries {
 			at := remap[e.Attr]
-			k := adClick{e.ID, ai}
-			old, seen := a.ids[k]
+			old, seen := a.lookup(e.ID, ai)
 			switch {
 			case !seen:
-				a.ids[k] = at
+				a.store(e.ID, ai, at)
 				acc.sum(at).add(e.ID)
 			case a.attrs[at].compare(a.attrs[old]) < 0:
 				// The id moves to smaller attributes: its filters' sets change.
-				a.ids[k] = at
+				a.store(e.ID, ai, at)
 				acc.sum(old).remove(e.ID)
 				acc.sum(at).add(e.ID)
 			default:
