@@ -107,9 +107,10 @@ func Stream(s beam.Scope, cfg StreamConfig) error {
 	return nil
 }
 
-// recordKV keys a result by what it overwrites.
+// recordKV keys a result by what it overwrites; the value has the digest in
+// its compact form (result.Record.AppendTopicJSON).
 func recordKV(r result.Record) ([]byte, []byte) {
-	return []byte(r.Key()), r.AppendJSON(nil)
+	return []byte(r.Key()), r.AppendTopicJSON(nil)
 }
 
 func deadLetterKV(d click.DeadLetter) ([]byte, []byte) {

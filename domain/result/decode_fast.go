@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// decodeCounts parses the exact form AppendJSON writes for a count or a
-// filtered count — nine records in ten on the results topic — without
+// decodeCounts parses the exact form AppendJSON or AppendTopicJSON writes
+// for a count or a filtered count — nine records in ten on the results topic — without
 // encoding/json, which the DB writer spent more time in than in its store
 // writes. ok is false for anything else, including any string with an
 // escape or a non-ASCII byte, a number not in plain integer form, extra
@@ -121,22 +121,27 @@ func (d *fastDecoder) count() int64 {
 	return n
 }
 
-// digest reads an optional `,"digest":"<32 hex>"`; without one the digest
-// is unknown, as in the general parse.
+// digest reads an optional `,"digest":"<32 hex or 22 base64url>"`; without
+// one the digest is unknown, as in the general parse. It parses in place:
+// anything but the two forms (an escape included) is refused here and left
+// to the general parse.
 func (d *fastDecoder) digest() Digest {
 	const pre = `,"digest":"`
 	if !d.ok || !bytes.HasPrefix(d.b, []byte(pre)) {
 		return Digest{}
 	}
 	d.b = d.b[len(pre):]
-	s := d.str()
-	if !d.ok {
+	i := bytes.IndexByte(d.b, '"')
+	if i < 0 {
+		d.ok = false
 		return Digest{}
 	}
-	dg, err := ParseDigest(s)
+	dg, err := parseDigestText(d.b[:i])
 	if err != nil {
 		d.ok = false
+		return Digest{}
 	}
+	d.b = d.b[i+1:]
 	return dg
 }
 

@@ -25,6 +25,7 @@ func FuzzDecodeCounts(f *testing.F) {
 		{Filtered: &FilteredCount{AdID: "a\"d", FilterID: "device:ios", Minute: -60, Count: 1}},
 	} {
 		f.Add(r.AppendJSON(nil))
+		f.Add(r.AppendTopicJSON(nil))
 	}
 	f.Add([]byte(`{"type":"count","ad_id":"a","minute":"2024-01-01T10:01:00Z","count":-0}`))
 	f.Add([]byte(`{"type":"count","ad_id":"a","minute":"2024-01-01T10:01:00+01:00","count":01}`))
@@ -44,8 +45,8 @@ func FuzzDecodeCounts(f *testing.F) {
 	})
 }
 
-// TestDecodeCountsTakesWhatAppendJSONWrites: the records the job writes do
-// take the fast path (else it would be dead code that the fuzz test cannot
+// TestDecodeCountsTakesWhatAppendJSONWrites: the records the job writes, in
+// either digest form, do take the fast path (else it would be dead code that the fuzz test cannot
 // tell from a working one).
 func TestDecodeCountsTakesWhatAppendJSONWrites(t *testing.T) {
 	d := DigestFromBytes([]byte{15: 1})
@@ -54,9 +55,11 @@ func TestDecodeCountsTakesWhatAppendJSONWrites(t *testing.T) {
 		{Count: &Count{AdID: "ad-000001", Minute: 1704103260, Count: 1}},
 		{Filtered: &FilteredCount{AdID: "ad-000003", FilterID: "country:AU", Minute: 1704103200, Count: 137, Digest: d}},
 	} {
-		got, ok := decodeCounts(r.AppendJSON(nil))
-		if !ok || !reflect.DeepEqual(got, r) {
-			t.Errorf("%s: fast path gave %+v (ok %v)", r.AppendJSON(nil), got, ok)
+		for _, b := range [][]byte{r.AppendJSON(nil), r.AppendTopicJSON(nil)} {
+			got, ok := decodeCounts(b)
+			if !ok || !reflect.DeepEqual(got, r) {
+				t.Errorf("%s: fast path gave %+v (ok %v)", b, got, ok)
+			}
 		}
 	}
 	for _, s := range []string{

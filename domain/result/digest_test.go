@@ -2,6 +2,7 @@ package result
 
 import (
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -38,7 +39,21 @@ func TestDigestForms(t *testing.T) {
 	if got := DigestFromBytes(d.AppendBytes(nil)); got != d {
 		t.Fatalf("bytes: %+v", got)
 	}
-	for _, bad := range []string{"", "0123", "0123456789abcdeffedcba987654321g", "0123456789abcdeffedcba98765432100"} {
+	// The compact form (base64url, the results topic's): the alphabet's
+	// 62nd and 63rd characters are - and _, never + and /.
+	if s := string(d.AppendBase64(nil)); s != "ASNFZ4mrze_-3LqYdlQyEA" {
+		t.Fatalf("compact %s", s)
+	}
+	back, err = ParseDigest("ASNFZ4mrze_-3LqYdlQyEA")
+	if err != nil || back != d {
+		t.Fatalf("parse compact: %+v %v", back, err)
+	}
+	for _, bad := range []string{"", "0123", "0123456789abcdeffedcba987654321g", "0123456789abcdeffedcba98765432100",
+		"ASNFZ4mrze/+3LqYdlQyEA",   // the standard alphabet
+		"ASNFZ4mrze_-3LqYdlQyEB",   // non-zero unused bits: a second form of one digest
+		"ASNFZ4mrze_-3LqYdlQyEA==", // padded
+		"ASNFZ4mrze_-3LqYdlQy\r\n", // newlines, which the base64 decoder skips (15 bytes)
+	} {
 		if _, err := ParseDigest(bad); err == nil {
 			t.Errorf("parsed %q", bad)
 		}
@@ -58,17 +73,30 @@ func TestRecordJSONDigest(t *testing.T) {
 		`{"type":"count","ad_id":"a","minute":"1970-01-01T00:01:00Z","count":3,"digest":"00000000000000ff0000000000000001"}`,
 		`{"type":"filtered_count","ad_id":"a","filter_id":"country:US","minute":"1970-01-01T00:01:00Z","count":2,"digest":"00000000000000ff0000000000000001"}`,
 	}
+	// The results topic's form: the same with the compact digest.
+	wantTopic := []string{
+		`{"type":"count","ad_id":"a","minute":"1970-01-01T00:01:00Z","count":3,"digest":"AAAAAAAAAP8AAAAAAAAAAQ"}`,
+		`{"type":"filtered_count","ad_id":"a","filter_id":"country:US","minute":"1970-01-01T00:01:00Z","count":2,"digest":"AAAAAAAAAP8AAAAAAAAAAQ"}`,
+	}
 	for i, r := range recs {
-		b := r.AppendJSON(nil)
-		if string(b) != want[i] {
-			t.Fatalf("got  %s\nwant %s", b, want[i])
+		for _, b := range [][]byte{r.AppendJSON(nil), r.AppendTopicJSON(nil)} {
+			if w := [2]string{want[i], wantTopic[i]}; string(b) != w[0] && string(b) != w[1] {
+				t.Fatalf("got  %s\nwant %s or %s", b, w[0], w[1])
+			}
+			// Both ways of parsing: the fast path and the general one
+			// (which a leading space takes).
+			for _, in := range [][]byte{b, append([]byte(" "), b...)} {
+				var back Record
+				if err := back.UnmarshalJSON(in); err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(back, r) {
+					t.Fatalf("%s parsed as %+v %+v", in, back.Count, back.Filtered)
+				}
+			}
 		}
-		var back Record
-		if err := json.Unmarshal(b, &back); err != nil {
-			t.Fatal(err)
-		}
-		if (back.Count != nil && back.Count.Digest != d) || (back.Filtered != nil && back.Filtered.Digest != d) {
-			t.Fatalf("digest lost: %s", back.AppendJSON(nil))
+		if string(r.AppendJSON(nil)) == string(r.AppendTopicJSON(nil)) {
+			t.Fatalf("AppendTopicJSON wrote the hex form: %s", r.AppendTopicJSON(nil))
 		}
 	}
 	// A record without a digest (written before digests) parses as unknown.

@@ -108,7 +108,15 @@ func (r Record) MarshalJSON() ([]byte, error) {
 
 // AppendJSON appends the docs/spec.md §4 form of r (an empty record appends "{}").
 // Written by hand: results are encoded once per pane on the hot output path.
-func (r Record) AppendJSON(b []byte) []byte {
+func (r Record) AppendJSON(b []byte) []byte { return r.appendJSON(b, false) }
+
+// AppendTopicJSON is AppendJSON with a count's digest in its compact form
+// (DigestB64Len characters): what the streaming job writes to the results
+// topic, where digests were half of the compressed bytes (docs/spec.md §4).
+// UnmarshalJSON reads both forms.
+func (r Record) AppendTopicJSON(b []byte) []byte { return r.appendJSON(b, true) }
+
+func (r Record) appendJSON(b []byte, compact bool) []byte {
 	minute := appendMinute
 	switch {
 	case r.Count != nil:
@@ -117,7 +125,7 @@ func (r Record) AppendJSON(b []byte) []byte {
 		b = minute(b, r.Count.Minute)
 		b = append(b, `,"count":`...)
 		b = strconv.AppendInt(b, r.Count.Count, 10)
-		b = appendDigest(b, r.Count.Digest)
+		b = appendDigest(b, r.Count.Digest, compact)
 	case r.Filtered != nil:
 		b = append(b, `{"type":"filtered_count","ad_id":`...)
 		b = click.AppendJSONString(b, r.Filtered.AdID)
@@ -126,7 +134,7 @@ func (r Record) AppendJSON(b []byte) []byte {
 		b = minute(b, r.Filtered.Minute)
 		b = append(b, `,"count":`...)
 		b = strconv.AppendInt(b, r.Filtered.Count, 10)
-		b = appendDigest(b, r.Filtered.Digest)
+		b = appendDigest(b, r.Filtered.Digest, compact)
 	case r.Top != nil:
 		b = append(b, `{"type":"top","window_size":`...)
 		b = strconv.AppendInt(b, int64(r.Top.WindowSize), 10)
@@ -157,14 +165,18 @@ func appendMinute(b []byte, m int64) []byte {
 	return append(b, '"')
 }
 
-// appendDigest appends the digest field; an unknown digest is left out (and
-// parses back as unknown, not as the empty set's).
-func appendDigest(b []byte, d Digest) []byte {
+// appendDigest appends the digest field, hex or compact; an unknown digest
+// is left out (and parses back as unknown, not as the empty set's).
+func appendDigest(b []byte, d Digest, compact bool) []byte {
 	if !d.Known {
 		return b
 	}
 	b = append(b, `,"digest":"`...)
-	b = d.AppendHex(b)
+	if compact {
+		b = d.AppendBase64(b)
+	} else {
+		b = d.AppendHex(b)
+	}
 	return append(b, '"')
 }
 
