@@ -58,7 +58,6 @@ type countValue struct {
 	n     int64
 	d     result.Digest
 	valid bool
-	raw   []byte
 }
 
 // beats reports whether v replaces w at a full tie-break: larger count, then
@@ -73,36 +72,51 @@ func (v countValue) beats(w countValue) bool {
 	return v.n > w.n || (v.n == w.n && v.d.Known && !w.d.Known)
 }
 
+// countMerger keeps the best operand's bytes, in buf when they fit (any
+// valid value does): Pebble calls the merger for every count key a flush or
+// compaction meets, mostly with a single operand, so a copy per operand on
+// the heap was most of its cost.
 type countMerger struct {
 	best countValue
+	raw  []byte // the best operand's bytes
 	set  bool
+	buf  [32]byte
+}
+
+// keep makes c, read from v (which Pebble may reuse after the call), the
+// best operand.
+func (m *countMerger) keep(c countValue, v []byte) {
+	if len(v) <= len(m.buf) {
+		m.raw = append(m.buf[:0], v...)
+	} else {
+		m.raw = append([]byte(nil), v...)
+	}
+	m.best, m.set = c, true
 }
 
 func decodeCountOperand(v []byte) countValue {
 	n, d, ok := decodeCountValue(v)
-	return countValue{n: n, d: d, valid: ok, raw: append([]byte(nil), v...)}
+	return countValue{n: n, d: d, valid: ok}
 }
 
 // MergeNewer: a newer operand wins only when strictly better (ties keep the
 // oldest, as the read-modify-write kept the stored row).
 func (m *countMerger) MergeNewer(v []byte) error {
-	c := decodeCountOperand(v)
-	if !m.set || c.beats(m.best) {
-		m.best, m.set = c, true
+	if c := decodeCountOperand(v); !m.set || c.beats(m.best) {
+		m.keep(c, v)
 	}
 	return nil
 }
 
 // MergeOlder: an older operand wins unless the newer is strictly better.
 func (m *countMerger) MergeOlder(v []byte) error {
-	c := decodeCountOperand(v)
-	if !m.best.beats(c) {
-		m.best = c
+	if c := decodeCountOperand(v); !m.best.beats(c) {
+		m.keep(c, v)
 	}
 	return nil
 }
 
-func (m *countMerger) Finish(bool) ([]byte, io.Closer, error) { return m.best.raw, nil, nil }
+func (m *countMerger) Finish(bool) ([]byte, io.Closer, error) { return m.raw, nil, nil }
 
 // topMerger keeps each ad's largest count across the operands and the
 // longest operand's length; the ranking is done once, in Finish.

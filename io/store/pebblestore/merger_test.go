@@ -196,3 +196,45 @@ func TestOpenUpgradesMerger(t *testing.T) {
 		t.Fatalf("reopened: count %d (%v), want 5", n, err)
 	}
 }
+
+// TestCountMergerOwnsItsResult: the count merger keeps the winning
+// operand's bytes in its own buffer (not on the heap per operand, since
+// Pebble calls it for every count key a flush meets), so Pebble reusing an
+// operand's buffer after the call must not change the result — for a
+// valid winner and for a corrupt one longer than the buffer.
+func TestCountMergerOwnsItsResult(t *testing.T) {
+	d := result.Digest{Hi: 7, Lo: 9, Known: true}
+	big, small := appendCountValue(nil, 12, d), appendCountValue(nil, 3, d)
+	corrupt := slices.Repeat([]byte{0xff}, 40)
+	for _, c := range []struct {
+		name     string
+		operands [][]byte // oldest first
+		want     []byte
+	}{
+		{"newer wins", [][]byte{small, big}, big},
+		{"older wins", [][]byte{big, small}, big},
+		{"only a corrupt one", [][]byte{corrupt, corrupt}, corrupt},
+	} {
+		in := make([][]byte, len(c.operands))
+		for i, o := range c.operands {
+			in[i] = slices.Clone(o)
+		}
+		last := len(in) - 1
+		m, err := merger.Merge(countKey(nil, store.LiveGeneration, "ad", "", 60), in[last])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := last - 1; i >= 0; i-- {
+			if err := m.MergeOlder(in[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, b := range in { // Pebble reuses its buffers
+			clear(b)
+		}
+		got, _, err := m.Finish(true)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("%s: Finish gave %x, %v; want %x", c.name, got, err, c.want)
+		}
+	}
+}
