@@ -3,23 +3,14 @@ package streambench
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/adclick/adclick/domain/click"
 	"github.com/adclick/adclick/domain/result"
-	"github.com/adclick/adclick/io/kafkaio"
 	"github.com/adclick/adclick/io/store"
-	"github.com/adclick/adclick/io/store/pebblestore"
-	"github.com/adclick/adclick/pipelines"
-	"github.com/adclick/adclick/runners"
-	"github.com/adclick/adclick/services/dbwriter"
-	"github.com/adclick/adclick/transforms"
 )
 
 // BenchmarkStreamAggregation is the aggregation path on a backlog: the
@@ -42,38 +33,65 @@ import (
 // One sub-benchmark per traffic: 1,000 Zipf ads, and 2M ads Zipf and uniform.
 func BenchmarkStreamAggregation(b *testing.B) {
 	for _, tr := range traffics {
-		b.Run(tr.name, func(b *testing.B) { benchStreamAggregation(b, tr, false) })
+		b.Run(tr.name, func(b *testing.B) { benchStreamAggregation(b, tr) })
 	}
 }
 
 // BenchmarkStreamDigests is BenchmarkStreamAggregation's 1,000-ad and 2M-ad
 // Zipf traffic with the count records' digests and without them
-// (transforms.Config.WithoutDigests), in one run: what digests cost.
+// (transforms.Config.WithoutDigests): what digests cost. Each iteration runs
+// one pair, alternating which goes first (the machine's load and a process's
+// warm-up then weigh on both alike). Metrics per variant: events/s (job),
+// store_events/s, cpu_s/run (this process — the job's workers, prism and the
+// DB writer — from job start to stored) and result_B/rec (the results
+// topic's bytes on the broker, compressed, per record); cost_% = 1 −
+// events/s with ÷ without.
 func BenchmarkStreamDigests(b *testing.B) {
 	for _, tr := range traffics[:2] {
-		for _, without := range []bool{false, true} {
-			name := tr.name + "/with"
-			if without {
-				name = tr.name + "/without"
+		b.Run(tr.name, func(b *testing.B) {
+			brokers := brokersOf(b)
+			f := prefilled(b, brokers, tr)
+			adm := newAdmin(b, brokers)
+			b.Logf("load average before: %s", loadavg())
+			var runs [2]streamRun // with, without
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j := range 2 {
+					without := (i+j)%2 == 1
+					r := runStream(b, brokers, adm, f, without)
+					runs[btoi(without)].add(r)
+					b.Logf("pair %d: %s %s", i, map[bool]string{false: "with   ", true: "without"}[without], r.summary(f.lines))
+				}
 			}
-			b.Run(name, func(b *testing.B) { benchStreamAggregation(b, tr, without) })
-		}
+			n := float64(f.lines) * float64(b.N)
+			for k, name := range []string{"with", "without"} {
+				r := runs[k]
+				b.ReportMetric(n/r.job.Seconds(), name+"_events/s")
+				b.ReportMetric(n/r.store.Seconds(), name+"_store_events/s")
+				b.ReportMetric(r.cpu.Seconds()/float64(b.N), name+"_cpu_s/run")
+				b.ReportMetric(float64(r.bytes)/float64(r.records), name+"_result_B/rec")
+			}
+			b.ReportMetric(100*(1-runs[1].job.Seconds()/runs[0].job.Seconds()), "cost_%")
+			b.Logf("load average after: %s", loadavg())
+		})
 	}
 }
 
-func benchStreamAggregation(b *testing.B, tr traffic, withoutDigests bool) {
+func btoi(v bool) int {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+func benchStreamAggregation(b *testing.B, tr traffic) {
 	brokers := brokersOf(b)
 	f := prefilled(b, brokers, tr)
-	admc, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer admc.Close()
-	adm := kadm.NewClient(admc)
+	adm := newAdmin(b, brokers)
 	b.Logf("load average before: %s", loadavg())
 
-	var jobTime, storeTime, plainTime time.Duration
-	var resultRecords int64
+	var plainTime time.Duration
+	var runs streamRun
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		// The baseline, in the same run.
@@ -83,78 +101,16 @@ func benchStreamAggregation(b *testing.B, tr traffic, withoutDigests bool) {
 		if n != f.lines || unique != f.unique {
 			b.Fatalf("plain loop read %d records, %d unique clicks; want %d, %d", n, unique, f.lines, f.unique)
 		}
-
-		res := newTopic(b, brokers, "results", rawPartitions)
-		dead := newTopic(b, brokers, "dead", 1)
-		group := res + "-dbwriter"
-		st, err := pebblestore.Open(b.TempDir(), pebblestore.Options{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		wctx, stopWriter := context.WithCancel(context.Background())
-		wdone := make(chan error, 1)
-		go func() {
-			wdone <- dbwriter.Run(wctx, dbwriter.Config{Brokers: brokers, Topic: res, Group: group, Kind: dbwriter.Results}, st)
-		}()
-
-		cfg := transforms.DefaultConfig()
-		cfg.Streaming = true
-		cfg.WithoutDigests = withoutDigests
-		scfg := pipelines.StreamConfig{
-			Raw:         kafkaio.ReadConfig{Brokers: brokers, Topic: f.topic, EndOffsets: true},
-			Results:     kafkaio.WriteConfig{Brokers: brokers, Topic: res},
-			DeadLetters: kafkaio.WriteConfig{Brokers: brokers, Topic: dead},
-			Aggregation: cfg,
-		}
-		if v := os.Getenv("ADCLICK_BENCH_ADVANCE"); v != "" { // experiments only
-			scfg.Raw.MaxBundleAdvance, _ = time.ParseDuration(v)
-		}
-		t0 = time.Now()
-		p, s := beam.NewPipelineWithRoot()
-		if err := pipelines.Stream(s, scfg); err != nil {
-			b.Fatal(err)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-		if _, err := runners.Run(ctx, p, runners.Options{Runner: runners.Prism}); err != nil {
-			b.Fatal(err)
-		}
-		jobTime += time.Since(t0)
-		if err := waitCommitted(ctx, adm, group, res); err != nil {
-			b.Fatal(err)
-		}
-		storeTime += time.Since(t0)
-		if ends, err := endOffsets(ctx, adm, res); err == nil {
-			var n int64
-			for _, e := range ends {
-				n += e
-			}
-			resultRecords += n
-		}
-		cancel()
-		stopWriter()
-		if err := <-wdone; err != nil {
-			b.Fatal(err)
-		}
-
-		b.StopTimer()
-		total, err := storedClicks(st, f.from, f.to)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if want := int64(f.unique - f.tooLate); total != want {
-			b.Errorf("stored unfiltered counts sum to %d, want %d (unique %d − too late %d)", total, want, f.unique, f.tooLate)
-		}
-		st.Close()
-		b.StartTimer()
+		runs.add(runStream(b, brokers, adm, f, false))
 	}
 	rate := func(d time.Duration) float64 { return float64(f.lines) * float64(b.N) / d.Seconds() }
-	b.ReportMetric(rate(jobTime), "events/s")
-	b.ReportMetric(rate(storeTime), "store_events/s")
+	b.ReportMetric(rate(runs.job), "events/s")
+	b.ReportMetric(rate(runs.store), "store_events/s")
 	b.ReportMetric(rate(plainTime), "plain_events/s")
-	b.ReportMetric(rate(jobTime)/rate(plainTime), "ratio")
-	b.ReportMetric(float64(resultRecords)/float64(f.lines*b.N), "results/event")
+	b.ReportMetric(rate(runs.job)/rate(plainTime), "ratio")
+	b.ReportMetric(float64(runs.records)/float64(f.lines*b.N), "results/event")
 	b.Logf("%d records (%d valid, %d unique, %d too late); job %v, to store %v, plain loop %v per run; load average after: %s",
-		f.lines, f.valid, f.unique, f.tooLate, jobTime/time.Duration(b.N), storeTime/time.Duration(b.N), plainTime/time.Duration(b.N), loadavg())
+		f.lines, f.valid, f.unique, f.tooLate, runs.job/time.Duration(b.N), runs.store/time.Duration(b.N), plainTime/time.Duration(b.N), loadavg())
 }
 
 // plainAggregate is the baseline: the topic consumed from the start to its
