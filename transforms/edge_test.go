@@ -19,9 +19,8 @@ import (
 // very edge (the source watermark exactly the minute's end plus the allowed
 // lateness) still finds its minute's state after the watermark has sat at
 // that edge: a copy of a counted click is a duplicate, a new click counts.
-// The count stage's state must outlive the check by a margin, however
-// small; at none (expiry at the edge itself) the state is gone and the copy
-// is counted again.
+// With no margin after the check (expiry at the edge itself) the state is
+// gone and the copy is counted again (stateMargin says why it is a minute).
 func TestStreamingLatenessEdge(t *testing.T) {
 	t0 := time.Date(2024, 1, 1, 10, 0, 0, 0, time.UTC)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
