@@ -60,7 +60,22 @@ func runStream(b *testing.B, brokers []string, adm *kadm.Client, f filled, witho
 	// The label goes to every goroutine started from here (the job's,
 	// the DB writer's), so -test.cpuprofile can split the variants:
 	// go tool pprof -tagfocus digests=without.
-	pprof.Do(context.Background(), pprof.Labels("digests", map[bool]string{false: "with", true: "without"}[withoutDigests]), func(context.Context) {
+	variant := map[bool]string{false: "with", true: "without"}[withoutDigests]
+	// Or one CPU profile per run, in ADCLICK_BENCH_PROFILES (experiments
+	// only; not with -test.cpuprofile): prism and the SDK harness start
+	// their goroutines once per process, so labels do not split their work.
+	if dir := os.Getenv("ADCLICK_BENCH_PROFILES"); dir != "" {
+		pf, err := os.CreateTemp(dir, variant+"-*.pprof")
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			b.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	pprof.Do(context.Background(), pprof.Labels("digests", variant), func(context.Context) {
 		r = runStreamOnce(b, brokers, adm, f, withoutDigests)
 	})
 	return r
