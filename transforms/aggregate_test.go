@@ -62,6 +62,27 @@ func collectParts(t *testing.T, p *beam.Pipeline, parts []beam.PCollection, s be
 	}
 }
 
+// runTestStream ends ts at an infinite watermark, runs the streaming
+// composite over it on prism and returns its records (through the file
+// sink) and the run's result, for its metrics.
+func runTestStream(t *testing.T, ts teststream.Config, cfg transforms.Config) ([]result.Record, beam.PipelineResult) {
+	t.Helper()
+	if err := ts.AdvanceWatermarkToInfinity(); err != nil {
+		t.Fatal(err)
+	}
+	p, s := beam.NewPipelineWithRoot()
+	out, err := transforms.Aggregate(s, teststream.Create(s, ts), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := collectParts(t, p, out.RecordParts, s)
+	res, err := ptest.RunWithMetrics(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return read(), res
+}
+
 // collect writes the records to a file through the production sink and
 // reads them back.
 func collect(t *testing.T, p *beam.Pipeline, recs []beam.PCollection, s beam.Scope) func() []result.Record {
@@ -215,21 +236,8 @@ func TestStreamingLateAndDuplicates(t *testing.T) {
 	advance(at(8 * time.Minute)) // 10:00 closed 7 minutes ago: past the 5-minute lateness
 	// Too late: dropped. On time: counted.
 	step(at(8*time.Minute), ev("e6", "ad1", at(40*time.Second), "US"), ev("e7", "ad3", at(7*time.Minute+30*time.Second), ""))
-	if err := ts.AdvanceWatermarkToInfinity(); err != nil {
-		t.Fatal(err)
-	}
-
-	p, s := beam.NewPipelineWithRoot()
-	out, err := transforms.Aggregate(s, teststream.Create(s, ts), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	read := collectParts(t, p, out.RecordParts, s)
-	res, err := ptest.RunWithMetrics(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := reference.Finals(read(), cfg.TopN)
+	recs, res := runTestStream(t, ts, cfg)
+	got := reference.Finals(recs, cfg.TopN)
 	m := func(d time.Duration) string { return fmt.Sprint(at(d).Unix()) }
 	wantCounts := map[string]int64{m(0) + "/ad1": 4, m(time.Minute) + "/ad2": 1, m(7*time.Minute) + "/ad3": 1}
 	if !reflect.DeepEqual(got.Counts, wantCounts) {
@@ -325,19 +333,7 @@ func TestStreamingEqualsBatch(t *testing.T) {
 				ts.AdvanceProcessingTime(2500)
 				i = j
 			}
-			if err := ts.AdvanceWatermarkToInfinity(); err != nil {
-				t.Fatal(err)
-			}
-			pl, s := beam.NewPipelineWithRoot()
-			out, err := transforms.Aggregate(s, teststream.Create(s, ts), cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			read := collectParts(t, pl, out.RecordParts, s)
-			res, err := ptest.RunWithMetrics(pl)
-			if err != nil {
-				t.Fatal(err)
-			}
+			recs, res := runTestStream(t, ts, cfg)
 			if late := runners.Counters(res, transforms.MetricNamespace)[transforms.MetricTooLate]; late != 0 {
 				t.Fatalf("%d clicks too late: the test's arrival model is wrong", late)
 			}
@@ -347,7 +343,7 @@ func TestStreamingEqualsBatch(t *testing.T) {
 					t.Fatalf("only %d distinct ads: not the cardinality the case claims", ads)
 				}
 			}
-			got := reference.Finals(read(), cfg.TopN)
+			got := reference.Finals(recs, cfg.TopN)
 			reference.Compare(t, got, want)
 			reference.CompareDigests(t, got, want)
 		})

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/beam/sdks/v2/go/pkg/beam"
-	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/teststream"
 
 	"github.com/adclick/adclick/domain/click"
@@ -41,20 +39,8 @@ func TestStreamingLatenessEdge(t *testing.T) {
 	}
 	ts.AdvanceProcessingTime(3000)
 	add(edge, ev("e1", "ad1", at(10*time.Second), "US"), ev("e3", "ad1", at(30*time.Second), "US"))
-	if err := ts.AdvanceWatermarkToInfinity(); err != nil {
-		t.Fatal(err)
-	}
-
-	p, s := beam.NewPipelineWithRoot()
-	out, err := transforms.Aggregate(s, teststream.Create(s, ts), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	read := collectParts(t, p, out.RecordParts, s)
-	if _, err := ptest.RunWithMetrics(p); err != nil {
-		t.Fatal(err)
-	}
-	got := reference.Finals(read(), cfg.TopN)
+	recs, _ := runTestStream(t, ts, cfg)
+	got := reference.Finals(recs, cfg.TopN)
 	want := map[string]int64{fmt.Sprint(t0.Unix()) + "/ad1": 3}
 	if !reflect.DeepEqual(got.Counts, want) {
 		t.Errorf("counts = %v, want %v (e1 once, e2, e3 at the edge)", got.Counts, want)

@@ -154,6 +154,27 @@ func (r *recReader) varint() int64 {
 	return v
 }
 
+func (r *recReader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errCorruptRecord
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// length reads a count of things still to come: never more than the bytes
+// left, so corrupt input cannot make a huge allocation.
+func (r *recReader) length() int {
+	v := r.uvarint()
+	if v > uint64(len(r.b)) {
+		r.err = errCorruptRecord
+		return 0
+	}
+	return int(v)
+}
+
 func (r *recReader) str() string {
 	l, n := binary.Uvarint(r.b)
 	if n <= 0 || l > uint64(len(r.b)-n) {

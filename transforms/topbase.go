@@ -47,7 +47,7 @@ func encodeTopBase(s TopBase) ([]byte, error) {
 }
 
 func decodeTopBase(b []byte) (TopBase, error) {
-	d := varintReader{b: b}
+	d := recReader{b: b}
 	var s TopBase
 	n := d.length()
 	s.Ads = make([]string, 0, n)
@@ -68,7 +68,7 @@ func decodeTopBase(b []byte) (TopBase, error) {
 		for range k {
 			i, c := d.uvarint(), d.uvarint()
 			if i >= uint64(len(s.Ads)) || c > maxTopCount {
-				d.err = errCorruptSnapshot
+				d.err = errCorruptRecord
 			}
 			if d.err != nil {
 				return TopBase{}, d.err
@@ -78,53 +78,10 @@ func decodeTopBase(b []byte) (TopBase, error) {
 		s.Minutes = append(s.Minutes, m)
 	}
 	if d.err == nil && len(d.b) != 0 {
-		d.err = errCorruptSnapshot
+		d.err = errCorruptRecord
 	}
 	if d.err != nil {
 		return TopBase{}, d.err
 	}
 	return s, nil
-}
-
-// varintReader reads varints until the first error, which it keeps.
-type varintReader struct {
-	b   []byte
-	err error
-}
-
-func (r *varintReader) uvarint() uint64 {
-	if r.err != nil {
-		return 0
-	}
-	v, k := binary.Uvarint(r.b)
-	if k <= 0 {
-		r.err = errCorruptSnapshot
-		return 0
-	}
-	r.b = r.b[k:]
-	return v
-}
-
-func (r *varintReader) varint() int64 {
-	if r.err != nil {
-		return 0
-	}
-	v, k := binary.Varint(r.b)
-	if k <= 0 {
-		r.err = errCorruptSnapshot
-		return 0
-	}
-	r.b = r.b[k:]
-	return v
-}
-
-// length reads a count of things still to come: never more than the bytes
-// left, so corrupt input cannot make a huge allocation.
-func (r *varintReader) length() int {
-	v := r.uvarint()
-	if v > uint64(len(r.b)) {
-		r.err = errCorruptSnapshot
-		return 0
-	}
-	return int(v)
 }
