@@ -370,7 +370,7 @@ func (f *topStreamFn) forget(acc *topAcc, now int64) {
 	acc.cutoff = max(acc.cutoff, cut)
 }
 
-func keys[V any](m map[int64]V) []int64 {
+func keys(m map[int64]map[uint32]uint32) []int64 {
 	out := make([]int64, 0, len(m))
 	for k := range m {
 		out = append(out, k)
